@@ -1,0 +1,1 @@
+//! Command handling: load a stream, decide, append; idempotency; process managers.

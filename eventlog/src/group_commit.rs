@@ -1,0 +1,116 @@
+//! Group commit: concurrent appends that arrive while a write is under way share the next one.
+//!
+//! One statement and one commit serve a whole batch of appends, so concurrent commands share a
+//! commit's fsync instead of queueing for one each. A lone caller pays no wait: a batch is
+//! whatever is queued when a writer becomes free. If a batch fails as a whole (a storage error,
+//! a race with another process on one stream), each of its appends is retried on its own so that
+//! one bad append never fails the others.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::{
+    error::{AppendError, StorageError},
+    model::{Append, Appended},
+};
+
+/// The most appends one batch takes.
+const MAX_APPENDS_PER_BATCH: usize = 256;
+/// The most events one batch takes (a single large append still goes alone).
+const MAX_EVENTS_PER_BATCH: usize = 4096;
+
+/// A backend that can write a batch of appends in one transaction.
+pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
+    /// Writes all appends in one transaction; per append, its own outcome. An `Err` means the
+    /// whole batch was rolled back.
+    fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> impl Future<Output = Result<Vec<Result<Appended, AppendError>>, AppendError>> + Send;
+}
+
+type Reply = oneshot::Sender<Result<Appended, AppendError>>;
+
+/// The queue of appends waiting for a writer.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<(Append, Reply)>,
+}
+
+impl GroupCommit {
+    /// Starts `writers` writer tasks over `backend`.
+    pub(crate) fn start<B: BatchWriter>(backend: B, writers: usize) -> Self {
+        let (queue, receiver) = mpsc::channel::<(Append, Reply)>(4 * MAX_APPENDS_PER_BATCH);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(writer_loop(backend.clone(), Arc::clone(&receiver)));
+        }
+        Self { queue }
+    }
+
+    /// Queues one append and waits for its outcome.
+    pub(crate) async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send((append, reply))
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        outcome.await.map_err(|_| StorageError::Closed)?
+    }
+}
+
+async fn writer_loop<B: BatchWriter>(
+    backend: B,
+    receiver: Arc<Mutex<mpsc::Receiver<(Append, Reply)>>>,
+) {
+    loop {
+        let batch = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut events = first.0.events.len();
+            let mut batch = vec![first];
+            while batch.len() < MAX_APPENDS_PER_BATCH && events < MAX_EVENTS_PER_BATCH {
+                match receiver.try_recv() {
+                    Ok(next) => {
+                        events += next.0.events.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        write(&backend, batch).await;
+    }
+}
+
+async fn write<B: BatchWriter>(backend: &B, batch: Vec<(Append, Reply)>) {
+    let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.into_iter().unzip();
+    match backend.write_batch(&appends).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) if appends.len() == 1 => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(error));
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, size = appends.len(), "batch append failed; retrying one by one");
+            for (append, reply) in appends.into_iter().zip(replies) {
+                let outcome = match backend.write_batch(std::slice::from_ref(&append)).await {
+                    Ok(mut outcomes) => outcomes
+                        .pop()
+                        .unwrap_or(Err(AppendError::Invalid("the backend answered no outcome"))),
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The append-only event log, on PostgreSQL (production) and SQLite (the embedded default),
+//! behind one API: append with optimistic concurrency and idempotency keys, read a stream, read
+//! the whole log gap-free, the head position. ADR 0001 and 0002 explain the design.
+
+mod error;
+mod group_commit;
+mod model;
+mod postgres;
+mod sqlite;
+pub mod testing;
+
+use std::time::Duration;
+
+pub use error::{AppendError, StorageError};
+pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
+pub use postgres::PgLog;
+pub use sqlite::SqliteLog;
+
+/// How to connect to the database.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The most connections in the pool (readers, on SQLite).
+    pub max_connections: u32,
+    /// How long to wait for a connection before failing: an unreachable database fails fast.
+    pub acquire_timeout: Duration,
+    /// Concurrent group-commit writers on PostgreSQL (SQLite has one writer).
+    pub group_commit_writers: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: postgres::DEFAULT_ACQUIRE_TIMEOUT,
+            group_commit_writers: 4,
+        }
+    }
+}
+
+/// The event log on one of the two backends.
+#[derive(Debug, Clone)]
+pub enum EventLog {
+    /// PostgreSQL: production, several processes.
+    Postgres(PgLog),
+    /// SQLite: the embedded default, one process.
+    Sqlite(SqliteLog),
+}
+
+/// A write transaction on either backend; an append in it commits with its other writes.
+#[derive(Debug)]
+pub enum LogTransaction {
+    /// On PostgreSQL.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// On SQLite.
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl LogTransaction {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        use error::Context as _;
+        match self {
+            Self::Postgres(tx) => tx.commit().await.context("committing"),
+            Self::Sqlite(tx) => tx.commit().await.context("committing"),
+        }
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), StorageError> {
+        use error::Context as _;
+        match self {
+            Self::Postgres(tx) => tx.rollback().await.context("rolling back"),
+            Self::Sqlite(tx) => tx.rollback().await.context("rolling back"),
+        }
+    }
+}
+
+impl EventLog {
+    /// Connects to `url`: `postgres://…`/`postgresql://…` or `sqlite:…` (file created if missing).
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(PgLog::connect(url, options).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(SqliteLog::connect(url, options).await?))
+        } else {
+            Err(StorageError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+
+    /// The backend's name, `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => log.migrate().await,
+            Self::Sqlite(log) => log.migrate().await,
+        }
+    }
+
+    /// Whether every embedded migration has been applied.
+    pub async fn migrations_applied(&self) -> Result<bool, StorageError> {
+        match self {
+            Self::Postgres(log) => log.migrations_applied().await,
+            Self::Sqlite(log) => log.migrations_applied().await,
+        }
+    }
+
+    /// Appends atomically; concurrent appends share a commit.
+    pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        match self {
+            Self::Postgres(log) => log.append(append).await,
+            Self::Sqlite(log) => log.append(append).await,
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it holds the only writer until it ends.
+    pub async fn begin(&self) -> Result<LogTransaction, StorageError> {
+        match self {
+            Self::Postgres(log) => Ok(LogTransaction::Postgres(log.begin().await?)),
+            Self::Sqlite(log) => Ok(LogTransaction::Sqlite(log.begin().await?)),
+        }
+    }
+
+    /// Appends within `tx`; on PostgreSQL the append must be its first write (ADR 0001).
+    pub async fn append_in(
+        &self,
+        tx: &mut LogTransaction,
+        append: Append,
+    ) -> Result<Appended, AppendError> {
+        match (self, tx) {
+            (Self::Postgres(log), LogTransaction::Postgres(tx)) => log.append_in(tx, append).await,
+            (Self::Sqlite(log), LogTransaction::Sqlite(tx)) => log.append_in(tx, append).await,
+            _ => Err(AppendError::Invalid("a transaction of the other backend")),
+        }
+    }
+
+    /// The events of `stream` from version `from_version` (1 = all).
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        match self {
+            Self::Postgres(log) => log.read_stream(stream, from_version).await,
+            Self::Sqlite(log) => log.read_stream(stream, from_version).await,
+        }
+    }
+
+    /// Up to `limit` events after position `after`, in increasing position order, gap-free:
+    /// an event not returned now because its transaction is still open is never skipped later.
+    pub async fn read_all(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        match self {
+            Self::Postgres(log) => log.read_all(after, limit).await,
+            Self::Sqlite(log) => log.read_all(after, limit).await,
+        }
+    }
+
+    /// Waits until readers of the whole log can see `position`: true if they can, false after
+    /// `timeout`. On PostgreSQL an event becomes visible once every write transaction older than
+    /// it has ended (ADR 0001), so a reader of its own write waits here, bounded.
+    pub async fn wait_until_visible(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<bool, StorageError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if self.head().await? >= position {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// The position of the last event readers of the whole log can see (0: empty log).
+    pub async fn head(&self) -> Result<i64, StorageError> {
+        match self {
+            Self::Postgres(log) => log.head().await,
+            Self::Sqlite(log) => log.head().await,
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

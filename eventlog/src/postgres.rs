@@ -1,0 +1,430 @@
+//! The log on PostgreSQL: appends through `append_events()` (one round trip, group commit),
+//! gap-free reads below `pg_snapshot_xmin`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{
+    postgres::{PgPoolOptions, PgRow},
+    PgConnection, PgPool, Postgres, Row, Transaction,
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppendError, Context, StorageError},
+    group_commit::{BatchWriter, GroupCommit},
+    model::{Append, Appended, ExpectedVersion, Metadata, RecordedEvent, StreamId},
+    ConnectOptions,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, \
+     event_type, event_version, payload, metadata, recorded_at";
+
+/// Readers see only events of transactions that have ended (ADR 0001).
+const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+/// The event log on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgLog {
+    pool: PgPool,
+    group_commit: GroupCommit,
+}
+
+impl PgLog {
+    /// Connects, failing within the acquire timeout when the server is unreachable.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Self::from_pool(pool, options.group_commit_writers))
+    }
+
+    /// The log over an existing pool.
+    pub fn from_pool(pool: PgPool, group_commit_writers: usize) -> Self {
+        let group_commit =
+            GroupCommit::start(PgBatchWriter { pool: pool.clone() }, group_commit_writers);
+        Self { pool, group_commit }
+    }
+
+    /// The pool, for the crates that keep their tables beside the log.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration has been applied.
+    pub async fn migrations_applied(&self) -> Result<bool, StorageError> {
+        applied_versions_cover(&self.pool, &MIGRATOR).await
+    }
+
+    /// Appends, sharing a commit with concurrent appends.
+    pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        validate(&append)?;
+        self.group_commit.append(append).await
+    }
+
+    /// Appends within `tx`, which must not have written anything before: the append is the
+    /// first write of its transaction (ADR 0001). Commits with `tx`.
+    pub async fn append_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        append: Append,
+    ) -> Result<Appended, AppendError> {
+        validate(&append)?;
+        match append_batch(tx, std::slice::from_ref(&append)).await {
+            Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(AppendError::Invalid(
+                "the database answered no outcome",
+            ))),
+            Err(AppendError::Invalid(STREAM_RACE)) => Err(stale(&self.pool, &append).await),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Starts a transaction on the log's pool.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
+        self.pool.begin().await.context("beginning a transaction")
+    }
+
+    /// The events of `stream` from version `from_version` on.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3 ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&stream.aggregate_type)
+            .bind(&stream.aggregate_id)
+            .bind(from_version)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading a stream")?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// Up to `limit` events after position `after`, in position order, never skipping one that
+    /// commits later (ADR 0001).
+    pub async fn read_all(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND {VISIBLE} \
+             ORDER BY position LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading the log")?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The position of the last event a reader of the whole log can see (0: empty).
+    pub async fn head(&self) -> Result<i64, StorageError> {
+        let sql = format!("SELECT coalesce(max(position), 0) FROM events WHERE {VISIBLE}");
+        sqlx::query_scalar(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the head position")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PgBatchWriter {
+    pool: PgPool,
+}
+
+impl BatchWriter for PgBatchWriter {
+    async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("acquiring a connection")?;
+        // One statement in autocommit: its own transaction, one round trip.
+        match append_batch(&mut conn, appends).await {
+            Err(AppendError::Invalid(STREAM_RACE)) if appends.len() == 1 => {
+                Ok(vec![Err(stale(&self.pool, &appends[0]).await)])
+            }
+            other => other,
+        }
+    }
+}
+
+/// Another transaction appended to the stream between our version check and our insert.
+const STREAM_RACE: &str = "concurrent append to the same stream";
+
+/// The error for an append that lost a race: the stream's version as committed now.
+async fn stale(pool: &PgPool, append: &Append) -> AppendError {
+    let actual = sqlx::query_scalar::<_, i64>(
+        "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(&append.stream.aggregate_type)
+    .bind(&append.stream.aggregate_id)
+    .fetch_one(pool)
+    .await;
+    match actual {
+        Ok(actual) => AppendError::WrongExpectedVersion {
+            stream: append.stream.clone(),
+            expected: append.expected,
+            actual: u64::try_from(actual).unwrap_or(0),
+        },
+        Err(source) => AppendError::Storage(StorageError::Database {
+            context: "reading a stream version after a lost race",
+            source,
+        }),
+    }
+}
+
+/// Runs `append_events()` for `appends` on `conn`: one statement, one round trip.
+async fn append_batch(
+    conn: &mut PgConnection,
+    appends: &[Append],
+) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+    let total: usize = appends.iter().map(|a| a.events.len()).sum();
+    let mut a_type = Vec::with_capacity(appends.len());
+    let mut a_id = Vec::with_capacity(appends.len());
+    let mut a_expected = Vec::with_capacity(appends.len());
+    let mut a_key = Vec::with_capacity(appends.len());
+    let mut e_append = Vec::with_capacity(total);
+    let mut e_id = Vec::with_capacity(total);
+    let mut e_type = Vec::with_capacity(total);
+    let mut e_version = Vec::with_capacity(total);
+    let mut e_payload = Vec::with_capacity(total);
+    let mut e_metadata = Vec::with_capacity(total);
+    for (index, append) in appends.iter().enumerate() {
+        a_type.push(append.stream.aggregate_type.as_str());
+        a_id.push(append.stream.aggregate_id.as_str());
+        a_expected.push(append.expected.as_sql());
+        a_key.push(append.idempotency_key.as_deref());
+        let number =
+            i32::try_from(index + 1).map_err(|_| AppendError::Invalid("batch too large"))?;
+        for event in &append.events {
+            e_append.push(number);
+            e_id.push(event.event_id);
+            e_type.push(event.event_type.as_str());
+            e_version.push(event.event_version);
+            e_payload.push(&event.payload);
+            e_metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
+        }
+    }
+    let rows = sqlx::query(
+        "SELECT append_no, outcome, stream_type, stream_id, version, position, sequence, \
+                recorded_at, event_id, event_type, event_version, payload, metadata \
+         FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&a_type)
+    .bind(&a_id)
+    .bind(&a_expected)
+    .bind(&a_key)
+    .bind(&e_append)
+    .bind(&e_id)
+    .bind(&e_type)
+    .bind(&e_version)
+    .bind(&e_payload)
+    .bind(&e_metadata)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify_append_error)?;
+
+    let mut rows_per_append: Vec<Vec<&PgRow>> = vec![Vec::new(); appends.len()];
+    for row in &rows {
+        let number: i32 = row
+            .try_get("append_no")
+            .context("reading an append outcome")?;
+        let slot = usize::try_from(number - 1)
+            .ok()
+            .and_then(|i| rows_per_append.get_mut(i))
+            .ok_or(AppendError::Invalid(
+                "the database answered an unknown append",
+            ))?;
+        slot.push(row);
+    }
+    Ok(appends
+        .iter()
+        .zip(rows_per_append)
+        .map(|(append, rows)| outcome_of(append, &rows))
+        .collect())
+}
+
+fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError> {
+    let first = rows
+        .first()
+        .ok_or(AppendError::Invalid("the database answered no outcome"))?;
+    let outcome: String = first
+        .try_get("outcome")
+        .context("reading an append outcome")?;
+    match outcome.as_str() {
+        "conflict" => {
+            let actual: i64 = first
+                .try_get("version")
+                .context("reading an append outcome")?;
+            Err(AppendError::WrongExpectedVersion {
+                stream: append.stream.clone(),
+                expected: append.expected,
+                actual: u64::try_from(actual).unwrap_or(0),
+            })
+        }
+        "duplicate" => {
+            let recorded_for = StreamId::new(
+                first
+                    .try_get::<String, _>("stream_type")
+                    .context("reading a duplicate")?,
+                first
+                    .try_get::<String, _>("stream_id")
+                    .context("reading a duplicate")?,
+            );
+            if recorded_for != append.stream {
+                return Err(AppendError::DuplicateKey {
+                    key: append.idempotency_key.clone().unwrap_or_default(),
+                    recorded_for,
+                });
+            }
+            let events = rows
+                .iter()
+                .map(|row| decode_event_with_stream(row, recorded_for.clone()))
+                .collect::<Result<_, _>>()?;
+            Ok(Appended {
+                stream: recorded_for,
+                events,
+                replayed: true,
+            })
+        }
+        _ => {
+            let events = rows
+                .iter()
+                .zip(&append.events)
+                .map(|(row, event)| {
+                    Ok(RecordedEvent {
+                        position: row
+                            .try_get("position")
+                            .context("reading an append outcome")?,
+                        event_id: event.event_id,
+                        stream: append.stream.clone(),
+                        sequence: row
+                            .try_get("sequence")
+                            .context("reading an append outcome")?,
+                        event_type: event.event_type.clone(),
+                        event_version: event.event_version,
+                        payload: event.payload.clone(),
+                        metadata: event.metadata.clone(),
+                        recorded_at: row
+                            .try_get("recorded_at")
+                            .context("reading an append outcome")?,
+                    })
+                })
+                .collect::<Result<_, StorageError>>()?;
+            Ok(Appended {
+                stream: append.stream.clone(),
+                events,
+                replayed: false,
+            })
+        }
+    }
+}
+
+/// A unique violation on the stream version means another transaction appended to the stream
+/// after we read its version: the caller's expectation is stale.
+fn classify_append_error(error: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &error {
+        match db.constraint() {
+            Some("events_stream_version_key") => return AppendError::Invalid(STREAM_RACE),
+            Some("events_event_id_key") => {
+                return AppendError::Invalid("an event id is already in the log")
+            }
+            _ => {}
+        }
+        if db.code().as_deref() == Some("BO001") {
+            return AppendError::Invalid("an append must be the first write of its transaction");
+        }
+    }
+    AppendError::Storage(StorageError::Database {
+        context: "appending events",
+        source: error,
+    })
+}
+
+fn decode_event(row: &PgRow) -> Result<RecordedEvent, StorageError> {
+    let stream = StreamId::new(
+        row.try_get::<String, _>("aggregate_type")
+            .context("reading an event")?,
+        row.try_get::<String, _>("aggregate_id")
+            .context("reading an event")?,
+    );
+    decode_event_with_stream(row, stream)
+}
+
+fn decode_event_with_stream(row: &PgRow, stream: StreamId) -> Result<RecordedEvent, StorageError> {
+    let position: i64 = row.try_get("position").context("reading an event")?;
+    let metadata: serde_json::Value = row.try_get("metadata").context("reading an event")?;
+    let metadata: Metadata =
+        serde_json::from_value(metadata).map_err(|e| StorageError::Corrupt {
+            position,
+            reason: e.to_string(),
+        })?;
+    let event_id: Uuid = row.try_get("event_id").context("reading an event")?;
+    let recorded_at: DateTime<Utc> = row.try_get("recorded_at").context("reading an event")?;
+    Ok(RecordedEvent {
+        position,
+        event_id,
+        stream,
+        sequence: row.try_get("sequence").context("reading an event")?,
+        event_type: row.try_get("event_type").context("reading an event")?,
+        event_version: row.try_get("event_version").context("reading an event")?,
+        payload: row.try_get("payload").context("reading an event")?,
+        metadata,
+        recorded_at,
+    })
+}
+
+pub(crate) fn validate(append: &Append) -> Result<(), AppendError> {
+    if append.events.is_empty() {
+        return Err(AppendError::Invalid("an append needs at least one event"));
+    }
+    if append.expected == ExpectedVersion::Exact(0) {
+        return Err(AppendError::Invalid(
+            "expected version 0 is written NoStream",
+        ));
+    }
+    if append.events.iter().any(|e| e.event_version < 1) {
+        return Err(AppendError::Invalid("event_version starts at 1"));
+    }
+    if append.events.iter().any(|e| e.event_type.is_empty()) {
+        return Err(AppendError::Invalid("event_type is empty"));
+    }
+    Ok(())
+}
+
+async fn applied_versions_cover(
+    pool: &PgPool,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool, StorageError> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    Ok(migrator.iter().all(|m| applied.contains(&m.version)))
+}
+
+/// How long to wait for a connection before reporting the database unreachable.
+pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,412 @@
+//! The log on SQLite, the embedded default: one writer connection (so commit order is position
+//! order and readers never skip), a pool of readers, WAL mode, group commit.
+
+use std::{path::Path, str::FromStr};
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use sqlx::{
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
+    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppendError, Context, StorageError},
+    group_commit::{BatchWriter, GroupCommit},
+    model::{Append, Appended, Metadata, RecordedEvent, StreamId},
+    postgres::validate,
+    ConnectOptions,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, \
+     event_type, event_version, payload, metadata, recorded_at";
+
+/// SQLite allows 32766 bound parameters per statement; an event takes 9.
+const EVENTS_PER_INSERT: usize = 1000;
+
+/// The event log on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteLog {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    group_commit: GroupCommit,
+}
+
+impl SqliteLog {
+    /// Opens (creating if missing, with its folder) the database file named by `url`.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .context("parsing the SQLite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed event survives a power cut; group commit pays for the fsyncs.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(options.acquire_timeout);
+        if let Some(folder) = connect.get_filename().parent() {
+            create_folder(folder)?;
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .context("opening the SQLite database")?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.read_only(true))
+            .await
+            .context("opening the SQLite database for reading")?;
+        let group_commit = GroupCommit::start(
+            SqliteBatchWriter {
+                writer: writer.clone(),
+            },
+            1,
+        );
+        Ok(Self {
+            writer,
+            readers,
+            group_commit,
+        })
+    }
+
+    /// The single writer connection's pool, for the crates that keep tables beside the log.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The readers' pool.
+    pub fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// Whether every embedded migration has been applied.
+    pub async fn migrations_applied(&self) -> Result<bool, StorageError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.readers)
+                .await
+                .unwrap_or_default();
+        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    /// Appends, sharing a commit with concurrent appends.
+    pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+        validate(&append)?;
+        self.group_commit.append(append).await
+    }
+
+    /// Appends within `tx` (a writer transaction from [`SqliteLog::begin`]); commits with it.
+    pub async fn append_in(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        append: Append,
+    ) -> Result<Appended, AppendError> {
+        validate(&append)?;
+        append_one(tx, &append).await
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).
+    pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("beginning a write transaction")
+    }
+
+    /// The events of `stream` from version `from_version` on.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = ? AND aggregate_id = ? AND sequence >= ? ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&stream.aggregate_type)
+            .bind(&stream.aggregate_id)
+            .bind(from_version)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading a stream")?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// Up to `limit` events after position `after`, in position order. With one writer, commit
+    /// order is position order, so a reader never skips an event.
+    pub async fn read_all(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading the log")?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The position of the last event (0: empty).
+    pub async fn head(&self) -> Result<i64, StorageError> {
+        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+            .fetch_one(&self.readers)
+            .await
+            .context("reading the head position")
+    }
+}
+
+fn create_folder(folder: &Path) -> Result<(), StorageError> {
+    if folder.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(folder).map_err(|e| StorageError::Database {
+        context: "creating the database folder",
+        source: sqlx::Error::Io(e),
+    })
+}
+
+#[derive(Debug, Clone)]
+struct SqliteBatchWriter {
+    writer: SqlitePool,
+}
+
+impl BatchWriter for SqliteBatchWriter {
+    async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("beginning a write transaction")?;
+        let mut outcomes = Vec::with_capacity(appends.len());
+        for append in appends {
+            // These refusals come before the append writes anything, so the others may commit;
+            // any other failure rolls the batch back and group commit retries one by one.
+            match append_one(&mut tx, append).await {
+                outcome @ (Ok(_)
+                | Err(
+                    AppendError::WrongExpectedVersion { .. } | AppendError::DuplicateKey { .. },
+                )) => outcomes.push(outcome),
+                Err(error) => return Err(error),
+            }
+        }
+        tx.commit().await.context("committing appends")?;
+        Ok(outcomes)
+    }
+}
+
+async fn append_one(conn: &mut SqliteConnection, append: &Append) -> Result<Appended, AppendError> {
+    if let Some(key) = &append.idempotency_key {
+        if let Some(replayed) = replay(conn, key, append).await? {
+            return Ok(replayed);
+        }
+    }
+    let actual: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = ? AND aggregate_id = ?",
+    )
+    .bind(&append.stream.aggregate_type)
+    .bind(&append.stream.aggregate_id)
+    .fetch_one(&mut *conn)
+    .await
+    .context("reading a stream version")?;
+    let actual_version = u64::try_from(actual).unwrap_or(0);
+    if !append.expected.admits(actual_version) {
+        return Err(AppendError::WrongExpectedVersion {
+            stream: append.stream.clone(),
+            expected: append.expected,
+            actual: actual_version,
+        });
+    }
+    let count =
+        i64::try_from(append.events.len()).map_err(|_| AppendError::Invalid("append too large"))?;
+    // Stored with microseconds, as on PostgreSQL; returned exactly as a later read returns it.
+    let recorded_at = Utc::now().trunc_subsecs(6);
+    let recorded_text = recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    if let Some(key) = &append.idempotency_key {
+        sqlx::query(
+            "INSERT INTO event_idempotency_keys \
+             (idempotency_key, aggregate_type, aggregate_id, first_sequence, last_sequence, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(&append.stream.aggregate_type)
+        .bind(&append.stream.aggregate_id)
+        .bind(actual + 1)
+        .bind(actual + count)
+        .bind(&recorded_text)
+        .execute(&mut *conn)
+        .await
+        .context("recording an idempotency key")?;
+    }
+
+    let mut recorded = Vec::with_capacity(append.events.len());
+    for (chunk_index, chunk) in append.events.chunks(EVENTS_PER_INSERT).enumerate() {
+        let offset =
+            actual + 1 + i64::try_from(chunk_index * EVENTS_PER_INSERT).unwrap_or(i64::MAX);
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata, recorded_at) ",
+        );
+        let mut sequence = offset;
+        insert.push_values(chunk, |mut row, event| {
+            row.push_bind(event.event_id.to_string())
+                .push_bind(&append.stream.aggregate_type)
+                .push_bind(&append.stream.aggregate_id)
+                .push_bind(sequence)
+                .push_bind(&event.event_type)
+                .push_bind(event.event_version)
+                .push_bind(event.payload.to_string())
+                .push_bind(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()))
+                .push_bind(&recorded_text);
+            sequence += 1;
+        });
+        insert.push(" RETURNING position, sequence");
+        let rows = insert
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify_append_error)?;
+        let mut positions: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|row| Ok((row.try_get("sequence")?, row.try_get("position")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .context("reading appended positions")?;
+        // RETURNING rows come in no promised order.
+        positions.sort_unstable();
+        for ((sequence, position), event) in positions.into_iter().zip(chunk) {
+            recorded.push(RecordedEvent {
+                position,
+                event_id: event.event_id,
+                stream: append.stream.clone(),
+                sequence,
+                event_type: event.event_type.clone(),
+                event_version: event.event_version,
+                payload: event.payload.clone(),
+                metadata: event.metadata.clone(),
+                recorded_at,
+            });
+        }
+    }
+    Ok(Appended {
+        stream: append.stream.clone(),
+        events: recorded,
+        replayed: false,
+    })
+}
+
+/// The first append's result when `key` is recorded (or the error if it was for another stream).
+async fn replay(
+    conn: &mut SqliteConnection,
+    key: &str,
+    append: &Append,
+) -> Result<Option<Appended>, AppendError> {
+    let recorded = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, first_sequence, last_sequence \
+         FROM event_idempotency_keys WHERE idempotency_key = ?",
+    )
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("looking up an idempotency key")?;
+    let Some(recorded) = recorded else {
+        return Ok(None);
+    };
+    let stream = StreamId::new(
+        recorded
+            .try_get::<String, _>("aggregate_type")
+            .context("reading an idempotency key")?,
+        recorded
+            .try_get::<String, _>("aggregate_id")
+            .context("reading an idempotency key")?,
+    );
+    if stream != append.stream {
+        return Err(AppendError::DuplicateKey {
+            key: key.to_owned(),
+            recorded_for: stream,
+        });
+    }
+    let first: i64 = recorded
+        .try_get("first_sequence")
+        .context("reading an idempotency key")?;
+    let last: i64 = recorded
+        .try_get("last_sequence")
+        .context("reading an idempotency key")?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+         AND sequence BETWEEN ? AND ? ORDER BY sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&stream.aggregate_type)
+        .bind(&stream.aggregate_id)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading a replayed append")?;
+    let events = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+    Ok(Some(Appended {
+        stream,
+        events,
+        replayed: true,
+    }))
+}
+
+fn classify_append_error(error: sqlx::Error) -> AppendError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.message().contains("events.event_id") {
+            return AppendError::Invalid("an event id is already in the log");
+        }
+    }
+    AppendError::Storage(StorageError::Database {
+        context: "appending events",
+        source: error,
+    })
+}
+
+fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StorageError> {
+    let position: i64 = row.try_get("position").context("reading an event")?;
+    let corrupt = |reason: String| StorageError::Corrupt { position, reason };
+    let event_id: String = row.try_get("event_id").context("reading an event")?;
+    let payload: String = row.try_get("payload").context("reading an event")?;
+    let metadata: String = row.try_get("metadata").context("reading an event")?;
+    let recorded_at: String = row.try_get("recorded_at").context("reading an event")?;
+    Ok(RecordedEvent {
+        position,
+        event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(e.to_string()))?,
+        stream: StreamId::new(
+            row.try_get::<String, _>("aggregate_type")
+                .context("reading an event")?,
+            row.try_get::<String, _>("aggregate_id")
+                .context("reading an event")?,
+        ),
+        sequence: row.try_get("sequence").context("reading an event")?,
+        event_type: row.try_get("event_type").context("reading an event")?,
+        event_version: row.try_get("event_version").context("reading an event")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt(e.to_string()))?,
+        metadata: serde_json::from_str::<Metadata>(&metadata)
+            .map_err(|e| corrupt(e.to_string()))?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map_err(|e| corrupt(e.to_string()))?
+            .with_timezone(&Utc),
+    })
+}

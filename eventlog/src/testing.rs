@@ -1,0 +1,150 @@
+//! Test support for this crate and the crates above it: a fresh database per test on either
+//! backend, dropped when the test ends (also when it panics).
+
+use std::{
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::{ConnectOptions, EventLog};
+
+/// Where tests find PostgreSQL: `BACKOFFICE_TEST_POSTGRES_URL`, else the local server.
+pub fn admin_url() -> String {
+    std::env::var("BACKOFFICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database made for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The URL to connect to.
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Postgres { admin_url: String, name: String },
+    Sqlite { path: std::path::PathBuf },
+}
+
+impl TestDatabase {
+    /// A new, empty PostgreSQL database. Panics at once, with what to do, when PostgreSQL is
+    /// unreachable: tests fail fast instead of hanging.
+    pub async fn postgres() -> Self {
+        let admin_url = admin_url();
+        ensure_reachable(&admin_url).await;
+        let name = format!("bo_test_{}", Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {admin_url}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let url = match admin_url.rfind('/') {
+            Some(slash) => format!("{}/{name}", &admin_url[..slash]),
+            None => panic!("BACKOFFICE_TEST_POSTGRES_URL has no database part: {admin_url}"),
+        };
+        Self {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        }
+    }
+
+    /// A new SQLite database file in the temporary folder.
+    pub fn sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!("bo_test_{}.db", Uuid::now_v7().simple()));
+        Self {
+            url: format!("sqlite:{}", path.display()),
+            cleanup: Cleanup::Sqlite { path },
+        }
+    }
+
+    /// The migrated event log on this database.
+    pub async fn log(&self) -> EventLog {
+        let log = EventLog::connect(&self.url, &ConnectOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
+        log.migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrating the test database: {e}"));
+        log
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime, which cannot be blocked on: use our own.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async {
+                        let mut admin = PgConnection::connect(&admin_url).await?;
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await?;
+                        Ok::<_, sqlx::Error>(())
+                    })?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    tracing::warn!(database = %self.url, "could not drop a test database");
+                }
+            }
+        }
+    }
+}
+
+/// Checks once per test binary that PostgreSQL answers within a few seconds.
+async fn ensure_reachable(admin_url: &str) {
+    static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Some(known) = REACHABLE.get() {
+        if let Err(message) = known {
+            panic!("{message}");
+        }
+        return;
+    }
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(
+        Duration::from_secs(5),
+        PgConnection::connect(admin_url),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!(
+            "PostgreSQL is unreachable at {} ({e}). The tests need it: start it with \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+             or point BACKOFFICE_TEST_POSTGRES_URL at a server.",
+            crate::redact_url(admin_url)
+        )),
+        Err(_) => Err(format!(
+            "PostgreSQL at {} did not answer within {:?}; the tests need it.",
+            crate::redact_url(admin_url),
+            started.elapsed()
+        )),
+    };
+    let outcome = REACHABLE.get_or_init(|| outcome);
+    if let Err(message) = outcome {
+        panic!("{message}");
+    }
+}

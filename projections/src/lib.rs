@@ -1,0 +1,1 @@
+//! Read models, the projection runner, rebuild and read queries.
