@@ -66,7 +66,12 @@ impl TestDatabase {
 
     /// The migrated event log on this database.
     pub async fn log(&self) -> EventLog {
-        let log = EventLog::connect(&self.url, &ConnectOptions::default())
+        self.log_with(&ConnectOptions::default()).await
+    }
+
+    /// The migrated event log on this database, connected with `options`.
+    pub async fn log_with(&self, options: &ConnectOptions) -> EventLog {
+        let log = EventLog::connect(&self.url, options)
             .await
             .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
         log.migrate()
