@@ -1,0 +1,239 @@
+//! Layered configuration: compiled defaults, then `backoffice.toml` if present, then
+//! `BACKOFFICE_*` environment variables (and `DATABASE_URL`). Validated once, at start-up.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The embedded default: a SQLite file under `./data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:./data/backoffice.db";
+
+/// The service's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite:…` (embedded default) or `postgres://…`; may hold a password, so never printed.
+    pub database_url: SecretString,
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// The most database connections.
+    pub max_connections: u32,
+    /// Seconds to wait for a database connection before failing.
+    pub database_timeout_secs: u64,
+}
+
+/// The log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The compiled defaults, as a provider (secrets are plain here: only the default URL).
+#[derive(Debug, Serialize)]
+struct Defaults {
+    database_url: &'static str,
+    listen: &'static str,
+    log_format: LogFormat,
+    max_connections: u32,
+    database_timeout_secs: u64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    database_url: DEFAULT_DATABASE_URL,
+    listen: "127.0.0.1:8080",
+    log_format: LogFormat::Text,
+    max_connections: 10,
+    database_timeout_secs: 5,
+};
+
+/// Why the configuration was refused; the message names the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {reason}")]
+pub struct ConfigError {
+    /// The key, lowercase as in `backoffice.toml`.
+    pub key: String,
+    /// Why, and where the value came from.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn rejected(key: &str, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        let key = if error.path.is_empty() {
+            "(file)".to_owned()
+        } else {
+            error.path.join(".").to_lowercase()
+        };
+        let origin = error
+            .metadata
+            .as_ref()
+            .map(|m| match &m.source {
+                Some(source) => format!(" (from {} {source})", m.name),
+                None => format!(" (from {})", m.name),
+            })
+            .unwrap_or_default();
+        Self {
+            key,
+            reason: format!("{}{origin}", error.kind),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if it exists), then the environment.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    /// The layered sources, for tests that add their own.
+    pub fn figment(file: &Path) -> Figment {
+        Figment::from(Serialized::defaults(DEFAULTS))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::prefixed("BACKOFFICE_"))
+    }
+
+    /// Extracts and validates.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Self = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::rejected(
+                "database_url",
+                format!(
+                    "expected sqlite:… or postgres://…, got {}",
+                    eventlog::redact_url(url)
+                ),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::rejected(
+                "max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.database_timeout_secs == 0 {
+            return Err(ConfigError::rejected(
+                "database_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database connection options.
+    pub fn connect_options(&self) -> eventlog::ConnectOptions {
+        eventlog::ConnectOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_secs(self.database_timeout_secs),
+            ..eventlog::ConnectOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use figment::Jail;
+
+    use super::*;
+
+    #[test]
+    fn with_no_configuration_the_service_uses_sqlite_under_data_on_port_8080() {
+        Jail::expect_with(|_jail| {
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+            assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(config.log_format, LogFormat::Text);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "backoffice.toml",
+                "listen = \"0.0.0.0:9000\"\nmax_connections = 3\n",
+            )?;
+            jail.set_env("BACKOFFICE_MAX_CONNECTIONS", "7");
+            jail.set_env("DATABASE_URL", "postgres://u:secret@db/backoffice");
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(config.max_connections, 7);
+            assert_eq!(
+                config.database_url.expose_secret(),
+                "postgres://u:secret@db/backoffice"
+            );
+            assert!(
+                !format!("{config:?}").contains("secret@"),
+                "the URL's password never prints"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_invalid_value_is_refused_with_a_message_naming_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("BACKOFFICE_LISTEN", "not-an-address");
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "listen");
+            assert!(error.to_string().contains("BACKOFFICE_"), "{error}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BACKOFFICE_DATABASE_URL", "mysql://localhost/x");
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "database_url");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("backoffice.toml", "log_format = \"xml\"\n")?;
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "log_format");
+            assert!(error.to_string().contains("backoffice.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_rather_than_ignored() {
+        Jail::expect_with(|jail| {
+            jail.create_file("backoffice.toml", "listne = \"127.0.0.1:1\"\n")?;
+            let error = Config::load(Path::new("backoffice.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("listne"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,61 @@
+//! Health: liveness (the process answers) and readiness (the database answers and every
+//! migration is applied). Neither needs a token.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
+use serde_json::json;
+
+use crate::AppState;
+
+/// The health routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+}
+
+async fn live() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let database = state.log.head().await;
+    let migrations = state.log.migrations_applied().await;
+    let (status, body) = match (&database, &migrations) {
+        (Ok(_), Ok(true)) => (
+            StatusCode::OK,
+            json!({ "status": "ready", "backend": state.log.backend(), "checks": { "database": "ok", "migrations": "ok" } }),
+        ),
+        _ => {
+            if let Err(error) = &database {
+                tracing::warn!(error = %error, "readiness: the database does not answer");
+            }
+            let checks = json!({
+                "database": if database.is_ok() { "ok" } else { "unreachable" },
+                "migrations": match migrations { Ok(true) => "ok", Ok(false) => "pending", Err(_) => "unknown" },
+            });
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "type": "https://backoffice.dev/problems/not-ready",
+                    "title": "Service not ready",
+                    "status": 503,
+                    "code": "not_ready",
+                    "detail": "a readiness check failed",
+                    "checks": checks,
+                }),
+            )
+        }
+    };
+    (
+        status,
+        [(
+            "content-type",
+            if status.is_success() {
+                "application/json"
+            } else {
+                "application/problem+json"
+            },
+        )],
+        Json(body),
+    )
+}

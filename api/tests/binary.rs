@@ -1,0 +1,201 @@
+//! The real `backoffice` binary, started as a user starts it.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use eventlog::testing::TestDatabase;
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_backoffice");
+
+/// A running `backoffice serve`, killed when dropped.
+struct Served {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `backoffice serve` in `folder` with only `env` set (port 0), and waits for its address.
+fn serve(folder: &Path, env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(BINARY);
+    command
+        .arg("serve")
+        .current_dir(folder)
+        .env_clear()
+        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+        .env("BACKOFFICE_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(address) = entry["fields"]["address"].as_str() {
+            return Served {
+                child,
+                address: address.to_owned(),
+            };
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("backoffice exited ({status}) before serving");
+}
+
+async fn get(address: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("http://{address}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A fresh folder to run the binary in, removed when dropped.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new() -> Self {
+        let folder = std::env::temp_dir().join(format!("bo_bin_{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&folder).unwrap();
+        Self(folder)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_creates_a_sqlite_database_under_data_and_is_ready() {
+    let folder = Folder::new();
+    let served = serve(&folder.0, &[]);
+
+    assert_eq!(
+        get(&served.address, "/health/live").await,
+        (200, serde_json::json!({ "status": "ok" }))
+    );
+    let (status, ready) = get(&served.address, "/health/ready").await;
+    assert_eq!(
+        (status, ready["backend"].as_str()),
+        (200, Some("sqlite")),
+        "{ready}"
+    );
+
+    let database = folder.0.join("data/backoffice.db");
+    assert!(database.exists());
+    let url = format!("sqlite:{}", database.display());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'events'")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(tables, 1, "migrations were applied");
+}
+
+#[tokio::test]
+async fn database_url_switches_the_service_to_postgresql() {
+    let db = TestDatabase::postgres().await;
+    let folder = Folder::new();
+    let served = serve(&folder.0, &[("DATABASE_URL", &db.url)]);
+    let (status, ready) = get(&served.address, "/health/ready").await;
+    assert_eq!(
+        (status, ready["backend"].as_str()),
+        (200, Some("postgres")),
+        "{ready}"
+    );
+    assert!(
+        !folder.0.join("data").exists(),
+        "no SQLite file is made when PostgreSQL is configured"
+    );
+    drop(served);
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_with_a_message_naming_the_key() {
+    let folder = Folder::new();
+    let output = Command::new(BINARY)
+        .arg("serve")
+        .current_dir(&folder.0)
+        .env_clear()
+        .env("BACKOFFICE_MAX_CONNECTIONS", "many")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max_connections"), "{stderr}");
+    assert!(
+        !folder.0.join("data").exists(),
+        "nothing is created before the configuration is valid"
+    );
+}
+
+#[test]
+fn version_and_help_describe_the_binary_and_its_commands() {
+    let version = Command::new(BINARY).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("backoffice {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = Command::new(BINARY).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for word in ["serve", "migrate", "--config"] {
+        assert!(help.contains(word), "{help}");
+    }
+}
+
+#[test]
+fn an_unreachable_database_fails_start_up_quickly_with_a_clear_message() {
+    let folder = Folder::new();
+    let started = std::time::Instant::now();
+    let output = Command::new(BINARY)
+        .arg("migrate")
+        .current_dir(&folder.0)
+        .env_clear()
+        .env("DATABASE_URL", "postgres://nobody:pw@127.0.0.1:1/none")
+        .env("BACKOFFICE_DATABASE_TIMEOUT_SECS", "2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("while connecting to postgres://nobody:***@127.0.0.1:1/none"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(":pw@"),
+        "the password never prints: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "it did not hang"
+    );
+}
