@@ -1,0 +1,86 @@
+//! The Payment aggregate: one payment attempt with a provider, from request to capture, refund,
+//! void or dispute.
+//!
+//! The provider is the source of truth for money movement and delivers out of order: a capture
+//! seen before its authorization implies it, and each provider capture, refund and dispute id is
+//! recorded once.
+
+mod codec;
+mod command;
+mod decide;
+mod event;
+mod state;
+
+pub use codec::{decode, encode, EVENT_TYPES};
+pub use command::PaymentCommand;
+pub use event::*;
+pub use state::{Authorization, Dispute, PaymentFailure, PaymentState, PaymentStatus};
+
+use crate::{decider::Decider, Context};
+
+/// The stream type of payments in the log.
+pub const AGGREGATE_TYPE: &str = "payment";
+
+/// Why a payment command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// Any command but request on a payment that does not exist.
+    #[error("payment not requested")]
+    NotRequested,
+    /// Request with other details for an existing payment id.
+    #[error("payment already requested with other details")]
+    AlreadyRequested,
+    /// A zero or negative amount.
+    #[error("amount must be positive")]
+    NonPositiveAmount,
+    /// An amount in another currency than the payment's.
+    #[error("amount is not in the payment currency")]
+    CurrencyMismatch,
+    /// A total that does not fit in minor units.
+    #[error("amount overflow")]
+    AmountOverflow,
+    /// A second, different authorization.
+    #[error("payment already authorized with another reference")]
+    AlreadyAuthorized,
+    /// Any change to a voided payment.
+    #[error("payment is voided")]
+    Voided,
+    /// Captures would add up to more than was authorized.
+    #[error("capture exceeds authorized amount")]
+    CaptureExceedsAuthorized,
+    /// A failure reported after money was captured.
+    #[error("payment already captured")]
+    AlreadyCaptured,
+    /// Refunds would add up to more than was captured.
+    #[error("refund exceeds captured amount minus refunds")]
+    RefundExceedsCaptured,
+    /// Void once money was captured (refund instead).
+    #[error("cannot void after capture")]
+    VoidAfterCapture,
+    /// A dispute over more than was captured.
+    #[error("dispute exceeds captured amount")]
+    DisputeExceedsCaptured,
+}
+
+/// The Payment decider. Its state is `None` until `RequestPayment`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Payment;
+
+impl Decider for Payment {
+    type State = Option<PaymentState>;
+    type Command = PaymentCommand;
+    type Event = PaymentEvent;
+    type Error = PaymentError;
+
+    fn decide(
+        state: &Self::State,
+        command: PaymentCommand,
+        ctx: &Context,
+    ) -> Result<Vec<PaymentEvent>, PaymentError> {
+        decide::decide(state.as_ref(), command, ctx)
+    }
+
+    fn evolve(state: &mut Self::State, event: &PaymentEvent) {
+        state::evolve(state, event);
+    }
+}

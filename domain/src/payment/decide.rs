@@ -1,0 +1,207 @@
+//! The payment's rules: which events each command causes in each status.
+
+use super::{
+    PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputed, PaymentError,
+    PaymentEvent, PaymentFailed, PaymentRefunded, PaymentRequested, PaymentState, PaymentVoided,
+};
+use crate::{Context, Money};
+
+type Decision = Result<Vec<PaymentEvent>, PaymentError>;
+
+/// Decides the events for `command` against `state` (`None`: not requested yet).
+pub(super) fn decide(
+    state: Option<&PaymentState>,
+    command: PaymentCommand,
+    ctx: &Context,
+) -> Decision {
+    use PaymentCommand as C;
+    let now = ctx.now();
+    if let C::RequestPayment {
+        payment_id,
+        order_id,
+        amount,
+        provider,
+    } = command
+    {
+        if let Some(existing) = state {
+            let same = existing.payment_id == payment_id
+                && existing.order_id == order_id
+                && existing.requested == amount
+                && existing.provider == provider;
+            return if same {
+                Ok(vec![])
+            } else {
+                Err(PaymentError::AlreadyRequested)
+            };
+        }
+        if !amount.is_positive() {
+            return Err(PaymentError::NonPositiveAmount);
+        }
+        return Ok(vec![PaymentEvent::PaymentRequested(PaymentRequested {
+            payment_id,
+            order_id,
+            amount,
+            provider,
+            requested_at: now,
+        })]);
+    }
+
+    let payment = state.ok_or(PaymentError::NotRequested)?;
+    match command {
+        C::RequestPayment { .. } => Ok(vec![]),
+        C::RecordAuthorization {
+            provider_reference,
+            amount,
+        } => {
+            if payment.voided {
+                return Err(PaymentError::Voided);
+            }
+            check_amount(payment, amount)?;
+            let authorized = PaymentEvent::PaymentAuthorized(PaymentAuthorized {
+                provider_reference: provider_reference.clone(),
+                amount,
+                implied: false,
+                authorized_at: now,
+            });
+            match &payment.authorization {
+                None => Ok(vec![authorized]),
+                // The real authorization arrives after a capture implied it: it replaces the
+                // implied one, as long as it covers what was already captured.
+                Some(existing) if existing.implied => {
+                    if amount.amount_minor < payment.captured.amount_minor {
+                        Err(PaymentError::CaptureExceedsAuthorized)
+                    } else {
+                        Ok(vec![authorized])
+                    }
+                }
+                Some(existing) if existing.provider_reference == provider_reference => Ok(vec![]),
+                Some(_) => Err(PaymentError::AlreadyAuthorized),
+            }
+        }
+        C::CapturePayment {
+            capture_id,
+            amount,
+            provider_reference,
+        } => {
+            if payment.capture_ids.contains(&capture_id) {
+                return Ok(vec![]);
+            }
+            if payment.voided {
+                return Err(PaymentError::Voided);
+            }
+            check_amount(payment, amount)?;
+            let captured_total = add(payment.captured, amount)?;
+            let mut events = Vec::with_capacity(2);
+            match &payment.authorization {
+                Some(auth) if captured_total.amount_minor > auth.amount.amount_minor => {
+                    return Err(PaymentError::CaptureExceedsAuthorized);
+                }
+                Some(_) => {}
+                // Providers deliver out of order: money captured proves it was authorized.
+                None => events.push(PaymentEvent::PaymentAuthorized(PaymentAuthorized {
+                    provider_reference: provider_reference.unwrap_or_else(|| capture_id.clone()),
+                    amount: Money::new(
+                        payment
+                            .requested
+                            .amount_minor
+                            .max(captured_total.amount_minor),
+                        payment.requested.currency,
+                    ),
+                    implied: true,
+                    authorized_at: now,
+                })),
+            }
+            events.push(PaymentEvent::PaymentCaptured(PaymentCaptured {
+                order_id: payment.order_id,
+                capture_id,
+                amount,
+                captured_total,
+                captured_at: now,
+            }));
+            Ok(events)
+        }
+        C::RecordFailure { code, message } => {
+            if payment.voided {
+                Err(PaymentError::Voided)
+            } else if payment.captured.is_positive() {
+                Err(PaymentError::AlreadyCaptured)
+            } else if payment.failure.is_some() {
+                Ok(vec![])
+            } else {
+                Ok(vec![PaymentEvent::PaymentFailed(PaymentFailed {
+                    code,
+                    message,
+                    failed_at: now,
+                })])
+            }
+        }
+        C::RefundPayment { refund_id, amount } => {
+            if payment.refund_ids.contains(&refund_id) {
+                return Ok(vec![]);
+            }
+            check_amount(payment, amount)?;
+            let refunded_total = add(payment.refunded, amount)?;
+            if refunded_total.amount_minor > payment.captured.amount_minor {
+                return Err(PaymentError::RefundExceedsCaptured);
+            }
+            Ok(vec![PaymentEvent::PaymentRefunded(PaymentRefunded {
+                order_id: payment.order_id,
+                refund_id,
+                amount,
+                refunded_total,
+                refunded_at: now,
+            })])
+        }
+        C::VoidPayment { reason } => {
+            if payment.captured.is_positive() {
+                Err(PaymentError::VoidAfterCapture)
+            } else if payment.voided || payment.failure.is_some() {
+                // Nothing is open any more: the void's purpose is already met.
+                Ok(vec![])
+            } else {
+                Ok(vec![PaymentEvent::PaymentVoided(PaymentVoided {
+                    order_id: payment.order_id,
+                    reason,
+                    voided_at: now,
+                })])
+            }
+        }
+        C::RecordDispute {
+            dispute_id,
+            amount,
+            reason,
+        } => {
+            if payment.disputes.iter().any(|d| d.dispute_id == dispute_id) {
+                return Ok(vec![]);
+            }
+            check_amount(payment, amount)?;
+            if amount.amount_minor > payment.captured.amount_minor {
+                return Err(PaymentError::DisputeExceedsCaptured);
+            }
+            Ok(vec![PaymentEvent::PaymentDisputed(PaymentDisputed {
+                order_id: payment.order_id,
+                dispute_id,
+                amount,
+                reason,
+                disputed_at: now,
+            })])
+        }
+    }
+}
+
+/// A command amount must be positive and in the payment's currency.
+fn check_amount(payment: &PaymentState, amount: Money) -> Result<(), PaymentError> {
+    if amount.currency != payment.requested.currency {
+        Err(PaymentError::CurrencyMismatch)
+    } else if !amount.is_positive() {
+        Err(PaymentError::NonPositiveAmount)
+    } else {
+        Ok(())
+    }
+}
+
+fn add(total: Money, amount: Money) -> Result<Money, PaymentError> {
+    total
+        .checked_add(amount)
+        .map_err(|_| PaymentError::AmountOverflow)
+}

@@ -1,0 +1,120 @@
+//! What happened to a payment. Each payload struct is the stored JSON of its event type.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
+
+/// An event of the payment stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentEvent {
+    /// The payment was asked of a provider.
+    PaymentRequested(PaymentRequested),
+    /// The provider authorized it (or a capture implied that it did).
+    PaymentAuthorized(PaymentAuthorized),
+    /// Money was captured.
+    PaymentCaptured(PaymentCaptured),
+    /// The provider refused or failed it.
+    PaymentFailed(PaymentFailed),
+    /// Money was refunded.
+    PaymentRefunded(PaymentRefunded),
+    /// The authorization was released before capture.
+    PaymentVoided(PaymentVoided),
+    /// A chargeback dispute was opened.
+    PaymentDisputed(PaymentDisputed),
+}
+
+/// Payload of `PaymentRequested` (version 2; version 1 had no `provider`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequested {
+    /// The payment.
+    pub payment_id: PaymentId,
+    /// The order it pays.
+    pub order_id: OrderId,
+    /// How much.
+    pub amount: Money,
+    /// Which provider.
+    pub provider: Code,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentAuthorized`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAuthorized {
+    /// The provider's reference for the authorization.
+    pub provider_reference: ExternalRef,
+    /// How much may be captured.
+    pub amount: Money,
+    /// True when no authorization was seen and a capture implied it.
+    pub implied: bool,
+    /// When.
+    pub authorized_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentCaptured`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    /// The order, for the process manager that records the payment on it.
+    pub order_id: OrderId,
+    /// The provider's capture id.
+    pub capture_id: ExternalRef,
+    /// How much this capture took.
+    pub amount: Money,
+    /// All captures so far, this one included.
+    pub captured_total: Money,
+    /// When.
+    pub captured_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentFailed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentFailed {
+    /// The provider's code.
+    pub code: Code,
+    /// The provider's message.
+    pub message: NonEmptyText,
+    /// When.
+    pub failed_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentRefunded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    /// The order, for the process manager that records the refund on it.
+    pub order_id: OrderId,
+    /// The provider's refund id.
+    pub refund_id: ExternalRef,
+    /// How much this refund returned.
+    pub amount: Money,
+    /// All refunds so far, this one included.
+    pub refunded_total: Money,
+    /// When.
+    pub refunded_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentVoided`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentVoided {
+    /// The order.
+    pub order_id: OrderId,
+    /// Why.
+    pub reason: NonEmptyText,
+    /// When.
+    pub voided_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentDisputed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDisputed {
+    /// The order.
+    pub order_id: OrderId,
+    /// The provider's dispute id.
+    pub dispute_id: ExternalRef,
+    /// How much is disputed.
+    pub amount: Money,
+    /// The bank's reason.
+    pub reason: NonEmptyText,
+    /// When.
+    pub disputed_at: DateTime<Utc>,
+}

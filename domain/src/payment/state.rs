@@ -1,0 +1,206 @@
+//! A payment's state as folded from its events, its derived status, and the fold itself.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::PaymentEvent;
+use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
+
+/// Where a payment stands, derived from its amounts and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Requested, nothing from the provider yet.
+    Pending,
+    /// Authorized, nothing captured.
+    Authorized,
+    /// Part of the authorization captured.
+    PartiallyCaptured,
+    /// All of the authorization captured.
+    Captured,
+    /// Part of the captured money refunded.
+    PartiallyRefunded,
+    /// All of the captured money refunded.
+    Refunded,
+    /// The provider refused or failed it.
+    Failed,
+    /// Released before capture.
+    Voided,
+}
+
+impl PaymentStatus {
+    /// The status as stored and shown (`partially_captured`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Authorized => "authorized",
+            Self::PartiallyCaptured => "partially_captured",
+            Self::Captured => "captured",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            Self::Failed => "failed",
+            Self::Voided => "voided",
+        }
+    }
+}
+
+/// The provider's authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The provider's reference.
+    pub provider_reference: ExternalRef,
+    /// How much may be captured.
+    pub amount: Money,
+    /// True when a capture implied it before the authorization itself arrived.
+    pub implied: bool,
+}
+
+/// The provider's latest failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentFailure {
+    /// The provider's code.
+    pub code: Code,
+    /// The provider's message.
+    pub message: NonEmptyText,
+}
+
+/// A chargeback dispute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    /// The provider's dispute id.
+    pub dispute_id: ExternalRef,
+    /// How much is disputed.
+    pub amount: Money,
+    /// The bank's reason.
+    pub reason: NonEmptyText,
+}
+
+/// The state of an existing payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentState {
+    /// The payment.
+    pub payment_id: PaymentId,
+    /// The order it pays.
+    pub order_id: OrderId,
+    /// How much was requested; its currency is the payment's.
+    pub requested: Money,
+    /// Which provider.
+    pub provider: Code,
+    /// The authorization, once known or implied.
+    pub authorization: Option<Authorization>,
+    /// All captures so far.
+    pub captured: Money,
+    /// All refunds so far.
+    pub refunded: Money,
+    /// The latest failure, cleared by a later authorization or capture.
+    pub failure: Option<PaymentFailure>,
+    /// True once voided.
+    pub voided: bool,
+    /// Provider capture ids already recorded.
+    pub capture_ids: BTreeSet<ExternalRef>,
+    /// Provider refund ids already recorded.
+    pub refund_ids: BTreeSet<ExternalRef>,
+    /// Disputes opened against it.
+    pub disputes: Vec<Dispute>,
+}
+
+impl PaymentState {
+    /// Where the payment stands.
+    pub fn status(&self) -> PaymentStatus {
+        if self.voided {
+            PaymentStatus::Voided
+        } else if self.failure.is_some() {
+            PaymentStatus::Failed
+        } else if self.refunded.is_positive() {
+            if self.refunded.amount_minor >= self.captured.amount_minor {
+                PaymentStatus::Refunded
+            } else {
+                PaymentStatus::PartiallyRefunded
+            }
+        } else if self.captured.is_positive() {
+            if self.captured.amount_minor >= self.authorized().amount_minor {
+                PaymentStatus::Captured
+            } else {
+                PaymentStatus::PartiallyCaptured
+            }
+        } else if self.authorization.is_some() {
+            PaymentStatus::Authorized
+        } else {
+            PaymentStatus::Pending
+        }
+    }
+
+    /// The authorized amount, zero before any authorization.
+    pub fn authorized(&self) -> Money {
+        self.authorization
+            .as_ref()
+            .map_or(Money::zero(self.requested.currency), |auth| auth.amount)
+    }
+
+    /// What may still be refunded.
+    pub fn refundable(&self) -> Money {
+        Money::new(
+            self.captured
+                .amount_minor
+                .saturating_sub(self.refunded.amount_minor),
+            self.requested.currency,
+        )
+    }
+}
+
+/// Applies one event to the state.
+pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
+    if let PaymentEvent::PaymentRequested(requested) = event {
+        let zero = Money::zero(requested.amount.currency);
+        *state = Some(PaymentState {
+            payment_id: requested.payment_id,
+            order_id: requested.order_id,
+            requested: requested.amount,
+            provider: requested.provider.clone(),
+            authorization: None,
+            captured: zero,
+            refunded: zero,
+            failure: None,
+            voided: false,
+            capture_ids: BTreeSet::new(),
+            refund_ids: BTreeSet::new(),
+            disputes: Vec::new(),
+        });
+        return;
+    }
+    // Events are only ever decided against an existing payment.
+    let Some(payment) = state else { return };
+    match event {
+        PaymentEvent::PaymentRequested(_) => {}
+        PaymentEvent::PaymentAuthorized(authorized) => {
+            payment.authorization = Some(Authorization {
+                provider_reference: authorized.provider_reference.clone(),
+                amount: authorized.amount,
+                implied: authorized.implied,
+            });
+            payment.failure = None;
+        }
+        PaymentEvent::PaymentCaptured(captured) => {
+            payment.captured = captured.captured_total;
+            payment.capture_ids.insert(captured.capture_id.clone());
+            payment.failure = None;
+        }
+        PaymentEvent::PaymentFailed(failed) => {
+            payment.failure = Some(PaymentFailure {
+                code: failed.code.clone(),
+                message: failed.message.clone(),
+            });
+        }
+        PaymentEvent::PaymentRefunded(refunded) => {
+            payment.refunded = refunded.refunded_total;
+            payment.refund_ids.insert(refunded.refund_id.clone());
+        }
+        PaymentEvent::PaymentVoided(_) => payment.voided = true,
+        PaymentEvent::PaymentDisputed(disputed) => payment.disputes.push(Dispute {
+            dispute_id: disputed.dispute_id.clone(),
+            amount: disputed.amount,
+            reason: disputed.reason.clone(),
+        }),
+    }
+}

@@ -1,0 +1,5 @@
+//! The Payment decider: every command in every state it can meet, then the rules by name.
+
+mod every_state;
+pub mod fixtures;
+mod rules;
