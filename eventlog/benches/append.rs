@@ -1,1 +1,307 @@
-fn main() {}
+//! Append throughput, in events per second, on PostgreSQL and SQLite; on the same PostgreSQL
+//! and in the same run, the same workloads through postgres-es 0.5 and as raw INSERTs.
+//!
+//! Run: `cargo bench -p eventlog` (PostgreSQL from BACKOFFICE_TEST_POSTGRES_URL or the local
+//! server; every database is made for the run and dropped). `BENCH_SCALE=2` doubles the work.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use cqrs_es::{
+    event_sink::EventSink,
+    persist::{PersistedEventRepository, SerializedEvent},
+    Aggregate, DomainEvent,
+};
+use eventlog::{
+    testing::TestDatabase, Append, ConnectOptions, EventLog, ExpectedVersion, NewEvent, StreamId,
+};
+use postgres_es::PostgresEventRepository;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Streams per writer: appends rotate over them, each at its exact expected version.
+const STREAMS_PER_WRITER: usize = 50;
+const BATCH: usize = 100;
+
+struct Workload {
+    single_appends: usize,
+    batch_appends: usize,
+}
+
+fn main() {
+    let scale: usize = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let work = Workload {
+        single_appends: 4000 * scale,
+        batch_appends: 200 * scale,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(work));
+}
+
+async fn run(work: Workload) {
+    println!("append throughput, events/s (higher is better)");
+    println!(
+        "single-event appends: {} in all per row; 100-event appends: {}",
+        work.single_appends, work.batch_appends
+    );
+    println!();
+
+    let db = TestDatabase::postgres().await;
+    let options = ConnectOptions {
+        max_connections: 16,
+        ..ConnectOptions::default()
+    };
+    let log = db.log_with(&options).await;
+    let EventLog::Postgres(pg) = &log else {
+        unreachable!()
+    };
+    let pool = pg.pool().clone();
+    prepare_baselines(&pool).await;
+
+    let ours_1 = measure(1, work.single_appends, |w, n| {
+        ours_single(log.clone(), w, n)
+    })
+    .await;
+    let ours_8 = measure(8, work.single_appends, |w, n| {
+        ours_single(log.clone(), w, n)
+    })
+    .await;
+    let ours_100 =
+        measure(1, work.batch_appends, |w, n| ours_batch(log.clone(), w, n)).await * BATCH as f64;
+    let repo = Arc::new(
+        PostgresEventRepository::new(pool.clone()).with_tables("pges_events", "pges_snapshots"),
+    );
+    let pges_1 = measure(1, work.single_appends, |w, n| {
+        postgres_es_single(Arc::clone(&repo), w, n)
+    })
+    .await;
+    let pges_8 = measure(8, work.single_appends, |w, n| {
+        postgres_es_single(Arc::clone(&repo), w, n)
+    })
+    .await;
+    let raw_1 = measure(1, work.single_appends, |w, n| {
+        raw_single(pool.clone(), w, n)
+    })
+    .await;
+    let raw_8 = measure(8, work.single_appends, |w, n| {
+        raw_single(pool.clone(), w, n)
+    })
+    .await;
+    let unnest_100 =
+        measure(1, work.batch_appends, |w, n| raw_unnest(pool.clone(), w, n)).await * BATCH as f64;
+
+    println!("PostgreSQL                      events/s   ours ÷ it");
+    row("ours, 1 writer, 1 event", ours_1, None);
+    row("ours, 8 writers, 1 event", ours_8, None);
+    row("ours, 1 writer, 100 events", ours_100, None);
+    row("postgres-es, 1 writer", pges_1, Some(ours_1));
+    row("postgres-es, 8 writers", pges_8, Some(ours_8));
+    row("raw INSERT, 1 writer", raw_1, Some(ours_1));
+    row("raw INSERT, 8 writers", raw_8, Some(ours_8));
+    row("raw UNNEST, 100 rows", unnest_100, Some(ours_100));
+    drop(log);
+    drop(db);
+
+    let db = TestDatabase::sqlite();
+    let log = db.log().await;
+    let lite_1 = measure(1, work.single_appends, |w, n| {
+        ours_single(log.clone(), w, n)
+    })
+    .await;
+    let lite_8 = measure(8, work.single_appends, |w, n| {
+        ours_single(log.clone(), w, n)
+    })
+    .await;
+    let lite_100 =
+        measure(1, work.batch_appends, |w, n| ours_batch(log.clone(), w, n)).await * BATCH as f64;
+    println!();
+    println!("SQLite (WAL, synchronous=FULL)  events/s");
+    row("ours, 1 writer, 1 event", lite_1, None);
+    row("ours, 8 writers, 1 event", lite_8, None);
+    row("ours, 1 writer, 100 events", lite_100, None);
+}
+
+fn row(name: &str, rate: f64, ours: Option<f64>) {
+    match ours {
+        Some(ours) => println!("  {name:<28} {rate:>9.0}   {:.2}x", ours / rate),
+        None => println!("  {name:<28} {rate:>9.0}"),
+    }
+}
+
+/// Runs `total` operations split over `writers` concurrent tasks; returns operations per second.
+async fn measure<F, Fut>(writers: usize, total: usize, task: F) -> f64
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let per_writer = total / writers;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| tokio::spawn(task(w, per_writer)))
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed: Duration = started.elapsed();
+    (per_writer * writers) as f64 / elapsed.as_secs_f64()
+}
+
+fn payload(i: usize) -> serde_json::Value {
+    json!({ "sku": "SKU-1", "quantity": i % 7 + 1, "unit_price": { "amount": 1999, "currency": "EUR" } })
+}
+
+fn stream_name(run: &str, writer: usize, i: usize) -> String {
+    format!("{run}-w{writer}-s{}", i % STREAMS_PER_WRITER)
+}
+
+/// Unique per call so repeated workloads never collide on a stream.
+fn run_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+async fn ours_single(log: EventLog, writer: usize, appends: usize) {
+    let run = run_id();
+    for i in 0..appends {
+        let version = (i / STREAMS_PER_WRITER) as u64;
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        let stream = StreamId::new("order", stream_name(&run, writer, i));
+        let event = NewEvent::new("OrderLinePicked", 1, payload(i));
+        log.append(Append::new(stream, expected, vec![event]))
+            .await
+            .unwrap();
+    }
+}
+
+async fn ours_batch(log: EventLog, writer: usize, appends: usize) {
+    let run = run_id();
+    for i in 0..appends {
+        let events = (0..BATCH)
+            .map(|n| NewEvent::new("OrderLinePicked", 1, payload(n)))
+            .collect();
+        let stream = StreamId::new("order", format!("{run}-w{writer}-b{i}"));
+        log.append(Append::new(stream, ExpectedVersion::NoStream, events))
+            .await
+            .unwrap();
+    }
+}
+
+async fn prepare_baselines(pool: &PgPool) {
+    for statement in [
+        // postgres-es's own schema (its db/init.sql), under other names beside ours.
+        "CREATE TABLE pges_events (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
+         sequence bigint CHECK (sequence >= 0) NOT NULL, event_type text NOT NULL, \
+         event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
+         PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
+        "CREATE TABLE pges_snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
+         last_sequence bigint NOT NULL, current_snapshot bigint NOT NULL, payload json NOT NULL, \
+         PRIMARY KEY (aggregate_type, aggregate_id, last_sequence))",
+        // Our table's columns, keys and defaults, without the append function.
+        "CREATE TABLE raw_events (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY \
+         INCLUDING CONSTRAINTS INCLUDING INDEXES)",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BenchOrder;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OrderLinePicked(serde_json::Value);
+
+impl DomainEvent for OrderLinePicked {
+    fn event_type(&self) -> String {
+        "OrderLinePicked".into()
+    }
+    fn event_version(&self) -> String {
+        "1".into()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl Aggregate for BenchOrder {
+    const TYPE: &'static str = "order";
+    type Command = ();
+    type Event = OrderLinePicked;
+    type Error = Never;
+    type Services = ();
+
+    async fn handle(&mut self, _: (), _: &(), _: &EventSink<Self>) -> Result<(), Never> {
+        Ok(())
+    }
+
+    fn apply(&mut self, _: OrderLinePicked) {}
+}
+
+async fn postgres_es_single(repo: Arc<PostgresEventRepository>, writer: usize, appends: usize) {
+    let run = run_id();
+    for i in 0..appends {
+        let event = SerializedEvent::new(
+            stream_name(&run, writer, i),
+            i / STREAMS_PER_WRITER + 1,
+            "order".into(),
+            "OrderLinePicked".into(),
+            "1".into(),
+            payload(i),
+            json!({}),
+        );
+        repo.persist::<BenchOrder>(&[event], None).await.unwrap();
+    }
+}
+
+async fn raw_single(pool: PgPool, writer: usize, appends: usize) {
+    let run = run_id();
+    for i in 0..appends {
+        sqlx::query(
+            "INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) VALUES ($1, 'order', $2, $3, 'OrderLinePicked', 1, $4, '{}')",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(stream_name(&run, writer, i))
+        .bind((i / STREAMS_PER_WRITER + 1) as i64)
+        .bind(payload(i))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn raw_unnest(pool: PgPool, writer: usize, appends: usize) {
+    let run = run_id();
+    for i in 0..appends {
+        let ids: Vec<uuid::Uuid> = (0..BATCH).map(|_| uuid::Uuid::now_v7()).collect();
+        let sequences: Vec<i64> = (1..=BATCH as i64).collect();
+        let payloads: Vec<serde_json::Value> = (0..BATCH).map(payload).collect();
+        sqlx::query(
+            "INSERT INTO raw_events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata) \
+             SELECT id, 'order', $2, seq, 'OrderLinePicked', 1, p, '{}' \
+             FROM unnest($1::uuid[], $3::bigint[], $4::jsonb[]) AS t(id, seq, p)",
+        )
+        .bind(&ids)
+        .bind(format!("{run}-w{writer}-b{i}"))
+        .bind(&sequences)
+        .bind(&payloads)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}

@@ -6,7 +6,7 @@
 //! a race with another process on one stream), each of its appends is retried on its own so that
 //! one bad append never fails the others.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::HashSet, future::Future, sync::Arc};
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -31,17 +31,18 @@ pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
 }
 
 type Reply = oneshot::Sender<Result<Appended, AppendError>>;
+type Queued = (Append, Reply);
 
 /// The queue of appends waiting for a writer.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<(Append, Reply)>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl GroupCommit {
     /// Starts `writers` writer tasks over `backend`.
     pub(crate) fn start<B: BatchWriter>(backend: B, writers: usize) -> Self {
-        let (queue, receiver) = mpsc::channel::<(Append, Reply)>(4 * MAX_APPENDS_PER_BATCH);
+        let (queue, receiver) = mpsc::channel::<Queued>(4 * MAX_APPENDS_PER_BATCH);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
             tokio::spawn(writer_loop(backend.clone(), Arc::clone(&receiver)));
@@ -60,34 +61,61 @@ impl GroupCommit {
     }
 }
 
-async fn writer_loop<B: BatchWriter>(
-    backend: B,
-    receiver: Arc<Mutex<mpsc::Receiver<(Append, Reply)>>>,
-) {
+async fn writer_loop<B: BatchWriter>(backend: B, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+    // An append naming a stream or key already in the batch waits for the next batch, so that
+    // a batch decides each stream once (the backends rely on it).
+    let mut carried: Option<Queued> = None;
     loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut events = first.0.events.len();
-            let mut batch = vec![first];
-            while batch.len() < MAX_APPENDS_PER_BATCH && events < MAX_EVENTS_PER_BATCH {
-                match receiver.try_recv() {
-                    Ok(next) => {
-                        events += next.0.events.len();
-                        batch.push(next);
-                    }
-                    Err(_) => break,
-                }
+        let batch = match carried.take() {
+            // Never wait for the queue while holding an append: another writer may be parked
+            // on the queue, empty, for as long as no one appends.
+            Some(first) => match receiver.try_lock() {
+                Ok(mut receiver) => drain(first, &mut receiver, &mut carried),
+                Err(_) => vec![first],
+            },
+            None => {
+                let mut receiver = receiver.lock().await;
+                let Some(first) = receiver.recv().await else {
+                    return;
+                };
+                drain(first, &mut receiver, &mut carried)
             }
-            batch
         };
         write(&backend, batch).await;
     }
 }
 
-async fn write<B: BatchWriter>(backend: &B, batch: Vec<(Append, Reply)>) {
+/// A batch from `first` and whatever is queued, up to the limits; an append repeating a stream
+/// or key of the batch is put in `carried` and ends the batch.
+fn drain(
+    first: Queued,
+    receiver: &mut mpsc::Receiver<Queued>,
+    carried: &mut Option<Queued>,
+) -> Vec<Queued> {
+    let mut events = first.0.events.len();
+    let mut streams = HashSet::from([first.0.stream.clone()]);
+    let mut keys: HashSet<String> = first.0.idempotency_key.iter().cloned().collect();
+    let mut batch = vec![first];
+    while batch.len() < MAX_APPENDS_PER_BATCH && events < MAX_EVENTS_PER_BATCH {
+        let Ok(next) = receiver.try_recv() else { break };
+        let repeats_key = next
+            .0
+            .idempotency_key
+            .as_ref()
+            .is_some_and(|k| keys.contains(k));
+        if streams.contains(&next.0.stream) || repeats_key {
+            *carried = Some(next);
+            break;
+        }
+        events += next.0.events.len();
+        streams.insert(next.0.stream.clone());
+        keys.extend(next.0.idempotency_key.iter().cloned());
+        batch.push(next);
+    }
+    batch
+}
+
+async fn write<B: BatchWriter>(backend: &B, batch: Vec<Queued>) {
     let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.into_iter().unzip();
     match backend.write_batch(&appends).await {
         Ok(outcomes) => {

@@ -32,7 +32,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 10,
             acquire_timeout: postgres::DEFAULT_ACQUIRE_TIMEOUT,
-            group_commit_writers: 4,
+            group_commit_writers: 2,
         }
     }
 }

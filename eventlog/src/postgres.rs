@@ -19,8 +19,9 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
-const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, \
-     event_type, event_version, payload, metadata, recorded_at";
+const EVENT_COLUMNS: &str =
+    "e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
+     e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at";
 
 /// Readers see only events of transactions that have ended (ADR 0001).
 const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
@@ -102,7 +103,7 @@ impl PgLog {
         from_version: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
+            "SELECT {EVENT_COLUMNS} FROM events e \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3 ORDER BY sequence"
         );
         let rows = sqlx::query(&sql)
@@ -123,7 +124,7 @@ impl PgLog {
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND {VISIBLE} \
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE position > $1 AND {VISIBLE} \
              ORDER BY position LIMIT $2"
         );
         let rows = sqlx::query(&sql)
@@ -259,11 +260,51 @@ async fn append_batch(
             ))?;
         slot.push(row);
     }
-    Ok(appends
-        .iter()
-        .zip(rows_per_append)
-        .map(|(append, rows)| outcome_of(append, &rows))
-        .collect())
+    let mut outcomes = Vec::with_capacity(appends.len());
+    for (append, rows) in appends.iter().zip(rows_per_append) {
+        let outcome = match outcome_of(append, &rows) {
+            Err(AppendError::Invalid(KEY_RACE)) => replay_winner(conn, append).await,
+            outcome => outcome,
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// A concurrent append with the same idempotency key committed while this one waited for it.
+const KEY_RACE: &str = "lost an idempotency key race";
+
+/// The events the append that won the key race wrote (committed, so visible now).
+async fn replay_winner(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
+    let key = append.idempotency_key.as_deref().unwrap_or_default();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e JOIN event_idempotency_keys k \
+           ON e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id \
+          AND e.sequence BETWEEN k.first_sequence AND k.last_sequence \
+         WHERE k.idempotency_key = $1 ORDER BY e.sequence"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading the append that recorded a key")?;
+    let events: Vec<RecordedEvent> = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+    let Some(first) = events.first() else {
+        return Err(AppendError::Invalid(
+            "a recorded idempotency key names no events",
+        ));
+    };
+    if first.stream != append.stream {
+        return Err(AppendError::DuplicateKey {
+            key: key.to_owned(),
+            recorded_for: first.stream.clone(),
+        });
+    }
+    Ok(Appended {
+        stream: append.stream.clone(),
+        events,
+        replayed: true,
+    })
 }
 
 fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError> {
@@ -274,6 +315,7 @@ fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError>
         .try_get("outcome")
         .context("reading an append outcome")?;
     match outcome.as_str() {
+        "retry" => Err(AppendError::Invalid(KEY_RACE)),
         "conflict" => {
             let actual: i64 = first
                 .try_get("version")
@@ -353,8 +395,12 @@ fn classify_append_error(error: sqlx::Error) -> AppendError {
             }
             _ => {}
         }
-        if db.code().as_deref() == Some("BO001") {
-            return AppendError::Invalid("an append must be the first write of its transaction");
+        match db.code().as_deref() {
+            Some("BO001") => {
+                return AppendError::Invalid("an append must be the first write of its transaction")
+            }
+            Some("BO002") => return AppendError::Invalid("a batch names a stream or a key twice"),
+            _ => {}
         }
     }
     AppendError::Storage(StorageError::Database {

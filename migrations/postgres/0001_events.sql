@@ -49,7 +49,7 @@ CREATE TRIGGER event_idempotency_keys_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON event_idempotency_keys
     FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
 
--- Appends one or more batches of events in one statement (one round trip).
+-- Appends one or more appends (a group-commit batch) in one statement: one round trip.
 --
 -- Gap-free reading: an appender takes a session advisory lock, is assigned its transaction id
 -- and draws its positions, then releases the lock *before* committing. Transaction ids and
@@ -58,10 +58,12 @@ CREATE TRIGGER event_idempotency_keys_append_only
 -- smaller position: every transaction below xmin has ended. The lock covers only the INSERT,
 -- not the commit, so commits (and their fsyncs) still run concurrently. See ADR 0001.
 --
--- Per append i (a_* arrays): stream, expected version (-1 any, 0 no stream, n exact) and an
--- optional idempotency key. Per event (e_* arrays): the append it belongs to and its fields.
--- Returns, per append, either its inserted events ('ok'), the events a recorded idempotency
--- key names ('duplicate', with their payloads), or one 'conflict' row with the actual version.
+-- Per append n (a_* arrays): stream, expected version (-1 any, 0 no stream, n exact) and an
+-- optional idempotency key; a batch names each stream and key at most once. Per event (e_*
+-- arrays): the append it belongs to and its fields. Returns per append either its inserted
+-- events ('ok'), the events its recorded key names ('duplicate', with payloads), one 'conflict'
+-- row with the actual version, or one 'retry' row when a concurrent append with the same key
+-- committed while this one waited (the caller then reads that append).
 CREATE FUNCTION append_events(
     a_type      text[],
     a_id        text[],
@@ -87,79 +89,92 @@ CREATE FUNCTION append_events(
     event_version int,
     payload     jsonb,
     metadata    jsonb
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql
+-- Without this PostgreSQL re-plans the statement below on every call (measured: half the speed).
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
     lock_key CONSTANT bigint := 7262537303930443841;
-    i        int;
-    cur_version bigint;
-    n        int;
-    k        event_idempotency_keys%ROWTYPE;
 BEGIN
     -- Checked before locking: a transaction that already wrote has an older transaction id
-    -- than the positions it would draw, which would break the reader's invariant.
+    -- than the positions it would draw, which would break the readers' invariant.
     IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
         RAISE EXCEPTION 'append_events must be the first write of its transaction'
             USING ERRCODE = 'BO001';
     END IF;
+    IF (SELECT count(*) FROM (SELECT DISTINCT t, i FROM unnest(a_type, a_id) AS s(t, i)) AS d)
+           <> cardinality(a_type)
+       OR (SELECT count(k) <> count(DISTINCT k) FROM unnest(a_key) AS k) THEN
+        RAISE EXCEPTION 'append_events: a batch names a stream or an idempotency key twice'
+            USING ERRCODE = 'BO002';
+    END IF;
+
     PERFORM pg_advisory_lock(lock_key);
     BEGIN
-        FOR i IN 1 .. coalesce(array_length(a_type, 1), 0) LOOP
-            IF a_key[i] IS NOT NULL THEN
-                SELECT * INTO k FROM event_idempotency_keys ik WHERE ik.idempotency_key = a_key[i];
-                IF FOUND THEN
-                    RETURN QUERY
-                        SELECT i, 'duplicate'::text, k.aggregate_type, k.aggregate_id, k.last_sequence, e.position, e.sequence,
-                               e.recorded_at, e.event_id, e.event_type, e.event_version,
-                               e.payload, e.metadata
-                        FROM events e
-                        WHERE e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id
-                          AND e.sequence BETWEEN k.first_sequence AND k.last_sequence
-                        ORDER BY e.sequence;
-                    CONTINUE;
-                END IF;
-            END IF;
-
-            SELECT coalesce(max(e.sequence), 0) INTO cur_version
-            FROM events e WHERE e.aggregate_type = a_type[i] AND e.aggregate_id = a_id[i];
-            IF a_expected[i] <> -1 AND a_expected[i] <> cur_version THEN
-                RETURN QUERY SELECT i, 'conflict'::text, NULL::text, NULL::text, cur_version, NULL::bigint, NULL::bigint,
-                    NULL::timestamptz, NULL::uuid, NULL::text, NULL::int, NULL::jsonb, NULL::jsonb;
-                CONTINUE;
-            END IF;
-
-            SELECT count(*) INTO n FROM unnest(e_append) AS x WHERE x = i;
-            IF a_key[i] IS NOT NULL THEN
-                INSERT INTO event_idempotency_keys
-                    (idempotency_key, aggregate_type, aggregate_id, first_sequence, last_sequence)
-                VALUES (a_key[i], a_type[i], a_id[i], cur_version + 1, cur_version + n)
-                ON CONFLICT DO NOTHING;
-                IF NOT FOUND THEN
-                    -- A concurrent append with this key committed while we waited on it.
-                    SELECT * INTO k FROM event_idempotency_keys ik WHERE ik.idempotency_key = a_key[i];
-                    RETURN QUERY
-                        SELECT i, 'duplicate'::text, k.aggregate_type, k.aggregate_id, k.last_sequence, e.position, e.sequence,
-                               e.recorded_at, e.event_id, e.event_type, e.event_version,
-                               e.payload, e.metadata
-                        FROM events e
-                        WHERE e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id
-                          AND e.sequence BETWEEN k.first_sequence AND k.last_sequence
-                        ORDER BY e.sequence;
-                    CONTINUE;
-                END IF;
-            END IF;
-
-            RETURN QUERY
-                INSERT INTO events AS e (event_id, aggregate_type, aggregate_id, sequence,
-                                         event_type, event_version, payload, metadata)
-                SELECT e_id[j], a_type[i], a_id[i], cur_version + row_number() OVER (ORDER BY j),
-                       e_type[j], e_version[j], e_payload[j], e_metadata[j]
-                FROM generate_subscripts(e_append, 1) AS j
-                WHERE e_append[j] = i
-                ORDER BY j
-                RETURNING i, 'ok'::text, NULL::text, NULL::text, cur_version + n, e.position, e.sequence, e.recorded_at,
-                          e.event_id, NULL::text, NULL::int, NULL::jsonb, NULL::jsonb;
-        END LOOP;
+        RETURN QUERY
+        WITH
+        appends AS (
+            SELECT a.n::int AS n, a.t, a.sid, a.expected, a.k, coalesce(c.cnt, 0) AS cnt,
+                   (SELECT coalesce(max(e.sequence), 0) FROM events e
+                     WHERE e.aggregate_type = a.t AND e.aggregate_id = a.sid) AS cur,
+                   ik.idempotency_key IS NOT NULL AS known,
+                   ik.aggregate_type AS k_type, ik.aggregate_id AS k_id,
+                   ik.first_sequence AS k_first, ik.last_sequence AS k_last
+            FROM unnest(a_type, a_id, a_expected, a_key) WITH ORDINALITY AS a(t, sid, expected, k, n)
+            LEFT JOIN (SELECT x AS app, count(*) AS cnt FROM unnest(e_append) AS x GROUP BY x) AS c
+                   ON c.app = a.n
+            LEFT JOIN event_idempotency_keys ik ON ik.idempotency_key = a.k
+        ),
+        writable AS (
+            SELECT * FROM appends ap
+            WHERE NOT ap.known AND (ap.expected = -1 OR ap.expected = ap.cur)
+        ),
+        -- A key recorded by a transaction still in flight makes this insert wait for it; if
+        -- that one commits, the append is answered 'retry' and the caller reads the winner.
+        keys_written AS (
+            INSERT INTO event_idempotency_keys
+                (idempotency_key, aggregate_type, aggregate_id, first_sequence, last_sequence)
+            SELECT w.k, w.t, w.sid, w.cur + 1, w.cur + w.cnt FROM writable w WHERE w.k IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING idempotency_key
+        ),
+        proceeding AS (
+            SELECT * FROM writable w
+            WHERE w.k IS NULL OR w.k IN (SELECT kw.idempotency_key FROM keys_written kw)
+        ),
+        new_events AS (
+            SELECT u.app, u.eid, u.etype, u.ever, u.epayload, u.emeta, u.j,
+                   row_number() OVER (PARTITION BY u.app ORDER BY u.j) AS rn
+            FROM unnest(e_append, e_id, e_type, e_version, e_payload, e_metadata)
+                 WITH ORDINALITY AS u(app, eid, etype, ever, epayload, emeta, j)
+        ),
+        inserted AS (
+            INSERT INTO events AS e (event_id, aggregate_type, aggregate_id, sequence,
+                                     event_type, event_version, payload, metadata)
+            SELECT ne.eid, p.t, p.sid, p.cur + ne.rn, ne.etype, ne.ever, ne.epayload, ne.emeta
+            FROM new_events ne JOIN proceeding p ON p.n = ne.app
+            ORDER BY ne.j
+            RETURNING e.event_id, e.position, e.sequence, e.recorded_at
+        )
+        SELECT p.n, 'ok'::text, NULL::text, NULL::text, p.cur + p.cnt, i.position, i.sequence,
+               i.recorded_at, i.event_id, NULL::text, NULL::int, NULL::jsonb, NULL::jsonb
+        FROM inserted i JOIN new_events ne ON ne.eid = i.event_id JOIN proceeding p ON p.n = ne.app
+        UNION ALL
+        SELECT ap.n, 'conflict', NULL, NULL, ap.cur, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM appends ap WHERE NOT ap.known AND NOT (ap.expected = -1 OR ap.expected = ap.cur)
+        UNION ALL
+        SELECT w.n, 'retry', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM writable w
+        WHERE w.k IS NOT NULL AND w.k NOT IN (SELECT kw.idempotency_key FROM keys_written kw)
+        UNION ALL
+        SELECT ap.n, 'duplicate', ap.k_type, ap.k_id, ap.k_last, e.position, e.sequence,
+               e.recorded_at, e.event_id, e.event_type, e.event_version, e.payload, e.metadata
+        FROM appends ap JOIN events e
+          ON e.aggregate_type = ap.k_type AND e.aggregate_id = ap.k_id
+         AND e.sequence BETWEEN ap.k_first AND ap.k_last
+        WHERE ap.known
+        ORDER BY 1, 7;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM pg_advisory_unlock(lock_key);
         RAISE;
