@@ -140,11 +140,19 @@ fn row(name: &str, rate: f64, ours: Option<f64>) {
 }
 
 /// Runs `total` operations split over `writers` concurrent tasks; returns operations per second.
+/// An untimed warm-up first, the same for every contender: connections are opened and
+/// statements planned before the clock starts.
 async fn measure<F, Fut>(writers: usize, total: usize, task: F) -> f64
 where
     F: Fn(usize, usize) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let warm_up: Vec<_> = (0..writers)
+        .map(|w| tokio::spawn(task(w, (total / writers / 10).max(5))))
+        .collect();
+    for task in warm_up {
+        task.await.unwrap();
+    }
     let per_writer = total / writers;
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)

@@ -20,6 +20,9 @@ const MAX_APPENDS_PER_BATCH: usize = 256;
 /// The most events one batch takes (a single large append still goes alone).
 const MAX_EVENTS_PER_BATCH: usize = 4096;
 
+/// How many scheduler turns a writer waits for more appends while they keep arriving.
+const MAX_YIELDS: usize = 8;
+
 /// A backend that can write a batch of appends in one transaction.
 pub(crate) trait BatchWriter: Clone + Send + Sync + 'static {
     /// Writes all appends in one transaction; per append, its own outcome. An `Err` means the
@@ -78,6 +81,15 @@ async fn writer_loop<B: BatchWriter>(backend: B, receiver: Arc<Mutex<mpsc::Recei
                 let Some(first) = receiver.recv().await else {
                     return;
                 };
+                // The callers of the batch just written resubmit within microseconds: give
+                // them a few scheduler turns to join this one, while the queue keeps growing.
+                for _ in 0..MAX_YIELDS {
+                    let queued = receiver.len();
+                    tokio::task::yield_now().await;
+                    if receiver.len() == queued {
+                        break;
+                    }
+                }
                 drain(first, &mut receiver, &mut carried)
             }
         };

@@ -23,7 +23,9 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before failing: an unreachable database fails fast.
     pub acquire_timeout: Duration,
-    /// Concurrent group-commit writers on PostgreSQL (SQLite has one writer).
+    /// Concurrent group-commit writers on PostgreSQL (SQLite has one writer). One makes the
+    /// largest batches (measured: 8 concurrent callers share each commit); more keep appends
+    /// flowing while one batch waits on a lock (ADR 0001).
     pub group_commit_writers: usize,
 }
 
@@ -32,7 +34,7 @@ impl Default for ConnectOptions {
         Self {
             max_connections: 10,
             acquire_timeout: postgres::DEFAULT_ACQUIRE_TIMEOUT,
-            group_commit_writers: 2,
+            group_commit_writers: 1,
         }
     }
 }

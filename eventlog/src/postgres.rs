@@ -207,6 +207,7 @@ async fn append_batch(
     let mut a_expected = Vec::with_capacity(appends.len());
     let mut a_key = Vec::with_capacity(appends.len());
     let mut e_append = Vec::with_capacity(total);
+    let mut e_offset = Vec::with_capacity(total);
     let mut e_id = Vec::with_capacity(total);
     let mut e_type = Vec::with_capacity(total);
     let mut e_version = Vec::with_capacity(total);
@@ -219,8 +220,9 @@ async fn append_batch(
         a_key.push(append.idempotency_key.as_deref());
         let number =
             i32::try_from(index + 1).map_err(|_| AppendError::Invalid("batch too large"))?;
-        for event in &append.events {
+        for (offset, event) in (1..).zip(&append.events) {
             e_append.push(number);
+            e_offset.push(offset);
             e_id.push(event.event_id);
             e_type.push(event.event_type.as_str());
             e_version.push(event.event_version);
@@ -230,14 +232,16 @@ async fn append_batch(
     }
     let rows = sqlx::query(
         "SELECT append_no, outcome, stream_type, stream_id, version, position, sequence, \
-                recorded_at, event_id, event_type, event_version, payload, metadata \
-         FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                recorded_at, event_id, event_type, event_version, payload, metadata, \
+                last_position, written \
+         FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&a_type)
     .bind(&a_id)
     .bind(&a_expected)
     .bind(&a_key)
     .bind(&e_append)
+    .bind(&e_offset)
     .bind(&e_id)
     .bind(&e_type)
     .bind(&e_version)
@@ -264,6 +268,7 @@ async fn append_batch(
     for (append, rows) in appends.iter().zip(rows_per_append) {
         let outcome = match outcome_of(append, &rows) {
             Err(AppendError::Invalid(KEY_RACE)) => replay_winner(conn, append).await,
+            Err(AppendError::Invalid(NOT_CONSECUTIVE)) => read_back(conn, append).await,
             outcome => outcome,
         };
         outcomes.push(outcome);
@@ -352,29 +357,40 @@ fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError>
             })
         }
         _ => {
-            let events = rows
-                .iter()
+            // One row: the append's events have consecutive positions from `position`.
+            let first_position: i64 = first
+                .try_get("position")
+                .context("reading an append outcome")?;
+            let last_position: i64 = first
+                .try_get("last_position")
+                .context("reading an append outcome")?;
+            let written: i64 = first
+                .try_get("written")
+                .context("reading an append outcome")?;
+            let first_sequence: i64 = first
+                .try_get("sequence")
+                .context("reading an append outcome")?;
+            let recorded_at: DateTime<Utc> = first
+                .try_get("recorded_at")
+                .context("reading an append outcome")?;
+            let count = i64::try_from(append.events.len()).unwrap_or(i64::MAX);
+            if written != count || last_position - first_position + 1 != count {
+                return Err(AppendError::Invalid(NOT_CONSECUTIVE));
+            }
+            let events = (0..)
                 .zip(&append.events)
-                .map(|(row, event)| {
-                    Ok(RecordedEvent {
-                        position: row
-                            .try_get("position")
-                            .context("reading an append outcome")?,
-                        event_id: event.event_id,
-                        stream: append.stream.clone(),
-                        sequence: row
-                            .try_get("sequence")
-                            .context("reading an append outcome")?,
-                        event_type: event.event_type.clone(),
-                        event_version: event.event_version,
-                        payload: event.payload.clone(),
-                        metadata: event.metadata.clone(),
-                        recorded_at: row
-                            .try_get("recorded_at")
-                            .context("reading an append outcome")?,
-                    })
+                .map(|(k, event)| RecordedEvent {
+                    position: first_position + k,
+                    event_id: event.event_id,
+                    stream: append.stream.clone(),
+                    sequence: first_sequence + k,
+                    event_type: event.event_type.clone(),
+                    event_version: event.event_version,
+                    payload: event.payload.clone(),
+                    metadata: event.metadata.clone(),
+                    recorded_at,
                 })
-                .collect::<Result<_, StorageError>>()?;
+                .collect();
             Ok(Appended {
                 stream: append.stream.clone(),
                 events,
@@ -382,6 +398,29 @@ fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError>
             })
         }
     }
+}
+
+/// The positions of an append's events were not consecutive (only if something wrote to the
+/// events table without `append_events()`): its events are read back instead.
+const NOT_CONSECUTIVE: &str = "an append's positions are not consecutive";
+
+/// The events an append wrote, read back from the log (within its transaction).
+async fn read_back(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.event_id = ANY($1) ORDER BY e.sequence"
+    );
+    let ids: Vec<Uuid> = append.events.iter().map(|e| e.event_id).collect();
+    let rows = sqlx::query(&sql)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading an append back")?;
+    let events = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+    Ok(Appended {
+        stream: append.stream.clone(),
+        events,
+        replayed: false,
+    })
 }
 
 /// A unique violation on the stream version means another transaction appended to the stream

@@ -60,16 +60,18 @@ CREATE TRIGGER event_idempotency_keys_append_only
 --
 -- Per append n (a_* arrays): stream, expected version (-1 any, 0 no stream, n exact) and an
 -- optional idempotency key; a batch names each stream and key at most once. Per event (e_*
--- arrays): the append it belongs to and its fields. Returns per append either its inserted
--- events ('ok'), the events its recorded key names ('duplicate', with payloads), one 'conflict'
--- row with the actual version, or one 'retry' row when a concurrent append with the same key
--- committed while this one waited (the caller then reads that append).
+-- arrays): the append it belongs to, its place in it (1, 2, …) and its fields. Returns per
+-- append one 'ok' row (first and last position, count, first sequence, time), the events its
+-- recorded key names ('duplicate', with payloads), one 'conflict' row with the actual version,
+-- or one 'retry' row when a concurrent append with the same key committed while this one waited
+-- (the caller then reads that append).
 CREATE FUNCTION append_events(
     a_type      text[],
     a_id        text[],
     a_expected  bigint[],
     a_key       text[],
     e_append    int[],
+    e_offset    int[],
     e_id        uuid[],
     e_type      text[],
     e_version   int[],
@@ -88,7 +90,9 @@ CREATE FUNCTION append_events(
     event_type  text,
     event_version int,
     payload     jsonb,
-    metadata    jsonb
+    metadata    jsonb,
+    last_position bigint,
+    written     bigint
 ) LANGUAGE plpgsql
 -- Without this PostgreSQL re-plans the statement below on every call (measured: half the speed).
 SET plan_cache_mode = force_generic_plan
@@ -96,6 +100,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     lock_key CONSTANT bigint := 7262537303930443841;
+    appended_at CONSTANT timestamptz := clock_timestamp();
 BEGIN
     -- Checked before locking: a transaction that already wrote has an older transaction id
     -- than the positions it would draw, which would break the readers' invariant.
@@ -143,33 +148,37 @@ BEGIN
             SELECT * FROM writable w
             WHERE w.k IS NULL OR w.k IN (SELECT kw.idempotency_key FROM keys_written kw)
         ),
-        new_events AS (
-            SELECT u.app, u.eid, u.etype, u.ever, u.epayload, u.emeta, u.j,
-                   row_number() OVER (PARTITION BY u.app ORDER BY u.j) AS rn
-            FROM unnest(e_append, e_id, e_type, e_version, e_payload, e_metadata)
-                 WITH ORDINALITY AS u(app, eid, etype, ever, epayload, emeta, j)
-        ),
         inserted AS (
             INSERT INTO events AS e (event_id, aggregate_type, aggregate_id, sequence,
-                                     event_type, event_version, payload, metadata)
-            SELECT ne.eid, p.t, p.sid, p.cur + ne.rn, ne.etype, ne.ever, ne.epayload, ne.emeta
-            FROM new_events ne JOIN proceeding p ON p.n = ne.app
-            ORDER BY ne.j
-            RETURNING e.event_id, e.position, e.sequence, e.recorded_at
+                                     event_type, event_version, payload, metadata, recorded_at)
+            SELECT u.eid, p.t, p.sid, p.cur + u.off, u.etype, u.ever, u.epayload, u.emeta, appended_at
+            FROM unnest(e_append, e_offset, e_id, e_type, e_version, e_payload, e_metadata)
+                 WITH ORDINALITY AS u(app, off, eid, etype, ever, epayload, emeta, j)
+            JOIN proceeding p ON p.n = u.app
+            ORDER BY u.j
+            RETURNING e.aggregate_type, e.aggregate_id, e.position
         )
-        SELECT p.n, 'ok'::text, NULL::text, NULL::text, p.cur + p.cnt, i.position, i.sequence,
-               i.recorded_at, i.event_id, NULL::text, NULL::int, NULL::jsonb, NULL::jsonb
-        FROM inserted i JOIN new_events ne ON ne.eid = i.event_id JOIN proceeding p ON p.n = ne.app
+        -- One row per written append: its events have consecutive positions (drawn in order
+        -- under the lock), which the caller checks against the count. A batch names each
+        -- stream once, so the stream says which append an event is of.
+        SELECT p.n, 'ok'::text, NULL::text, NULL::text, p.cur + p.cnt, min(i.position),
+               p.cur + 1, appended_at, NULL::uuid, NULL::text, NULL::int, NULL::jsonb,
+               NULL::jsonb, max(i.position), count(*)
+        FROM inserted i JOIN proceeding p ON p.t = i.aggregate_type AND p.sid = i.aggregate_id
+        GROUP BY p.n, p.cur, p.cnt
         UNION ALL
-        SELECT ap.n, 'conflict', NULL, NULL, ap.cur, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT ap.n, 'conflict', NULL, NULL, ap.cur, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL
         FROM appends ap WHERE NOT ap.known AND NOT (ap.expected = -1 OR ap.expected = ap.cur)
         UNION ALL
-        SELECT w.n, 'retry', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT w.n, 'retry', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL
         FROM writable w
         WHERE w.k IS NOT NULL AND w.k NOT IN (SELECT kw.idempotency_key FROM keys_written kw)
         UNION ALL
         SELECT ap.n, 'duplicate', ap.k_type, ap.k_id, ap.k_last, e.position, e.sequence,
-               e.recorded_at, e.event_id, e.event_type, e.event_version, e.payload, e.metadata
+               e.recorded_at, e.event_id, e.event_type, e.event_version, e.payload, e.metadata,
+               NULL, NULL
         FROM appends ap JOIN events e
           ON e.aggregate_type = ap.k_type AND e.aggregate_id = ap.k_id
          AND e.sequence BETWEEN ap.k_first AND ap.k_last
