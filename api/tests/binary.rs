@@ -138,6 +138,21 @@ async fn database_url_switches_the_service_to_postgresql() {
     drop(served);
 }
 
+#[tokio::test]
+async fn the_service_reaches_postgresql_over_tls_when_the_url_requires_it() {
+    let db = TestDatabase::postgres().await;
+    let folder = Folder::new();
+    let url = format!("{}?sslmode=require", db.url);
+    let served = serve(&folder.0, &[("DATABASE_URL", &url)]);
+    let (status, ready) = get(&served.address, "/health/ready").await;
+    assert_eq!(
+        (status, ready["backend"].as_str()),
+        (200, Some("postgres")),
+        "{ready}"
+    );
+    drop(served);
+}
+
 #[test]
 fn an_invalid_setting_stops_start_up_with_a_message_naming_the_key() {
     let folder = Folder::new();

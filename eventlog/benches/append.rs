@@ -6,7 +6,6 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::{
-    future::Future,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -19,6 +18,7 @@ use cqrs_es::{
 use eventlog::{
     testing::TestDatabase, Append, ConnectOptions, EventLog, ExpectedVersion, NewEvent, StreamId,
 };
+use futures::{future::BoxFuture, FutureExt};
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -49,17 +49,55 @@ fn main() {
     runtime.block_on(run(work));
 }
 
+/// A contender: a name and a task `(writer, operations)`; events per operation.
+struct Case {
+    name: &'static str,
+    writers: usize,
+    operations: usize,
+    events_per_operation: usize,
+    task: Box<dyn Fn(usize, usize) -> BoxFuture<'static, ()>>,
+}
+
+/// Runs every case once per round, interleaved, and gives each case's median events/s: the disk
+/// of a shared machine drifts, and running contenders back to back would bias their ratios.
+async fn run_rounds(cases: &[Case], rounds: usize) -> Vec<f64> {
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..rounds {
+        for (case, rates) in cases.iter().zip(&mut rates) {
+            let rate = measure(case.writers, case.operations, &case.task).await;
+            rates.push(rate * case.events_per_operation as f64);
+        }
+    }
+    rates
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect()
+}
+
 async fn run(work: Workload) {
-    println!("append throughput, events/s (higher is better)");
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     println!(
-        "single-event appends: {} in all per row; 100-event appends: {}",
+        "append throughput, events/s (higher is better), median of {rounds} interleaved rounds"
+    );
+    println!(
+        "single-event appends: {} per case and round; 100-event appends: {}",
         work.single_appends, work.batch_appends
     );
     println!();
 
     let db = TestDatabase::postgres().await;
+    let writers = std::env::var("BENCH_GROUP_COMMIT_WRITERS")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let options = ConnectOptions {
         max_connections: 16,
+        group_commit_writers: writers.unwrap_or(ConnectOptions::default().group_commit_writers),
         ..ConnectOptions::default()
     };
     let log = db.log_with(&options).await;
@@ -68,68 +106,140 @@ async fn run(work: Workload) {
     };
     let pool = pg.pool().clone();
     prepare_baselines(&pool).await;
-
-    let ours_1 = measure(1, work.single_appends, |w, n| {
-        ours_single(log.clone(), w, n)
-    })
-    .await;
-    let ours_8 = measure(8, work.single_appends, |w, n| {
-        ours_single(log.clone(), w, n)
-    })
-    .await;
-    let ours_100 =
-        measure(1, work.batch_appends, |w, n| ours_batch(log.clone(), w, n)).await * BATCH as f64;
     let repo = Arc::new(
         PostgresEventRepository::new(pool.clone()).with_tables("pges_events", "pges_snapshots"),
     );
-    let pges_1 = measure(1, work.single_appends, |w, n| {
-        postgres_es_single(Arc::clone(&repo), w, n)
-    })
-    .await;
-    let pges_8 = measure(8, work.single_appends, |w, n| {
-        postgres_es_single(Arc::clone(&repo), w, n)
-    })
-    .await;
-    let raw_1 = measure(1, work.single_appends, |w, n| {
-        raw_single(pool.clone(), w, n)
-    })
-    .await;
-    let raw_8 = measure(8, work.single_appends, |w, n| {
-        raw_single(pool.clone(), w, n)
-    })
-    .await;
-    let unnest_100 =
-        measure(1, work.batch_appends, |w, n| raw_unnest(pool.clone(), w, n)).await * BATCH as f64;
 
-    println!("PostgreSQL                      events/s   ours ÷ it");
-    row("ours, 1 writer, 1 event", ours_1, None);
-    row("ours, 8 writers, 1 event", ours_8, None);
-    row("ours, 1 writer, 100 events", ours_100, None);
-    row("postgres-es, 1 writer", pges_1, Some(ours_1));
-    row("postgres-es, 8 writers", pges_8, Some(ours_8));
-    row("raw INSERT, 1 writer", raw_1, Some(ours_1));
-    row("raw INSERT, 8 writers", raw_8, Some(ours_8));
-    row("raw UNNEST, 100 rows", unnest_100, Some(ours_100));
+    let (single, batch) = (work.single_appends, work.batch_appends);
+    let pges = |writers| {
+        let repo = Arc::clone(&repo);
+        Case {
+            name: "",
+            writers,
+            operations: single,
+            events_per_operation: 1,
+            task: Box::new(move |w, n| postgres_es_single(Arc::clone(&repo), w, n).boxed()),
+        }
+    };
+    let raw = |writers, batched: bool| {
+        let pool = pool.clone();
+        Case {
+            name: "",
+            writers,
+            operations: if batched { batch } else { single },
+            events_per_operation: if batched { BATCH } else { 1 },
+            task: Box::new(move |w, n| {
+                if batched {
+                    raw_unnest(pool.clone(), w, n).boxed()
+                } else {
+                    raw_single(pool.clone(), w, n).boxed()
+                }
+            }),
+        }
+    };
+    let cases = [
+        Case {
+            name: "ours, 1 writer, 1 event",
+            ..ours_on(&log, 1, single, 1, false)
+        },
+        Case {
+            name: "ours, 8 writers, 1 event",
+            ..ours_on(&log, 8, single, 1, false)
+        },
+        Case {
+            name: "ours, 1 writer, 100 events",
+            ..ours_on(&log, 1, batch, BATCH, true)
+        },
+        Case {
+            name: "postgres-es, 1 writer",
+            ..pges(1)
+        },
+        Case {
+            name: "postgres-es, 8 writers",
+            ..pges(8)
+        },
+        Case {
+            name: "raw INSERT, 1 writer",
+            ..raw(1, false)
+        },
+        Case {
+            name: "raw INSERT, 8 writers",
+            ..raw(8, false)
+        },
+        Case {
+            name: "raw UNNEST, 100 rows",
+            ..raw(1, true)
+        },
+    ];
+    let rates = run_rounds(&cases, rounds).await;
+    println!(
+        "PostgreSQL (group-commit writers: {})  events/s   ours ÷ it",
+        options.group_commit_writers
+    );
+    // Each baseline is compared with our case of the same workload.
+    let ours_for = [
+        None,
+        None,
+        None,
+        Some(0),
+        Some(1),
+        Some(0),
+        Some(1),
+        Some(2),
+    ];
+    for ((case, rate), ours) in cases.iter().zip(&rates).zip(ours_for) {
+        row(case.name, *rate, ours.map(|i| rates[i]));
+    }
+    drop(cases);
     drop(log);
     drop(db);
 
     let db = TestDatabase::sqlite();
     let log = db.log().await;
-    let lite_1 = measure(1, work.single_appends, |w, n| {
-        ours_single(log.clone(), w, n)
-    })
-    .await;
-    let lite_8 = measure(8, work.single_appends, |w, n| {
-        ours_single(log.clone(), w, n)
-    })
-    .await;
-    let lite_100 =
-        measure(1, work.batch_appends, |w, n| ours_batch(log.clone(), w, n)).await * BATCH as f64;
+    let cases = [
+        Case {
+            name: "ours, 1 writer, 1 event",
+            ..ours_on(&log, 1, single, 1, false)
+        },
+        Case {
+            name: "ours, 8 writers, 1 event",
+            ..ours_on(&log, 8, single, 1, false)
+        },
+        Case {
+            name: "ours, 1 writer, 100 events",
+            ..ours_on(&log, 1, batch, BATCH, true)
+        },
+    ];
+    let rates = run_rounds(&cases, rounds).await;
     println!();
     println!("SQLite (WAL, synchronous=FULL)  events/s");
-    row("ours, 1 writer, 1 event", lite_1, None);
-    row("ours, 8 writers, 1 event", lite_8, None);
-    row("ours, 1 writer, 100 events", lite_100, None);
+    for (case, rate) in cases.iter().zip(rates) {
+        row(case.name, rate, None);
+    }
+}
+
+fn ours_on(
+    log: &EventLog,
+    writers: usize,
+    operations: usize,
+    events_per_operation: usize,
+    batched: bool,
+) -> Case {
+    let log = log.clone();
+    Case {
+        name: "",
+        writers,
+        operations,
+        events_per_operation,
+        task: Box::new(move |w, n| {
+            let log = log.clone();
+            if batched {
+                ours_batch(log, w, n).boxed()
+            } else {
+                ours_single(log, w, n).boxed()
+            }
+        }),
+    }
 }
 
 fn row(name: &str, rate: f64, ours: Option<f64>) {
@@ -142,11 +252,11 @@ fn row(name: &str, rate: f64, ours: Option<f64>) {
 /// Runs `total` operations split over `writers` concurrent tasks; returns operations per second.
 /// An untimed warm-up first, the same for every contender: connections are opened and
 /// statements planned before the clock starts.
-async fn measure<F, Fut>(writers: usize, total: usize, task: F) -> f64
-where
-    F: Fn(usize, usize) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
+async fn measure(
+    writers: usize,
+    total: usize,
+    task: &dyn Fn(usize, usize) -> BoxFuture<'static, ()>,
+) -> f64 {
     let warm_up: Vec<_> = (0..writers)
         .map(|w| tokio::spawn(task(w, (total / writers / 10).max(5))))
         .collect();

@@ -162,7 +162,14 @@ impl BatchWriter for PgBatchWriter {
             .await
             .context("acquiring a connection")?;
         // One statement in autocommit: its own transaction, one round trip.
-        match append_batch(&mut conn, appends).await {
+        let outcome = append_batch(&mut conn, appends).await;
+        if let Err(AppendError::Storage(StorageError::Database { source, .. })) = &outcome {
+            if !matches!(source, sqlx::Error::Database(_)) {
+                // Not an error the server reported: the connection itself may be broken.
+                conn.close_on_drop();
+            }
+        }
+        match outcome {
             Err(AppendError::Invalid(STREAM_RACE)) if appends.len() == 1 => {
                 Ok(vec![Err(stale(&self.pool, &appends[0]).await)])
             }
