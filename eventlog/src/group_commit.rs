@@ -8,7 +8,7 @@
 
 use std::{collections::HashSet, future::Future, sync::Arc};
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 use crate::{
     error::{AppendError, StorageError},
@@ -40,6 +40,8 @@ type Queued = (Append, Reply);
 #[derive(Debug, Clone)]
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Queued>,
+    /// Signalled after every written batch: subscribers wake on it.
+    pub(crate) appended: Arc<Notify>,
 }
 
 impl GroupCommit {
@@ -47,10 +49,15 @@ impl GroupCommit {
     pub(crate) fn start<B: BatchWriter>(backend: B, writers: usize) -> Self {
         let (queue, receiver) = mpsc::channel::<Queued>(4 * MAX_APPENDS_PER_BATCH);
         let receiver = Arc::new(Mutex::new(receiver));
+        let appended = Arc::new(Notify::new());
         for _ in 0..writers.max(1) {
-            tokio::spawn(writer_loop(backend.clone(), Arc::clone(&receiver)));
+            tokio::spawn(writer_loop(
+                backend.clone(),
+                Arc::clone(&receiver),
+                Arc::clone(&appended),
+            ));
         }
-        Self { queue }
+        Self { queue, appended }
     }
 
     /// Queues one append and waits for its outcome.
@@ -64,7 +71,11 @@ impl GroupCommit {
     }
 }
 
-async fn writer_loop<B: BatchWriter>(backend: B, receiver: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+async fn writer_loop<B: BatchWriter>(
+    backend: B,
+    receiver: Arc<Mutex<mpsc::Receiver<Queued>>>,
+    appended: Arc<Notify>,
+) {
     // An append naming a stream or key already in the batch waits for the next batch, so that
     // a batch decides each stream once (the backends rely on it).
     let mut carried: Option<Queued> = None;
@@ -94,6 +105,7 @@ async fn writer_loop<B: BatchWriter>(backend: B, receiver: Arc<Mutex<mpsc::Recei
             }
         };
         write(&backend, batch).await;
+        appended.notify_waiters();
     }
 }
 

@@ -7,6 +7,7 @@ mod group_commit;
 mod model;
 mod postgres;
 mod sqlite;
+mod subscription;
 pub mod testing;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ pub use error::{AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
 pub use sqlite::SqliteLog;
+pub use subscription::{Claim, HandlerError, Subscriber, SubscriptionError, SubscriptionOptions};
 
 /// How to connect to the database.
 #[derive(Debug, Clone)]
@@ -187,6 +189,52 @@ impl EventLog {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// Signalled after every append this process writes through group commit.
+    pub fn appended(&self) -> &tokio::sync::Notify {
+        match self {
+            Self::Postgres(log) => log.appended(),
+            Self::Sqlite(log) => log.appended(),
+        }
+    }
+
+    /// The append an idempotency key recorded, if any: its stream and events.
+    pub async fn recorded(&self, key: &str) -> Result<Option<Appended>, StorageError> {
+        use error::Context as _;
+        let sql = "SELECT e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
+             e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at \
+             FROM events e JOIN event_idempotency_keys k \
+               ON e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id \
+              AND e.sequence BETWEEN k.first_sequence AND k.last_sequence \
+             WHERE k.idempotency_key = $1 ORDER BY e.sequence";
+        let events = match self {
+            Self::Postgres(log) => {
+                let rows = sqlx::query(sql)
+                    .bind(key)
+                    .fetch_all(log.pool())
+                    .await
+                    .context("reading a recorded key")?;
+                rows.iter()
+                    .map(postgres::decode_event)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Self::Sqlite(log) => {
+                let rows = sqlx::query(sql)
+                    .bind(key)
+                    .fetch_all(log.readers())
+                    .await
+                    .context("reading a recorded key")?;
+                rows.iter()
+                    .map(sqlite::decode_event)
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        Ok(events.first().map(|first| Appended {
+            stream: first.stream.clone(),
+            events: events.clone(),
+            replayed: true,
+        }))
     }
 
     /// The position of the last event readers of the whole log can see (0: empty log).

@@ -57,6 +57,11 @@ impl PgLog {
         &self.pool
     }
 
+    /// Signalled after every append this process writes through group commit.
+    pub fn appended(&self) -> &tokio::sync::Notify {
+        &self.group_commit.appended
+    }
+
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         MIGRATOR.run(&self.pool).await?;
@@ -455,7 +460,7 @@ fn classify_append_error(error: sqlx::Error) -> AppendError {
     })
 }
 
-fn decode_event(row: &PgRow) -> Result<RecordedEvent, StorageError> {
+pub(crate) fn decode_event(row: &PgRow) -> Result<RecordedEvent, StorageError> {
     let stream = StreamId::new(
         row.try_get::<String, _>("aggregate_type")
             .context("reading an event")?,

@@ -1,7 +1,12 @@
 //! The log on SQLite, the embedded default: one writer connection (so commit order is position
 //! order and readers never skip), a pool of readers, WAL mode, group commit.
 
-use std::{path::Path, str::FromStr};
+use std::{
+    collections::HashSet,
+    path::Path,
+    str::FromStr,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sqlx::{
@@ -34,6 +39,8 @@ pub struct SqliteLog {
     writer: SqlitePool,
     readers: SqlitePool,
     group_commit: GroupCommit,
+    /// Subscribers claimed in this process (SQLite serves one process).
+    claims: Arc<Mutex<HashSet<String>>>,
 }
 
 impl SqliteLog {
@@ -72,6 +79,7 @@ impl SqliteLog {
             writer,
             readers,
             group_commit,
+            claims: Arc::default(),
         })
     }
 
@@ -80,9 +88,19 @@ impl SqliteLog {
         &self.writer
     }
 
+    /// The subscribers claimed through this log.
+    pub(crate) fn claims(&self) -> &Arc<Mutex<HashSet<String>>> {
+        &self.claims
+    }
+
     /// The readers' pool.
     pub fn readers(&self) -> &SqlitePool {
         &self.readers
+    }
+
+    /// Signalled after every append this process writes through group commit.
+    pub fn appended(&self) -> &tokio::sync::Notify {
+        &self.group_commit.appended
     }
 
     /// Applies the embedded migrations.
@@ -383,7 +401,7 @@ fn classify_append_error(error: sqlx::Error) -> AppendError {
     })
 }
 
-fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StorageError> {
+pub(crate) fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StorageError> {
     let position: i64 = row.try_get("position").context("reading an event")?;
     let corrupt = |reason: String| StorageError::Corrupt { position, reason };
     let event_id: String = row.try_get("event_id").context("reading an event")?;

@@ -9,29 +9,8 @@ use eventlog::{
 };
 use serde_json::json;
 
-/// Instantiates each named test once per backend.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = eventlog::testing::TestDatabase::postgres().await;
-                    super::$name(&db, db.log().await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = eventlog::testing::TestDatabase::sqlite();
-                    super::$name(&db, db.log().await).await;
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 conformance!(
     an_append_of_several_events_is_stored_whole_with_consecutive_versions,

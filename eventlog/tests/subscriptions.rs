@@ -1,0 +1,195 @@
+//! Subscribers of the log, on both backends: checkpoints, batches, failures, claims.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Mutex;
+
+use eventlog::{
+    testing::TestDatabase, Append, EventLog, ExpectedVersion, HandlerError, NewEvent,
+    RecordedEvent, StreamId, Subscriber, SubscriptionError, SubscriptionOptions,
+};
+use serde_json::json;
+
+#[macro_use]
+mod common;
+
+conformance!(
+    a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_checkpoint,
+    a_failing_batch_leaves_the_checkpoint_where_it_was,
+    a_claimed_subscriber_cannot_be_claimed_again_until_released,
+    a_recorded_idempotency_key_can_be_looked_up,
+);
+
+/// Records the positions it sees; fails on the event types it is told to.
+struct Recorder {
+    seen: Mutex<Vec<i64>>,
+    batches: Mutex<usize>,
+    fail_on: Option<&'static str>,
+}
+
+impl Recorder {
+    fn new(fail_on: Option<&'static str>) -> Self {
+        Self {
+            seen: Mutex::default(),
+            batches: Mutex::default(),
+            fail_on,
+        }
+    }
+}
+
+impl Subscriber for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
+        if let Some(bad) = self.fail_on {
+            if events.iter().any(|e| e.event_type == bad) {
+                return Err(format!("cannot handle {bad}").into());
+            }
+        }
+        *self.batches.lock().unwrap() += 1;
+        self.seen
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.position));
+        Ok(())
+    }
+}
+
+async fn append(log: &EventLog, stream: &str, kinds: &[&str]) -> i64 {
+    let events = kinds
+        .iter()
+        .map(|k| NewEvent::new(*k, 1, json!({})))
+        .collect();
+    let appended = log
+        .append(Append::new(
+            StreamId::new("order", stream),
+            ExpectedVersion::Any,
+            events,
+        ))
+        .await
+        .unwrap();
+    let last = appended.last_position().unwrap();
+    assert!(log
+        .wait_until_visible(last, std::time::Duration::from_secs(30))
+        .await
+        .unwrap());
+    last
+}
+
+fn small_batches() -> SubscriptionOptions {
+    SubscriptionOptions {
+        batch_size: 3,
+        ..SubscriptionOptions::default()
+    }
+}
+
+async fn a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_checkpoint(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    append(&log, "a", &["Placed", "Paid", "Shipped", "Delivered"]).await;
+    let last = append(&log, "b", &["Placed", "Cancelled"]).await;
+    let recorder = Recorder::new(None);
+    assert_eq!(
+        log.catch_up(&recorder, &small_batches()).await.unwrap(),
+        last
+    );
+    assert_eq!(
+        *recorder.batches.lock().unwrap(),
+        2,
+        "6 events in batches of 3"
+    );
+    assert_eq!(log.checkpoint("recorder").await.unwrap(), last);
+
+    let newest = append(&log, "c", &["Placed"]).await;
+    assert_eq!(
+        log.catch_up(&recorder, &small_batches()).await.unwrap(),
+        newest
+    );
+    let seen = recorder.seen.lock().unwrap().clone();
+    let all: Vec<i64> = log
+        .read_all(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(
+        seen, all,
+        "each event once, in order, the second run from the checkpoint"
+    );
+}
+
+async fn a_failing_batch_leaves_the_checkpoint_where_it_was(_db: &TestDatabase, log: EventLog) {
+    let good = append(&log, "a", &["Placed", "Paid", "Shipped"]).await;
+    append(&log, "b", &["Poison"]).await;
+    let recorder = Recorder::new(Some("Poison"));
+    match log.catch_up(&recorder, &small_batches()).await {
+        Err(SubscriptionError::Handler { position, .. }) => assert_eq!(position, good + 1),
+        other => panic!("expected the poison batch to fail, got {other:?}"),
+    }
+    assert_eq!(
+        log.checkpoint("recorder").await.unwrap(),
+        good,
+        "nothing after the failure is skipped"
+    );
+
+    let fixed = Recorder::new(None);
+    let last = log.catch_up(&fixed, &small_batches()).await.unwrap();
+    assert_eq!(
+        *fixed.seen.lock().unwrap(),
+        vec![good + 1],
+        "after a fix it resumes at the failed event"
+    );
+    assert_eq!(last, good + 1);
+}
+
+async fn a_claimed_subscriber_cannot_be_claimed_again_until_released(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let claim = log
+        .try_claim("exclusive")
+        .await
+        .unwrap()
+        .expect("the first claim");
+    assert!(log.try_claim("exclusive").await.unwrap().is_none());
+    let recorder = Recorder::new(None);
+    assert!(
+        log.try_claim("recorder").await.unwrap().is_some(),
+        "other names are free"
+    );
+    drop(claim);
+    // On PostgreSQL the lock goes with its connection, closed in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if log.try_claim("exclusive").await.unwrap().is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a released claim never became free"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(recorder);
+}
+
+async fn a_recorded_idempotency_key_can_be_looked_up(_db: &TestDatabase, log: EventLog) {
+    assert!(log.recorded("api:k").await.unwrap().is_none());
+    let appended = log
+        .append(
+            Append::new(
+                StreamId::new("order", "a"),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::new("Placed", 1, json!({"n": 1}))],
+            )
+            .idempotent("api:k"),
+        )
+        .await
+        .unwrap();
+    let recorded = log.recorded("api:k").await.unwrap().unwrap();
+    assert_eq!(recorded.events, appended.events);
+    assert_eq!(recorded.stream, StreamId::new("order", "a"));
+}
