@@ -3,7 +3,7 @@
 
 use super::OrderLine;
 use crate::{
-    shipment::ShipmentLine, Address, Currency, CustomerId, ExternalRef, Money, NonEmptyText,
+    shipment::ShipmentLine, Address, Code, Currency, CustomerId, ExternalRef, Money, NonEmptyText,
     OrderId, PaymentId, ShipmentId,
 };
 
@@ -47,6 +47,8 @@ pub enum OrderCommand {
     AllocateShipment {
         /// The shipment to be created for these lines.
         shipment_id: ShipmentId,
+        /// The carrier that will carry it.
+        carrier: Code,
         /// Which quantities of which skus.
         lines: Vec<ShipmentLine>,
     },

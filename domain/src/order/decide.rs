@@ -8,7 +8,7 @@ use super::{
     OrderPlaced, OrderRefundRecorded, OrderShipmentAllocated, OrderState, OrderStatus, PlaceOrder,
     ShipmentRef,
 };
-use crate::{shipment::ShipmentLine, Context, Money, ShipmentId};
+use crate::{shipment::ShipmentLine, Code, Context, Money, ShipmentId};
 
 type Decision = Result<Vec<OrderEvent>, OrderError>;
 
@@ -86,7 +86,11 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
                 })])
             }
         }
-        C::AllocateShipment { shipment_id, lines } => allocate(order, shipment_id, lines),
+        C::AllocateShipment {
+            shipment_id,
+            carrier,
+            lines,
+        } => allocate(order, shipment_id, carrier, lines),
         C::ReleaseAllocation { shipment_id } => match allocation(order, &shipment_id)? {
             AllocationStatus::Released => Ok(vec![]),
             AllocationStatus::Allocated => {
@@ -222,7 +226,12 @@ fn record_payment(
     Ok(events)
 }
 
-fn allocate(order: &OrderState, shipment_id: ShipmentId, mut lines: Vec<ShipmentLine>) -> Decision {
+fn allocate(
+    order: &OrderState,
+    shipment_id: ShipmentId,
+    carrier: Code,
+    mut lines: Vec<ShipmentLine>,
+) -> Decision {
     match order.status {
         OrderStatus::Cancelled => return Err(OrderError::Cancelled),
         OrderStatus::Completed => return Err(OrderError::Completed),
@@ -261,7 +270,11 @@ fn allocate(order: &OrderState, shipment_id: ShipmentId, mut lines: Vec<Shipment
         }
     }
     Ok(vec![OrderEvent::OrderShipmentAllocated(
-        OrderShipmentAllocated { shipment_id, lines },
+        OrderShipmentAllocated {
+            shipment_id,
+            carrier,
+            lines,
+        },
     )])
 }
 

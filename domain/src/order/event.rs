@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OrderLine;
 use crate::{
-    shipment::ShipmentLine, Address, Currency, CustomerId, ExternalRef, Money, NonEmptyText,
+    shipment::ShipmentLine, Address, Code, Currency, CustomerId, ExternalRef, Money, NonEmptyText,
     OrderId, PaymentId, ShipmentId,
 };
 
@@ -140,6 +140,8 @@ pub struct OrderOverpaid {
 pub struct OrderShipmentAllocated {
     /// The shipment to be created.
     pub shipment_id: ShipmentId,
+    /// The carrier that will carry it.
+    pub carrier: Code,
     /// The quantities reserved for it.
     pub lines: Vec<ShipmentLine>,
 }

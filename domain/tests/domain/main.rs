@@ -12,3 +12,4 @@ mod purity;
 mod shipment;
 mod shipment_properties;
 mod snapshots;
+mod stored_versions;

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::{
     order::fixtures::place,
-    support::{ctx, eur, payment_id, qty, shipment_id, sku, text, usd},
+    support::{code, ctx, eur, payment_id, qty, shipment_id, sku, text, usd},
 };
 
 fn money() -> impl Strategy<Value = domain::Money> {
@@ -54,9 +54,14 @@ fn command() -> impl Strategy<Value = OrderCommand> {
         }),
         1 => payment().prop_map(|payment_id| OrderCommand::RecordPaymentClosed { payment_id }),
         5 => (shipment(), prop::collection::vec(line, 0..3))
-            .prop_map(|(shipment_id, lines)| OrderCommand::AllocateShipment { shipment_id, lines }),
+            .prop_map(|(shipment_id, lines)| OrderCommand::AllocateShipment {
+                shipment_id,
+                carrier: code("dhl"),
+                lines,
+            }),
         3 => shipment().prop_map(|shipment_id| OrderCommand::AllocateShipment {
             shipment_id,
+            carrier: code("dhl"),
             lines: vec![
                 ShipmentLine { sku: sku("MUG"), quantity: qty(2) },
                 ShipmentLine { sku: sku("TEAPOT"), quantity: qty(1) },

@@ -3,3 +3,4 @@
 mod every_state;
 pub mod fixtures;
 mod rules;
+mod tracking_every_state;

@@ -1,5 +1,6 @@
 //! The stored JSON of every event type and version, pinned by insta snapshots, and the
-//! upcasters of old versions tested against stored old payloads.
+//! upcasters of old versions tested against stored old payloads (the files in `stored/`, written
+//! as the old code wrote them and never regenerated).
 
 use domain::{
     order::{
@@ -71,6 +72,7 @@ fn order_samples() -> Vec<OrderEvent> {
         }),
         OrderEvent::OrderShipmentAllocated(OrderShipmentAllocated {
             shipment_id: shipment_id(1),
+            carrier: code("dhl"),
             lines: lines(),
         }),
         OrderEvent::OrderAllocationReleased(s1()),
@@ -234,12 +236,7 @@ fn the_aggregate_types_are_stable() {
 
 /// `PaymentRequested` as version 1 stored it, before providers were pluggable.
 fn payment_requested_v1() -> serde_json::Value {
-    json!({
-        "payment_id": payment_id(1),
-        "order_id": order_id(),
-        "amount": {"amount": 10000, "currency": "EUR"},
-        "requested_at": "2025-03-01T10:00:00Z"
-    })
+    serde_json::from_str(include_str!("stored/payment__PaymentRequested_v1.json")).unwrap()
 }
 
 #[test]
@@ -267,24 +264,7 @@ fn a_version_1_payment_request_reads_as_a_manual_payment() {
 
 /// `OrderPlaced` as version 1 stored it: a bare `price` per line, no total.
 fn order_placed_v1() -> serde_json::Value {
-    json!({
-        "order_id": order_id(),
-        "customer_id": crate::support::customer_id(),
-        "currency": "EUR",
-        "lines": [
-            {"sku": "MUG", "name": "Mug", "quantity": 2, "price": 1000},
-            {"sku": "TEAPOT", "name": "Teapot", "quantity": 1, "price": 3000}
-        ],
-        "shipping_address": {
-            "recipient": "Ana Lima",
-            "line1": "Hauptstrasse 1",
-            "postal_code": "10115",
-            "city": "Berlin",
-            "country": "DE"
-        },
-        "external_reference": "SHOP-1001",
-        "placed_at": "2025-03-01T10:00:00Z"
-    })
+    serde_json::from_str(include_str!("stored/order__OrderPlaced_v1.json")).unwrap()
 }
 
 #[test]

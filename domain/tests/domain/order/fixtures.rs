@@ -2,17 +2,20 @@
 
 use domain::{
     order::{
-        OrderCancelled, OrderCommand, OrderCompleted, OrderEvent, OrderLine, OrderOverpaid,
-        OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested, OrderPlaced,
-        OrderRefundRecorded, OrderShipmentAllocated, PaymentDue, PlaceOrder, ShipmentRef,
+        FulfillmentStatus, Order, OrderCancelled, OrderCommand, OrderCompleted, OrderEvent,
+        OrderLine, OrderOverpaid, OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested,
+        OrderPaymentStatus, OrderPlaced, OrderRefundRecorded, OrderShipmentAllocated, OrderStatus,
+        PaymentDue, PlaceOrder, ShipmentRef,
     },
     shipment::ShipmentLine,
-    Address, CountryCode, Currency, Money, PaymentId, ShipmentId,
+    Address, CountryCode, Currency, Decider, Money, PaymentId, ShipmentId,
 };
 
 use crate::support::{
-    customer_id, eur, ext, now, order_id, payment_id, qty, shipment_id, sku, text,
+    code, customer_id, eur, ext, now, order_id, payment_id, qty, shipment_id, sku, text, Outcome,
 };
+
+pub type O = Outcome<Order>;
 
 // ---- builders -------------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ pub fn overpaid(paid: i64, due: i64) -> OrderEvent {
 pub fn allocated(shipment: ShipmentId, lines: Vec<ShipmentLine>) -> OrderEvent {
     OrderEvent::OrderShipmentAllocated(OrderShipmentAllocated {
         shipment_id: shipment,
+        carrier: code("dhl"),
         lines,
     })
 }
@@ -174,6 +178,7 @@ pub fn cancel() -> OrderCommand {
 pub fn allocate(shipment: ShipmentId, lines: Vec<ShipmentLine>) -> OrderCommand {
     OrderCommand::AllocateShipment {
         shipment_id: shipment,
+        carrier: code("dhl"),
         lines,
     }
 }
@@ -210,8 +215,23 @@ pub fn s2() -> ShipmentId {
 pub fn h_placed() -> Vec<OrderEvent> {
     vec![placed()]
 }
+pub fn h_payment_open() -> Vec<OrderEvent> {
+    vec![placed(), requested(p1(), 5_000)]
+}
+pub fn h_payment_closed() -> Vec<OrderEvent> {
+    [h_payment_open(), vec![closed(p1())]].concat()
+}
+pub fn h_partially_paid() -> Vec<OrderEvent> {
+    [h_payment_open(), vec![paid(p1(), 2_000, 2_000)]].concat()
+}
 pub fn h_paid() -> Vec<OrderEvent> {
     vec![placed(), paid(p1(), 5_000, 5_000)]
+}
+pub fn h_partially_refunded() -> Vec<OrderEvent> {
+    [h_paid(), vec![refunded(p1(), 1_000, 1_000)]].concat()
+}
+pub fn h_refunded() -> Vec<OrderEvent> {
+    [h_paid(), vec![refunded(p1(), 5_000, 5_000)]].concat()
 }
 pub fn h_allocated() -> Vec<OrderEvent> {
     vec![placed(), allocated(s1(), vec![line("MUG", 2)])]
@@ -222,6 +242,18 @@ pub fn h_dispatched() -> Vec<OrderEvent> {
 pub fn h_delivered() -> Vec<OrderEvent> {
     [h_dispatched(), vec![delivered(s1())]].concat()
 }
+/// Every unit in one shipment, dispatched.
+pub fn h_shipped() -> Vec<OrderEvent> {
+    vec![
+        placed(),
+        allocated(s1(), vec![line("MUG", 2), line("TEAPOT", 1)]),
+        dispatched(s1()),
+    ]
+}
+/// Every unit delivered, nothing paid.
+pub fn h_delivered_all() -> Vec<OrderEvent> {
+    [h_shipped(), vec![delivered(s1())]].concat()
+}
 pub fn h_returned() -> Vec<OrderEvent> {
     [h_delivered(), vec![returned(s1())]].concat()
 }
@@ -231,19 +263,99 @@ pub fn h_released() -> Vec<OrderEvent> {
 pub fn h_cancelled() -> Vec<OrderEvent> {
     vec![placed(), cancelled(vec![], vec![], vec![])]
 }
-pub fn h_cancelled_allocated() -> Vec<OrderEvent> {
-    [h_allocated(), vec![cancelled(vec![], vec![], vec![s1()])]].concat()
-}
-/// Paid in full and every unit delivered: ready to complete.
-pub fn h_ready() -> Vec<OrderEvent> {
+/// Cancelled after a full capture and an allocation: the refund and the shipment are owed.
+pub fn h_cancelled_paid() -> Vec<OrderEvent> {
     vec![
         placed(),
         paid(p1(), 5_000, 5_000),
-        allocated(s1(), vec![line("MUG", 2), line("TEAPOT", 1)]),
-        dispatched(s1()),
-        delivered(s1()),
+        allocated(s1(), vec![line("MUG", 2)]),
+        cancelled(vec![(p1(), 5_000)], vec![], vec![s1()]),
     ]
+}
+/// Paid in full and every unit delivered: ready to complete.
+pub fn h_ready() -> Vec<OrderEvent> {
+    [h_paid(), h_delivered_all()[1..].to_vec()].concat()
 }
 pub fn h_completed() -> Vec<OrderEvent> {
     [h_ready(), vec![completed()]].concat()
+}
+
+/// Every state an order meets, with the history that reaches it: its status, its payment
+/// status (and whether a payment is open or closed), its fulfillment status (and where shipment
+/// `s1` stands, for the shipment commands).
+pub fn states() -> Vec<(&'static str, Vec<OrderEvent>)> {
+    vec![
+        ("not placed", vec![]),
+        ("placed", h_placed()),
+        ("payment open", h_payment_open()),
+        ("payment closed", h_payment_closed()),
+        ("partially paid", h_partially_paid()),
+        ("paid", h_paid()),
+        ("partially refunded", h_partially_refunded()),
+        ("refunded", h_refunded()),
+        ("allocated", h_allocated()),
+        ("released", h_released()),
+        ("partially shipped", h_dispatched()),
+        ("shipped", h_shipped()),
+        ("partially delivered", h_delivered()),
+        ("delivered, unpaid", h_delivered_all()),
+        ("returned", h_returned()),
+        ("paid and delivered", h_ready()),
+        ("cancelled", h_cancelled()),
+        ("cancelled, paid and allocated", h_cancelled_paid()),
+        ("completed", h_completed()),
+    ]
+}
+
+/// How many states `states()` lists.
+pub const STATES: usize = 19;
+
+/// Pairs each state of `states()` with its expected outcome, in the same order.
+pub fn table(outcomes: [O; STATES]) -> Vec<(&'static str, Vec<OrderEvent>, O)> {
+    states()
+        .into_iter()
+        .zip(outcomes)
+        .map(|((name, history), outcome)| (name, history, outcome))
+        .collect()
+}
+
+#[test]
+pub fn each_state_history_reaches_its_status() {
+    use FulfillmentStatus as F;
+    use OrderPaymentStatus as P;
+    use OrderStatus as S;
+    let expected: [Option<(S, P, F)>; STATES] = [
+        None,
+        Some((S::Placed, P::Unpaid, F::Unfulfilled)),
+        Some((S::Placed, P::Unpaid, F::Unfulfilled)),
+        Some((S::Placed, P::Unpaid, F::Unfulfilled)),
+        Some((S::Placed, P::PartiallyPaid, F::Unfulfilled)),
+        Some((S::Placed, P::Paid, F::Unfulfilled)),
+        Some((S::Placed, P::PartiallyRefunded, F::Unfulfilled)),
+        Some((S::Placed, P::Refunded, F::Unfulfilled)),
+        Some((S::Placed, P::Unpaid, F::Unfulfilled)),
+        Some((S::Placed, P::Unpaid, F::Unfulfilled)),
+        Some((S::Placed, P::Unpaid, F::PartiallyShipped)),
+        Some((S::Placed, P::Unpaid, F::Shipped)),
+        Some((S::Placed, P::Unpaid, F::PartiallyDelivered)),
+        Some((S::Placed, P::Unpaid, F::Delivered)),
+        Some((S::Placed, P::Unpaid, F::Returned)),
+        Some((S::Placed, P::Paid, F::Delivered)),
+        Some((S::Cancelled, P::Unpaid, F::Unfulfilled)),
+        Some((S::Cancelled, P::Paid, F::Unfulfilled)),
+        Some((S::Completed, P::Paid, F::Delivered)),
+    ];
+    let states = states();
+    assert_eq!(states.len(), STATES);
+    for ((name, history), want) in states.into_iter().zip(expected) {
+        let got =
+            Order::fold(&history).map(|o| (o.status, o.payment_status(), o.fulfillment_status()));
+        assert_eq!(got, want, "{name}");
+    }
+    let open = Order::fold(&h_payment_open()).unwrap().open_payments();
+    assert_eq!(open, vec![p1()]);
+    assert!(Order::fold(&h_payment_closed())
+        .unwrap()
+        .open_payments()
+        .is_empty());
 }

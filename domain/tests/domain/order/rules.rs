@@ -263,6 +263,12 @@ fn mixed_currencies_are_refused() {
     given::<Order>(h_paid())
         .when(record_refund(p1(), usd(5_000)))
         .then_error(OrderError::CurrencyMismatch);
+    given::<Order>(h_placed())
+        .when(OrderCommand::RecordPaymentRequested {
+            payment_id: p1(),
+            amount: usd(5_000),
+        })
+        .then_error(OrderError::CurrencyMismatch);
 }
 
 #[test]

@@ -34,6 +34,12 @@ fn a_capture_above_the_authorized_amount_is_refused() {
 
 #[test]
 fn partial_refunds_summing_to_the_captured_amount_refund_the_payment() {
+    let state = given::<Payment>(h_captured())
+        .when(refund("re_1", eur(3_000)))
+        .then_expect(vec![refunded("re_1", 3_000, 3_000)])
+        .unwrap();
+    assert_eq!(state.status(), PaymentStatus::PartiallyRefunded);
+    assert_eq!(state.refundable(), eur(7_000));
     let state = given::<Payment>(h_partially_refunded())
         .when(refund("re_2", eur(7_000)))
         .then_expect(vec![refunded("re_2", 7_000, 10_000)])
@@ -134,6 +140,19 @@ fn mixed_currencies_are_refused() {
         .then_error(PaymentError::CurrencyMismatch);
     given::<Payment>(h_captured())
         .when(refund("re_1", usd(1_000)))
+        .then_error(PaymentError::CurrencyMismatch);
+    given::<Payment>(h_pending())
+        .when(PaymentCommand::RecordAuthorization {
+            provider_reference: ext("pi_1"),
+            amount: usd(10_000),
+        })
+        .then_error(PaymentError::CurrencyMismatch);
+    given::<Payment>(h_captured())
+        .when(PaymentCommand::RecordDispute {
+            dispute_id: ext("dp_1"),
+            amount: usd(1_000),
+            reason: text("fraudulent"),
+        })
         .then_error(PaymentError::CurrencyMismatch);
 }
 
