@@ -1,1 +1,9 @@
-//! Command handling: load a stream, decide, append; idempotency; process managers.
+//! Command handling: load a stream, decide with the pure domain, append what it decided; and
+//! the process managers that carry a workflow from one aggregate to the next.
+
+mod error;
+mod handler;
+pub mod process;
+
+pub use error::CommandError;
+pub use handler::{CommandHandler, CommandMeta, Executed};

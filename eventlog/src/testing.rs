@@ -153,3 +153,30 @@ async fn ensure_reachable(admin_url: &str) {
         panic!("{message}");
     }
 }
+
+/// Instantiates each named `async fn name(db: &TestDatabase, log: EventLog)` once per backend,
+/// as `postgres::name` and `sqlite::name`: one suite, both backends (ADR 0002). The calling
+/// crate needs `tokio` (with `macros`) among its dev-dependencies.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::testing::TestDatabase::postgres().await;
+                    super::$name(&db, db.log().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::testing::TestDatabase::sqlite();
+                    super::$name(&db, db.log().await).await;
+                }
+            )*
+        }
+    };
+}

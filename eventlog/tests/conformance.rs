@@ -9,10 +9,7 @@ use eventlog::{
 };
 use serde_json::json;
 
-#[macro_use]
-mod common;
-
-conformance!(
+eventlog::on_both_backends!(
     an_append_of_several_events_is_stored_whole_with_consecutive_versions,
     an_append_that_fails_midway_stores_none_of_its_events,
     a_stale_expected_version_fails_with_the_actual_version,

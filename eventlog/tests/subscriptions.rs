@@ -9,10 +9,7 @@ use eventlog::{
 };
 use serde_json::json;
 
-#[macro_use]
-mod common;
-
-conformance!(
+eventlog::on_both_backends!(
     a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_checkpoint,
     a_failing_batch_leaves_the_checkpoint_where_it_was,
     a_claimed_subscriber_cannot_be_claimed_again_until_released,

@@ -1,0 +1,44 @@
+//! Why a command did not run: a refusal by the domain never mixes with a storage failure.
+
+use eventlog::{StorageError, StreamId};
+
+/// The outcome of a command that appended nothing new.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E> {
+    /// The domain refused the command (a business rule).
+    #[error("command refused")]
+    Rejected(#[source] E),
+    /// The idempotency key was first used for another stream.
+    #[error("idempotency key {key:?} was already used for {recorded_for}")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// The stream it was used for.
+        recorded_for: StreamId,
+    },
+    /// Other writers kept changing the stream while the command was decided.
+    #[error("{stream} changed under the command {attempts} times")]
+    Contended {
+        /// The stream.
+        stream: StreamId,
+        /// How often it was decided.
+        attempts: usize,
+    },
+    /// A stored event of the stream cannot be read.
+    #[error("event {sequence} of {stream} cannot be read")]
+    Corrupt {
+        /// The stream.
+        stream: StreamId,
+        /// The event's version in it.
+        sequence: i64,
+        /// Why.
+        #[source]
+        source: domain::DecodeError,
+    },
+    /// The append was malformed (a bug, not bad input).
+    #[error("invalid append: {0}")]
+    Invalid(&'static str),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -1,0 +1,73 @@
+//! Order cancelled -> refund the captured money, void the open payments, cancel the shipments
+//! not yet dispatched: the cancellation event names each.
+
+use domain::{
+    order::OrderEvent,
+    payment::{Payment, PaymentCommand},
+    shipment::{Shipment, ShipmentCommand},
+    ExternalRef, NonEmptyText,
+};
+use eventlog::{HandlerError, RecordedEvent, Subscriber};
+
+use super::{decode, AnyEvent, Step};
+use crate::CommandHandler;
+
+const NAME: &str = "order-cancellation";
+
+/// Cancellations carried to payments and shipments.
+#[derive(Debug, Clone)]
+pub struct OrderCancellation {
+    handler: CommandHandler,
+}
+
+impl OrderCancellation {
+    /// Over `handler`.
+    pub fn new(handler: CommandHandler) -> Self {
+        Self { handler }
+    }
+}
+
+impl Subscriber for OrderCancellation {
+    fn name(&self) -> &str {
+        "process:order-cancellation"
+    }
+
+    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
+        for recorded in events {
+            let AnyEvent::Order(OrderEvent::OrderCancelled(cancelled)) = decode(recorded)? else {
+                continue;
+            };
+            let reason =
+                NonEmptyText::parse(&format!("order cancelled: {}", cancelled.reason.as_str()))?;
+            let mut step = Step::new(&self.handler, NAME, recorded);
+            for due in cancelled.refunds_due {
+                // Our own refund id: the refund is ours, named by the cancellation that caused it.
+                let refund_id = ExternalRef::parse(&format!(
+                    "cancel-{}-{}",
+                    recorded.event_id, due.payment_id
+                ))?;
+                let command = PaymentCommand::RefundPayment {
+                    refund_id,
+                    amount: due.amount,
+                };
+                step.send::<Payment>(due.payment_id, command).await?;
+            }
+            for payment_id in cancelled.voids_due {
+                step.send::<Payment>(
+                    payment_id,
+                    PaymentCommand::VoidPayment {
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+            }
+            for shipment_id in cancelled.shipments_to_cancel {
+                let command = ShipmentCommand::CancelShipment {
+                    reason: reason.clone(),
+                };
+                step.send::<Shipment>(shipment_id, command).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! Process managers: idempotent subscribers of the log that carry a workflow across
+//! aggregates. Each command they send carries the key `process:{name}:{event id}:{n}`, so that
+//! a rerun from any checkpoint, or a crash between a command and the checkpoint, changes
+//! nothing twice. A command the domain refuses is logged and passed over: the refusal means a
+//! fact already recorded makes it moot (a capture that beat a void is flagged as overpayment).
+
+mod cancellation;
+mod completion;
+mod fulfillment;
+mod payments;
+
+use std::fmt::Display;
+
+use domain::{
+    order::OrderEvent, payment::PaymentEvent, shipment::ShipmentEvent, Decider, DecodeError,
+    EventCodec,
+};
+use eventlog::{HandlerError, Metadata, RecordedEvent};
+
+pub use cancellation::OrderCancellation;
+pub use completion::OrderCompletion;
+pub use fulfillment::OrderFulfillment;
+pub use payments::OrderPayments;
+
+use crate::{CommandError, CommandHandler, CommandMeta};
+
+/// An event of any aggregate, decoded.
+#[derive(Debug)]
+pub(crate) enum AnyEvent {
+    Order(OrderEvent),
+    Payment(PaymentEvent),
+    Shipment(ShipmentEvent),
+    /// Of an aggregate no process manager follows.
+    Other,
+}
+
+pub(crate) fn decode(event: &RecordedEvent) -> Result<AnyEvent, DecodeError> {
+    let (kind, version, payload) = (
+        &event.event_type,
+        event.event_version,
+        event.payload.clone(),
+    );
+    Ok(match event.stream.aggregate_type.as_str() {
+        OrderEvent::AGGREGATE_TYPE => AnyEvent::Order(OrderEvent::decode(kind, version, payload)?),
+        PaymentEvent::AGGREGATE_TYPE => {
+            AnyEvent::Payment(PaymentEvent::decode(kind, version, payload)?)
+        }
+        ShipmentEvent::AGGREGATE_TYPE => {
+            AnyEvent::Shipment(ShipmentEvent::decode(kind, version, payload)?)
+        }
+        _ => AnyEvent::Other,
+    })
+}
+
+/// Sends the commands one event causes, numbered for their idempotency keys.
+pub(crate) struct Step<'a> {
+    handler: &'a CommandHandler,
+    process: &'static str,
+    cause: &'a RecordedEvent,
+    sent: usize,
+}
+
+impl<'a> Step<'a> {
+    pub(crate) fn new(
+        handler: &'a CommandHandler,
+        process: &'static str,
+        cause: &'a RecordedEvent,
+    ) -> Self {
+        Self {
+            handler,
+            process,
+            cause,
+            sent: 0,
+        }
+    }
+
+    /// Sends `command` to aggregate `D` with id `id`.
+    pub(crate) async fn send<D>(
+        &mut self,
+        id: impl Display,
+        command: D::Command,
+    ) -> Result<(), HandlerError>
+    where
+        D: Decider,
+        D::Command: Clone,
+        D::Event: EventCodec,
+        D::Error: std::error::Error + Send + Sync + 'static,
+    {
+        self.sent += 1;
+        let source = format!("process:{}", self.process);
+        let meta = CommandMeta {
+            metadata: Metadata {
+                actor: Some(source.clone()),
+                correlation_id: self
+                    .cause
+                    .metadata
+                    .correlation_id
+                    .clone()
+                    .or_else(|| Some(self.cause.event_id.to_string())),
+                causation_id: Some(self.cause.event_id.to_string()),
+                source: Some(source.clone()),
+                ..Metadata::default()
+            },
+            idempotency_key: Some(format!("{source}:{}:{}", self.cause.event_id, self.sent)),
+        };
+        let id = id.to_string();
+        match self.handler.execute::<D>(&id, command, &meta).await {
+            Ok(_) => Ok(()),
+            Err(CommandError::Rejected(refusal)) => {
+                tracing::warn!(
+                    process = self.process,
+                    cause = %self.cause.event_id,
+                    aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE,
+                    id = %id,
+                    refusal = %refusal,
+                    "a process step was refused by the domain and passed over"
+                );
+                Ok(())
+            }
+            Err(error) => Err(Box::new(error)),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Payment -> order: the order records what its payments requested, captured, refunded and
+//! closed (failed or voided), as running totals.
+
+use domain::{
+    order::{Order, OrderCommand},
+    payment::{Payment, PaymentEvent},
+    PaymentId,
+};
+use eventlog::{HandlerError, RecordedEvent, Subscriber};
+
+use super::{decode, AnyEvent, Step};
+use crate::CommandHandler;
+
+const NAME: &str = "order-payments";
+
+/// Payment facts recorded on their order.
+#[derive(Debug, Clone)]
+pub struct OrderPayments {
+    handler: CommandHandler,
+}
+
+impl OrderPayments {
+    /// Over `handler`.
+    pub fn new(handler: CommandHandler) -> Self {
+        Self { handler }
+    }
+}
+
+impl Subscriber for OrderPayments {
+    fn name(&self) -> &str {
+        "process:order-payments"
+    }
+
+    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
+        for recorded in events {
+            let AnyEvent::Payment(event) = decode(recorded)? else {
+                continue;
+            };
+            let payment_id: PaymentId = recorded.stream.aggregate_id.parse()?;
+            let mut step = Step::new(&self.handler, NAME, recorded);
+            match event {
+                PaymentEvent::PaymentRequested(e) => {
+                    let command = OrderCommand::RecordPaymentRequested {
+                        payment_id,
+                        amount: e.amount,
+                    };
+                    step.send::<Order>(e.order_id, command).await?;
+                }
+                PaymentEvent::PaymentCaptured(e) => {
+                    let command = OrderCommand::RecordPayment {
+                        payment_id,
+                        captured_total: e.captured_total,
+                    };
+                    step.send::<Order>(e.order_id, command).await?;
+                }
+                PaymentEvent::PaymentRefunded(e) => {
+                    let command = OrderCommand::RecordRefund {
+                        payment_id,
+                        refunded_total: e.refunded_total,
+                    };
+                    step.send::<Order>(e.order_id, command).await?;
+                }
+                PaymentEvent::PaymentVoided(e) => {
+                    step.send::<Order>(
+                        e.order_id,
+                        OrderCommand::RecordPaymentClosed { payment_id },
+                    )
+                    .await?;
+                }
+                PaymentEvent::PaymentFailed(_) => {
+                    // The failure does not name the order; the payment's state does.
+                    let (state, _) = self
+                        .handler
+                        .load::<Payment>(&recorded.stream.aggregate_id)
+                        .await?;
+                    if let Some(payment) = state {
+                        let command = OrderCommand::RecordPaymentClosed { payment_id };
+                        step.send::<Order>(payment.order_id, command).await?;
+                    }
+                }
+                PaymentEvent::PaymentAuthorized(_) | PaymentEvent::PaymentDisputed(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! End to end through `commands/` on both backends: the whole life of an order, with the
+//! process managers carrying it across payments and shipments; and a cancellation with refund.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use commands::CommandHandler;
+use domain::{
+    order::{Order, OrderCommand, OrderStatus},
+    payment::{Payment, PaymentCommand, PaymentStatus},
+    shipment::{Shipment, ShipmentCommand},
+};
+use eventlog::{testing::TestDatabase, EventLog};
+use support::*;
+
+eventlog::on_both_backends!(
+    an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_completed,
+    a_cancelled_order_refunds_its_captured_money,
+);
+
+async fn an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_completed(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = (order_id(1), payment_id(1));
+    let (first, second) = (shipment_id(1), shipment_id(2));
+
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let authorize = PaymentCommand::RecordAuthorization {
+        provider_reference: ext("pi_1"),
+        amount: eur(2500),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), authorize, &by_user("authorize"))
+        .await
+        .unwrap();
+    for (n, amount) in [(1, 1500), (2, 1000)] {
+        let capture = PaymentCommand::CapturePayment {
+            capture_id: ext(&format!("ch_{n}")),
+            amount: eur(amount),
+            provider_reference: None,
+        };
+        handler
+            .execute::<Payment>(
+                &payment.to_string(),
+                capture,
+                &by_user(&format!("capture-{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    let allocations = [
+        (first, vec![line("SKU-A", 2)]),
+        (second, vec![line("SKU-B", 1)]),
+    ];
+    for (shipment, lines) in allocations {
+        let allocate = OrderCommand::AllocateShipment {
+            shipment_id: shipment,
+            carrier: code("dhl"),
+            lines,
+        };
+        handler
+            .execute::<Order>(
+                &order.to_string(),
+                allocate,
+                &by_user(&format!("allocate-{shipment}")),
+            )
+            .await
+            .unwrap();
+    }
+    settle(&handler).await;
+    for shipment in [first, second] {
+        for (step, command) in [
+            ("dispatch", ShipmentCommand::DispatchShipment),
+            ("deliver", ShipmentCommand::DeliverShipment),
+        ] {
+            handler
+                .execute::<Shipment>(
+                    &shipment.to_string(),
+                    command,
+                    &by_user(&format!("{step}-{shipment}")),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    settle(&handler).await;
+
+    let (state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    assert_eq!(state.unwrap().status, OrderStatus::Completed);
+    insta::assert_json_snapshot!("lifecycle_order", history(&log, "order", order).await);
+    insta::assert_json_snapshot!("lifecycle_payment", history(&log, "payment", payment).await);
+    insta::assert_json_snapshot!(
+        "lifecycle_first_shipment",
+        history(&log, "shipment", first).await
+    );
+    insta::assert_json_snapshot!(
+        "lifecycle_second_shipment",
+        history(&log, "shipment", second).await
+    );
+}
+
+async fn a_cancelled_order_refunds_its_captured_money(_db: &TestDatabase, log: EventLog) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = (order_id(2), payment_id(2));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let capture = PaymentCommand::CapturePayment {
+        capture_id: ext("ch_1"),
+        amount: eur(2500),
+        provider_reference: Some(ext("pi_2")),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("customer changed their mind"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+
+    let (payment_state, _) = handler.load::<Payment>(&payment.to_string()).await.unwrap();
+    assert_eq!(payment_state.unwrap().status(), PaymentStatus::Refunded);
+    let (order_state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    let order_state = order_state.unwrap();
+    assert_eq!(order_state.status, OrderStatus::Cancelled);
+    assert!(
+        order_state.refunds_due().is_empty(),
+        "nothing left to refund"
+    );
+    insta::assert_json_snapshot!("cancellation_order", history(&log, "order", order).await);
+    insta::assert_json_snapshot!(
+        "cancellation_payment",
+        history(&log, "payment", payment).await
+    );
+}
