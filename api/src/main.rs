@@ -69,6 +69,7 @@ async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let log = connect(&config).await?;
+    start_process_managers(&log);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
@@ -77,6 +78,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("while serving")
+}
+
+/// Runs every process manager in the background, each under its claim.
+fn start_process_managers(log: &eventlog::EventLog) {
+    use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
+    let handler = commands::CommandHandler::new(log.clone());
+    let options = eventlog::SubscriptionOptions::default();
+    macro_rules! spawn {
+        ($($manager:expr),*) => {$({
+            let (log, options, manager) = (log.clone(), options.clone(), $manager);
+            tokio::spawn(async move { log.run(&manager, &options).await });
+        })*};
+    }
+    spawn!(
+        OrderPayments::new(handler.clone()),
+        OrderCancellation::new(handler.clone()),
+        OrderFulfillment::new(handler.clone()),
+        OrderCompletion::new(handler)
+    );
 }
 
 async fn shutdown() {

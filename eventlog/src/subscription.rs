@@ -202,32 +202,47 @@ impl EventLog {
 
     /// Runs `subscriber` for as long as the returned future is polled: claims it (waiting while
     /// another process holds it), then handles new events as they come. A failing batch is
-    /// retried after `retry_after`, and the error logged, until it succeeds.
-    pub async fn run<S: Subscriber>(
-        &self,
-        subscriber: &S,
-        options: &SubscriptionOptions,
-    ) -> Result<(), StorageError> {
+    /// logged and retried after `retry_after` until it succeeds; a database failure drops the
+    /// claim (its connection may be gone, and the lock with it) and claims again.
+    pub async fn run<S: Subscriber>(&self, subscriber: &S, options: &SubscriptionOptions) {
         let name = subscriber.name().to_owned();
-        let _claim = loop {
-            match self.try_claim(&name).await? {
-                Some(claim) => break claim,
-                None => tokio::time::sleep(options.poll_interval).await,
-            }
-        };
-        tracing::info!(subscriber = %name, "subscriber claimed");
         loop {
-            let woken = self.appended().notified();
-            match self.handle_available(subscriber, options).await {
-                Ok(_) => {
-                    let _ = tokio::time::timeout(options.poll_interval, woken).await;
+            let claim = match self.try_claim(&name).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => {
+                    tokio::time::sleep(options.poll_interval).await;
+                    continue;
                 }
-                Err(SubscriptionError::Storage(error)) => return Err(error),
                 Err(error) => {
-                    tracing::error!(subscriber = %name, error = %error, source = ?std::error::Error::source(&error), "subscriber batch failed; retrying");
+                    tracing::warn!(subscriber = %name, error = %error, "cannot claim; retrying");
                     tokio::time::sleep(options.retry_after).await;
+                    continue;
+                }
+            };
+            tracing::info!(subscriber = %name, "subscriber claimed");
+            loop {
+                let woken = self.appended().notified();
+                match self.handle_available(subscriber, options).await {
+                    Ok(_) => {
+                        let _ = tokio::time::timeout(options.poll_interval, woken).await;
+                    }
+                    Err(SubscriptionError::Storage(error)) => {
+                        tracing::warn!(subscriber = %name, error = %error, "database failed; claiming again");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            subscriber = %name,
+                            error = %error,
+                            cause = ?std::error::Error::source(&error),
+                            "subscriber batch failed; retrying"
+                        );
+                        tokio::time::sleep(options.retry_after).await;
+                    }
                 }
             }
+            drop(claim);
+            tokio::time::sleep(options.retry_after).await;
         }
     }
 

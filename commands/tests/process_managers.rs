@@ -1,0 +1,223 @@
+//! Process managers are idempotent: rerunning them changes nothing, and a crash between a
+//! command and the checkpoint causes no second effect.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use commands::{
+    process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments},
+    CommandHandler,
+};
+use domain::{
+    order::{Order, OrderCommand},
+    payment::{Payment, PaymentCommand},
+};
+use eventlog::{testing::TestDatabase, EventLog, Subscriber, SubscriptionOptions};
+use support::*;
+
+eventlog::on_both_backends!(
+    rerunning_every_process_manager_from_position_zero_issues_no_new_commands,
+    a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect,
+    a_running_process_manager_reacts_to_new_events_on_its_own,
+);
+
+async fn event_count(log: &EventLog) -> usize {
+    let head = log.head().await.unwrap();
+    assert!(log
+        .wait_until_visible(head, std::time::Duration::from_secs(30))
+        .await
+        .unwrap());
+    log.read_all(0, 100_000).await.unwrap().len()
+}
+
+/// An order paid, partly refunded on cancellation, with one shipment allocated and cancelled.
+async fn busy_history(handler: &CommandHandler) {
+    let (order, payment) = (order_id(7), payment_id(7));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let capture = PaymentCommand::CapturePayment {
+        capture_id: ext("ch_7"),
+        amount: eur(2500),
+        provider_reference: Some(ext("pi_7")),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
+        .await
+        .unwrap();
+    let allocate = OrderCommand::AllocateShipment {
+        shipment_id: shipment_id(7),
+        carrier: code("ups"),
+        lines: vec![line("SKU-A", 1)],
+    };
+    handler
+        .execute::<Order>(&order.to_string(), allocate, &by_user("allocate"))
+        .await
+        .unwrap();
+    settle(handler).await;
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("out of stock"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel"))
+        .await
+        .unwrap();
+    settle(handler).await;
+}
+
+async fn rerunning_every_process_manager_from_position_zero_issues_no_new_commands(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    busy_history(&handler).await;
+    let before = event_count(&log).await;
+    let names = [
+        OrderPayments::new(handler.clone()).name().to_owned(),
+        OrderCancellation::new(handler.clone()).name().to_owned(),
+        OrderFulfillment::new(handler.clone()).name().to_owned(),
+        OrderCompletion::new(handler.clone()).name().to_owned(),
+    ];
+    for name in &names {
+        assert!(log.checkpoint(name).await.unwrap() > 0, "{name} ran");
+        log.save_checkpoint(name, 0).await.unwrap();
+    }
+    settle(&handler).await;
+    assert_eq!(
+        event_count(&log).await,
+        before,
+        "a rerun from 0 over a finished history adds nothing"
+    );
+    for name in &names {
+        assert_eq!(
+            log.checkpoint(name).await.unwrap(),
+            log.head().await.unwrap(),
+            "{name} caught up again"
+        );
+    }
+}
+
+async fn a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = (order_id(8), payment_id(8));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let capture = PaymentCommand::CapturePayment {
+        capture_id: ext("ch_8"),
+        amount: eur(1000),
+        provider_reference: Some(ext("pi_8")),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
+        .await
+        .unwrap();
+
+    // The process manager handles the batch and "crashes" before saving its checkpoint.
+    let payments = OrderPayments::new(handler.clone());
+    let head = log.head().await.unwrap();
+    assert!(log
+        .wait_until_visible(head, std::time::Duration::from_secs(30))
+        .await
+        .unwrap());
+    let batch = log.read_all(0, 100).await.unwrap();
+    payments.handle(&batch).await.unwrap();
+    assert_eq!(
+        log.checkpoint(payments.name()).await.unwrap(),
+        0,
+        "no checkpoint was saved"
+    );
+    let after_first_run = event_count(&log).await;
+    let (order_after_first, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+
+    // On restart it handles the same events again, from its old checkpoint.
+    log.catch_up(&payments, &SubscriptionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        event_count(&log).await,
+        after_first_run,
+        "the second run appended nothing"
+    );
+    let (order_after_second, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    assert_eq!(order_after_second, order_after_first);
+    let paid = order_after_second.unwrap();
+    assert_eq!(paid.net_paid(), eur(1000), "the capture counted once");
+}
+
+async fn a_running_process_manager_reacts_to_new_events_on_its_own(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let running = {
+        let (log, manager) = (log.clone(), OrderPayments::new(handler.clone()));
+        tokio::spawn(async move { log.run(&manager, &SubscriptionOptions::default()).await })
+    };
+    let (order, payment) = (order_id(9), payment_id(9));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+        if state.unwrap().open_payments() == vec![payment] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order never learned of its payment"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.abort();
+}
