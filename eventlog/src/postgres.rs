@@ -446,12 +446,8 @@ fn classify_append_error(error: sqlx::Error) -> AppendError {
             }
             _ => {}
         }
-        match db.code().as_deref() {
-            Some("BO001") => {
-                return AppendError::Invalid("an append must be the first write of its transaction")
-            }
-            Some("BO002") => return AppendError::Invalid("a batch names a stream or a key twice"),
-            _ => {}
+        if db.code().as_deref() == Some("BO001") {
+            return AppendError::Invalid("an append must be the first write of its transaction");
         }
     }
     AppendError::Storage(StorageError::Database {

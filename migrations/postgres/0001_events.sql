@@ -59,7 +59,7 @@ CREATE TRIGGER event_idempotency_keys_append_only
 -- not the commit, so commits (and their fsyncs) still run concurrently. See ADR 0001.
 --
 -- Per append n (a_* arrays): stream, expected version (-1 any, 0 no stream, n exact) and an
--- optional idempotency key; a batch names each stream and key at most once. Per event (e_*
+-- optional idempotency key. Per event (e_*
 -- arrays): the append it belongs to, its place in it (1, 2, …) and its fields. Returns per
 -- append one 'ok' row (first and last position, count, first sequence, time), the events its
 -- recorded key names ('duplicate', with payloads), one 'conflict' row with the actual version,
@@ -108,13 +108,9 @@ BEGIN
         RAISE EXCEPTION 'append_events must be the first write of its transaction'
             USING ERRCODE = 'BO001';
     END IF;
-    IF (SELECT count(*) FROM (SELECT DISTINCT t, i FROM unnest(a_type, a_id) AS s(t, i)) AS d)
-           <> cardinality(a_type)
-       OR (SELECT count(k) <> count(DISTINCT k) FROM unnest(a_key) AS k) THEN
-        RAISE EXCEPTION 'append_events: a batch names a stream or an idempotency key twice'
-            USING ERRCODE = 'BO002';
-    END IF;
-
+    -- A batch names each stream and key once (group commit sees to it). Were one named twice,
+    -- the stream's unique key would fail the batch (then retried append by append), and a
+    -- repeated key would be answered 'retry': still correct, so it is not checked here.
     PERFORM pg_advisory_lock(lock_key);
     BEGIN
         RETURN QUERY
