@@ -16,7 +16,10 @@ pub use error::{AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
 pub use sqlite::SqliteLog;
-pub use subscription::{Claim, HandlerError, Subscriber, SubscriptionError, SubscriptionOptions};
+pub use subscription::{
+    Claim, HandlerError, Projection, Subscriber, SubscriberStatus, SubscriptionError,
+    SubscriptionOptions,
+};
 
 /// How to connect to the database.
 #[derive(Debug, Clone)]

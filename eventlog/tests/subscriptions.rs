@@ -4,8 +4,9 @@
 use std::sync::Mutex;
 
 use eventlog::{
-    testing::TestDatabase, Append, EventLog, ExpectedVersion, HandlerError, NewEvent,
-    RecordedEvent, StreamId, Subscriber, SubscriptionError, SubscriptionOptions,
+    testing::TestDatabase, Append, EventLog, ExpectedVersion, HandlerError, LogTransaction,
+    NewEvent, Projection, RecordedEvent, StreamId, Subscriber, SubscriptionError,
+    SubscriptionOptions,
 };
 use serde_json::json;
 
@@ -14,6 +15,8 @@ eventlog::on_both_backends!(
     a_failing_batch_leaves_the_checkpoint_where_it_was,
     a_claimed_subscriber_cannot_be_claimed_again_until_released,
     a_recorded_idempotency_key_can_be_looked_up,
+    a_failed_subscriber_shows_why_and_where_until_it_is_fixed,
+    a_projection_that_fails_midway_through_a_batch_keeps_none_of_it_and_applies_each_event_once,
 );
 
 /// Records the positions it sees; fails on the event types it is told to.
@@ -189,4 +192,136 @@ async fn a_recorded_idempotency_key_can_be_looked_up(_db: &TestDatabase, log: Ev
     let recorded = log.recorded("api:k").await.unwrap().unwrap();
     assert_eq!(recorded.events, appended.events);
     assert_eq!(recorded.stream, StreamId::new("order", "a"));
+}
+
+async fn a_failed_subscriber_shows_why_and_where_until_it_is_fixed(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let good = append(&log, "a", &["Placed"]).await;
+    append(&log, "b", &["Poison"]).await;
+    assert!(log
+        .catch_up(&Recorder::new(Some("Poison")), &small_batches())
+        .await
+        .is_err());
+    let status = log.subscribers().await.unwrap();
+    let recorder = status.iter().find(|s| s.name == "recorder").unwrap();
+    assert_eq!(
+        (
+            recorder.state.as_str(),
+            recorder.position,
+            recorder.error_position,
+            recorder.last_error.as_deref()
+        ),
+        // Both events are in one batch of three: it fails as a whole, at its first position.
+        ("failed", good - 1, Some(good), Some("cannot handle Poison"))
+    );
+    log.catch_up(&Recorder::new(None), &small_batches())
+        .await
+        .unwrap();
+    let status = log.subscribers().await.unwrap();
+    let recorder = status.iter().find(|s| s.name == "recorder").unwrap();
+    assert_eq!(
+        (recorder.state.as_str(), recorder.last_error.as_deref()),
+        ("running", None)
+    );
+    assert!(recorder.last_batch_at.is_some());
+}
+
+/// Writes each event's position into a table whose key refuses a second write; fails after
+/// writing the first event of any batch holding `crash_at`.
+struct Positions {
+    crash_at: Option<i64>,
+}
+
+impl Projection for Positions {
+    fn name(&self) -> &str {
+        "positions"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut LogTransaction,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandlerError> {
+        for (n, event) in events.iter().enumerate() {
+            let sql = "INSERT INTO projected_positions (position) VALUES ($1)";
+            match tx {
+                LogTransaction::Postgres(tx) => {
+                    sqlx::query(sql)
+                        .bind(event.position)
+                        .execute(&mut **tx)
+                        .await?
+                }
+                LogTransaction::Sqlite(tx) => sqlx::query(sql)
+                    .bind(event.position)
+                    .execute(&mut **tx)
+                    .await
+                    .map(|_| Default::default())?,
+            };
+            if n == 0 && events.iter().any(|e| Some(e.position) == self.crash_at) {
+                return Err("crashed mid-batch".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn projected(log: &EventLog) -> Vec<i64> {
+    let sql = "SELECT position FROM projected_positions ORDER BY position";
+    match log {
+        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_all(pg.pool()).await.unwrap(),
+        EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
+            .fetch_all(lite.readers())
+            .await
+            .unwrap(),
+    }
+}
+
+async fn a_projection_that_fails_midway_through_a_batch_keeps_none_of_it_and_applies_each_event_once(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let create = "CREATE TABLE projected_positions (position BIGINT PRIMARY KEY)";
+    match &log {
+        EventLog::Postgres(pg) => sqlx::query(create)
+            .execute(pg.pool())
+            .await
+            .map(|_| ())
+            .unwrap(),
+        EventLog::Sqlite(lite) => sqlx::query(create)
+            .execute(lite.writer())
+            .await
+            .map(|_| ())
+            .unwrap(),
+    }
+    append(&log, "a", &["A", "B", "C"]).await;
+    let last = append(&log, "b", &["D", "E", "F"]).await;
+
+    let crashing = Positions {
+        crash_at: Some(last),
+    };
+    assert!(log
+        .catch_up_projection(&crashing, &small_batches())
+        .await
+        .is_err());
+    assert_eq!(
+        projected(&log).await,
+        vec![last - 5, last - 4, last - 3],
+        "the failed batch left no row"
+    );
+    assert_eq!(log.checkpoint("positions").await.unwrap(), last - 3);
+
+    let fixed = Positions { crash_at: None };
+    assert_eq!(
+        log.catch_up_projection(&fixed, &small_batches())
+            .await
+            .unwrap(),
+        last
+    );
+    assert_eq!(
+        projected(&log).await,
+        (last - 5..=last).collect::<Vec<_>>(),
+        "each event exactly once"
+    );
 }

@@ -1,0 +1,190 @@
+//! Checkpoints and status of subscribers: where each has read the log to, whether it runs or
+//! has failed (on which position, why), and when its last batch ran.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{
+    error::{Context, StorageError},
+    EventLog, LogTransaction,
+};
+
+/// A subscriber as its status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriberStatus {
+    /// Its name.
+    pub name: String,
+    /// The position it has handled up to.
+    pub position: i64,
+    /// `running` or `failed`.
+    pub state: String,
+    /// Why its last batch failed, while it is failed.
+    pub last_error: Option<String>,
+    /// The first position of the batch that failed.
+    pub error_position: Option<i64>,
+    /// When its last batch was handled.
+    pub last_batch_at: Option<DateTime<Utc>>,
+}
+
+const SAVE_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
+     VALUES ($1, $2, 'running', now()) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now()";
+const SAVE_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+     (name, position, state, last_batch_at, updated_at) VALUES ($1, $2, 'running', $3, $3) \
+     ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
+     last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3";
+const FAIL_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_error, error_position) \
+     VALUES ($1, 0, 'failed', $2, $3) ON CONFLICT (name) DO UPDATE SET state = 'failed', \
+     last_error = excluded.last_error, error_position = excluded.error_position, updated_at = now()";
+const FAIL_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+     (name, position, state, last_error, error_position, updated_at) VALUES ($1, 0, 'failed', $2, $3, $4) \
+     ON CONFLICT (name) DO UPDATE SET state = 'failed', last_error = excluded.last_error, \
+     error_position = excluded.error_position, updated_at = excluded.updated_at";
+const STATUS: &str = "SELECT name, position, state, last_error, error_position, last_batch_at \
+     FROM subscription_checkpoints ORDER BY name";
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl EventLog {
+    /// The position subscriber `name` has handled up to (0: nothing yet).
+    pub async fn checkpoint(&self, name: &str) -> Result<i64, StorageError> {
+        let sql = "SELECT position FROM subscription_checkpoints WHERE name = $1";
+        let position: Option<i64> = match self {
+            EventLog::Postgres(pg) => {
+                sqlx::query_scalar(sql)
+                    .bind(name)
+                    .fetch_optional(pg.pool())
+                    .await
+            }
+            EventLog::Sqlite(lite) => {
+                sqlx::query_scalar(sql)
+                    .bind(name)
+                    .fetch_optional(lite.readers())
+                    .await
+            }
+        }
+        .context("reading a checkpoint")?;
+        Ok(position.unwrap_or(0))
+    }
+
+    /// Records that subscriber `name` has handled everything up to `position`, and runs.
+    pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
+        match self {
+            EventLog::Postgres(pg) => sqlx::query(SAVE_PG)
+                .bind(name)
+                .bind(position)
+                .execute(pg.pool())
+                .await
+                .map(|_| ()),
+            EventLog::Sqlite(lite) => sqlx::query(SAVE_SQLITE)
+                .bind(name)
+                .bind(position)
+                .bind(now_text())
+                .execute(lite.writer())
+                .await
+                .map(|_| ()),
+        }
+        .context("saving a checkpoint")
+    }
+
+    /// The same as [`EventLog::save_checkpoint`], within `tx`: it commits with the batch's rows.
+    pub async fn save_checkpoint_in(
+        &self,
+        tx: &mut LogTransaction,
+        name: &str,
+        position: i64,
+    ) -> Result<(), StorageError> {
+        match tx {
+            LogTransaction::Postgres(tx) => sqlx::query(SAVE_PG)
+                .bind(name)
+                .bind(position)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+            LogTransaction::Sqlite(tx) => sqlx::query(SAVE_SQLITE)
+                .bind(name)
+                .bind(position)
+                .bind(now_text())
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+        }
+        .context("saving a checkpoint")
+    }
+
+    /// Marks subscriber `name` failed at `position` with `error`; its checkpoint stays.
+    pub async fn record_failure(
+        &self,
+        name: &str,
+        position: i64,
+        error: &str,
+    ) -> Result<(), StorageError> {
+        match self {
+            EventLog::Postgres(pg) => sqlx::query(FAIL_PG)
+                .bind(name)
+                .bind(error)
+                .bind(position)
+                .execute(pg.pool())
+                .await
+                .map(|_| ()),
+            EventLog::Sqlite(lite) => sqlx::query(FAIL_SQLITE)
+                .bind(name)
+                .bind(error)
+                .bind(position)
+                .bind(now_text())
+                .execute(lite.writer())
+                .await
+                .map(|_| ()),
+        }
+        .context("recording a subscriber failure")
+    }
+
+    /// Every subscriber's status, by name.
+    pub async fn subscribers(&self) -> Result<Vec<SubscriberStatus>, StorageError> {
+        let statuses = match self {
+            EventLog::Postgres(pg) => {
+                let rows = sqlx::query(STATUS)
+                    .fetch_all(pg.pool())
+                    .await
+                    .context("reading statuses")?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(SubscriberStatus {
+                            name: row.try_get("name")?,
+                            position: row.try_get("position")?,
+                            state: row.try_get("state")?,
+                            last_error: row.try_get("last_error")?,
+                            error_position: row.try_get("error_position")?,
+                            last_batch_at: row.try_get("last_batch_at")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+            EventLog::Sqlite(lite) => {
+                let rows = sqlx::query(STATUS)
+                    .fetch_all(lite.readers())
+                    .await
+                    .context("reading statuses")?;
+                rows.iter()
+                    .map(|row| {
+                        let at: Option<String> = row.try_get("last_batch_at")?;
+                        Ok(SubscriberStatus {
+                            name: row.try_get("name")?,
+                            position: row.try_get("position")?,
+                            state: row.try_get("state")?,
+                            last_error: row.try_get("last_error")?,
+                            error_position: row.try_get("error_position")?,
+                            last_batch_at: at
+                                .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+                                .map(|at| at.with_timezone(&Utc)),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            }
+        };
+        statuses.context("reading statuses")
+    }
+}

@@ -1,0 +1,75 @@
+//! A subscriber's claim: one process at a time runs a given subscriber.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use crate::{
+    error::{Context, StorageError},
+    EventLog,
+};
+
+/// A held claim: on PostgreSQL an advisory lock held by a connection of its own (closed, and so
+/// released, when the claim is dropped or its process dies); on SQLite, which one process uses,
+/// a name in the log's registry.
+#[derive(Debug)]
+pub enum Claim {
+    /// The connection holding the advisory lock.
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    /// The name, in its log's registry.
+    Sqlite {
+        /// The claimed name.
+        name: String,
+        /// The registry it is in.
+        claims: Arc<Mutex<HashSet<String>>>,
+    },
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        match self {
+            Self::Postgres(connection) => connection.close_on_drop(),
+            Self::Sqlite { name, claims } => {
+                if let Ok(mut claimed) = claims.lock() {
+                    claimed.remove(name);
+                }
+            }
+        }
+    }
+}
+
+impl EventLog {
+    /// Claims `name` if no one else holds it.
+    pub async fn try_claim(&self, name: &str) -> Result<Option<Claim>, StorageError> {
+        match self {
+            EventLog::Postgres(pg) => {
+                let mut connection = pg
+                    .pool()
+                    .acquire()
+                    .await
+                    .context("acquiring a claim connection")?;
+                let locked: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                        .bind(format!("subscription:{name}"))
+                        .fetch_one(&mut *connection)
+                        .await
+                        .context("claiming a subscriber")?;
+                // Unclaimed, the connection goes back to the pool holding nothing.
+                Ok(locked.then_some(Claim::Postgres(connection)))
+            }
+            EventLog::Sqlite(lite) => {
+                let claims = Arc::clone(lite.claims());
+                let mut claimed = claims.lock().map_err(|_| StorageError::Closed)?;
+                if !claimed.insert(name.to_owned()) {
+                    return Ok(None);
+                }
+                drop(claimed);
+                Ok(Some(Claim::Sqlite {
+                    name: name.to_owned(),
+                    claims,
+                }))
+            }
+        }
+    }
+}
