@@ -1,0 +1,378 @@
+//! The `orders` read model on both backends: rows, filters, pages, read-your-writes, and
+//! exactly-once application when the projection is stopped mid-run.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use commands::{CommandHandler, CommandMeta};
+use domain::{
+    order::{Order, OrderCommand, OrderLine, PlaceOrder},
+    Address, CountryCode, Currency, CustomerId, Money, NonEmptyText, OrderId, PaymentId, Quantity,
+    Sku,
+};
+use eventlog::{testing::TestDatabase, EventLog, SubscriptionOptions};
+use projections::{
+    orders::{get_order, list_orders, OrderFilter, OrdersProjection, QueryError},
+    wait_for, WaitError,
+};
+
+eventlog::on_both_backends!(
+    an_order_row_shows_statuses_totals_and_line_quantities,
+    the_list_filters_and_pages_newest_first_without_gaps_or_repeats,
+    a_read_waits_for_its_write_or_says_it_timed_out,
+    stopping_the_projection_mid_run_leaves_the_same_tables_as_an_uninterrupted_run,
+);
+
+fn text(s: &str) -> NonEmptyText {
+    NonEmptyText::parse(s).unwrap()
+}
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").unwrap())
+}
+
+fn id(kind: u128, n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | (kind << 16) | n)
+}
+
+async fn place(handler: &CommandHandler, n: u128, customer: u128) -> (OrderId, Option<i64>) {
+    let order = OrderId::from(id(1, n));
+    let command = OrderCommand::PlaceOrder(PlaceOrder {
+        order_id: order,
+        customer_id: CustomerId::from(id(4, customer)),
+        currency: Currency::parse("EUR").unwrap(),
+        lines: vec![
+            OrderLine {
+                sku: Sku::parse("SKU-A").unwrap(),
+                name: text("Mug"),
+                quantity: Quantity::parse(2).unwrap(),
+                unit_price: eur(1000),
+            },
+            OrderLine {
+                sku: Sku::parse("SKU-B").unwrap(),
+                name: text("Tea"),
+                quantity: Quantity::parse(1).unwrap(),
+                unit_price: eur(500),
+            },
+        ],
+        shipping_address: Address {
+            recipient: text("Ana Lima"),
+            line1: text("Hauptstrasse 1"),
+            line2: None,
+            postal_code: None,
+            city: text("Berlin"),
+            country: CountryCode::parse("DE").unwrap(),
+        },
+        external_reference: None,
+    });
+    let executed = handler
+        .execute::<Order>(&order.to_string(), command, &CommandMeta::default())
+        .await
+        .unwrap();
+    (order, executed.position)
+}
+
+async fn pay(handler: &CommandHandler, order: OrderId, n: u128, amount: i64) -> Option<i64> {
+    let payment_id = PaymentId::from(id(2, n));
+    let id = order.to_string();
+    let requested = OrderCommand::RecordPaymentRequested {
+        payment_id,
+        amount: eur(2500),
+    };
+    handler
+        .execute::<Order>(&id, requested, &CommandMeta::default())
+        .await
+        .unwrap();
+    let paid = OrderCommand::RecordPayment {
+        payment_id,
+        captured_total: eur(amount),
+    };
+    handler
+        .execute::<Order>(&id, paid, &CommandMeta::default())
+        .await
+        .unwrap()
+        .position
+}
+
+async fn project(log: &EventLog) {
+    let head = log.head().await.unwrap();
+    assert!(log
+        .wait_until_visible(head, Duration::from_secs(30))
+        .await
+        .unwrap());
+    log.catch_up_projection(
+        &OrdersProjection::new(log.clone()),
+        &SubscriptionOptions::default(),
+    )
+    .await
+    .unwrap();
+}
+
+async fn an_order_row_shows_statuses_totals_and_line_quantities(_db: &TestDatabase, log: EventLog) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, _) = place(&handler, 1, 1).await;
+    pay(&handler, order, 1, 2500).await;
+    let allocate = OrderCommand::AllocateShipment {
+        shipment_id: id(3, 1).into(),
+        carrier: domain::Code::parse("dhl").unwrap(),
+        lines: vec![domain::shipment::ShipmentLine {
+            sku: Sku::parse("SKU-A").unwrap(),
+            quantity: Quantity::parse(2).unwrap(),
+        }],
+    };
+    handler
+        .execute::<Order>(&order.to_string(), allocate, &CommandMeta::default())
+        .await
+        .unwrap();
+    project(&log).await;
+
+    let row = get_order(&log, &order.to_string()).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status.as_str(),
+            row.payment_status.as_str(),
+            row.fulfillment_status.as_str()
+        ),
+        ("placed", "paid", "unfulfilled")
+    );
+    assert_eq!(
+        (
+            row.currency.as_str(),
+            row.total_minor,
+            row.paid_minor,
+            row.refunded_minor
+        ),
+        ("EUR", 2500, 2500, 0)
+    );
+    let quantities: Vec<_> = row
+        .lines
+        .iter()
+        .map(|l| (l.sku.as_str(), l.ordered, l.allocated, l.shipped))
+        .collect();
+    assert_eq!(quantities, [("SKU-A", 2, 2, 0), ("SKU-B", 1, 0, 0)]);
+    assert_eq!(row.last_position, log.head().await.unwrap());
+    assert!(get_order(&log, &id(1, 99).to_string())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let mut placed = Vec::new();
+    for n in 1..=7 {
+        let (order, _) = place(&handler, n, n % 2).await;
+        placed.push(order.to_string());
+    }
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("duplicate"),
+    };
+    handler
+        .execute::<Order>(&placed[2], cancel, &CommandMeta::default())
+        .await
+        .unwrap();
+    project(&log).await;
+
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = list_orders(&log, &OrderFilter::default(), cursor.as_deref(), 3)
+            .await
+            .unwrap();
+        pages.extend(page.orders.into_iter().map(|o| o.order_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = placed.iter().rev().cloned().collect();
+    assert_eq!(
+        pages, newest_first,
+        "every order once, newest first, across pages of three"
+    );
+
+    let cancelled = OrderFilter {
+        status: Some("cancelled".into()),
+        ..OrderFilter::default()
+    };
+    let page = list_orders(&log, &cancelled, None, 50).await.unwrap();
+    assert_eq!(
+        page.orders
+            .iter()
+            .map(|o| o.order_id.clone())
+            .collect::<Vec<_>>(),
+        [placed[2].clone()]
+    );
+    let customer = OrderFilter {
+        customer_id: Some(id(4, 1).to_string()),
+        ..OrderFilter::default()
+    };
+    assert_eq!(
+        list_orders(&log, &customer, None, 50)
+            .await
+            .unwrap()
+            .orders
+            .len(),
+        4,
+        "orders 1, 3, 5, 7"
+    );
+    let future = OrderFilter {
+        placed_from: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..OrderFilter::default()
+    };
+    assert!(list_orders(&log, &future, None, 50)
+        .await
+        .unwrap()
+        .orders
+        .is_empty());
+    assert!(matches!(
+        list_orders(&log, &OrderFilter::default(), Some("garbage"), 3).await,
+        Err(QueryError::InvalidCursor)
+    ));
+}
+
+async fn a_read_waits_for_its_write_or_says_it_timed_out(_db: &TestDatabase, log: EventLog) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, position) = place(&handler, 1, 1).await;
+    let position = position.unwrap();
+
+    // No projection running: the wait ends in a clear timeout, not in stale data.
+    match wait_for(
+        &log,
+        OrdersProjection::NAME,
+        position,
+        Duration::from_millis(200),
+    )
+    .await
+    {
+        Err(WaitError::Timeout { reached, .. }) => assert!(reached < position),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+
+    let running = {
+        let (log, projection) = (log.clone(), OrdersProjection::new(log.clone()));
+        tokio::spawn(async move {
+            log.run_projection(&projection, &SubscriptionOptions::default())
+                .await
+        })
+    };
+    let paid = pay(&handler, order, 1, 1000).await.unwrap();
+    wait_for(&log, OrdersProjection::NAME, paid, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let row = get_order(&log, &order.to_string()).await.unwrap().unwrap();
+    assert_eq!(
+        (row.payment_status.as_str(), row.paid_minor),
+        ("partially_paid", 1000),
+        "the read includes the write"
+    );
+    assert!(row.last_position >= paid);
+    running.abort();
+}
+
+/// Every row of both tables, in key order, as text.
+async fn digest(log: &EventLog) -> String {
+    let mut out = String::new();
+    let page = list_orders(log, &OrderFilter::default(), None, 200)
+        .await
+        .unwrap();
+    for order in page.orders {
+        let full = get_order(log, &order.order_id).await.unwrap().unwrap();
+        out.push_str(&serde_json::to_string(&full).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+async fn stopping_the_projection_mid_run_leaves_the_same_tables_as_an_uninterrupted_run(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    for n in 1..=40 {
+        let (order, _) = place(&handler, n, n % 3).await;
+        if n % 2 == 0 {
+            pay(&handler, order, n, 2500).await;
+        }
+    }
+    let head = log.head().await.unwrap();
+    assert!(log
+        .wait_until_visible(head, Duration::from_secs(30))
+        .await
+        .unwrap());
+
+    // Stopped after a few batches of 7 events, whatever it was doing, then restarted.
+    let small = SubscriptionOptions {
+        batch_size: 7,
+        ..SubscriptionOptions::default()
+    };
+    let running = {
+        let (log, projection, small) = (
+            log.clone(),
+            OrdersProjection::new(log.clone()),
+            small.clone(),
+        );
+        tokio::spawn(async move { log.run_projection(&projection, &small).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while log.checkpoint(OrdersProjection::NAME).await.unwrap() < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the projection never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let stopped_at = log.checkpoint(OrdersProjection::NAME).await.unwrap();
+    assert!(
+        stopped_at < head,
+        "stopped before the end ({stopped_at} of {head})"
+    );
+    // The claim of the aborted run is released with its connection; wait for it.
+    let restarted = loop {
+        match log
+            .catch_up_projection(&OrdersProjection::new(log.clone()), &small)
+            .await
+        {
+            Ok(position) => break position,
+            Err(eventlog::SubscriptionError::Claimed(_)) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert_eq!(restarted, head);
+    let interrupted = digest(&log).await;
+
+    // The uninterrupted run: the same projection from an empty table and checkpoint 0.
+    let clear = ["DELETE FROM order_lines", "DELETE FROM orders"];
+    for sql in clear {
+        match &log {
+            EventLog::Postgres(pg) => sqlx::query(sql)
+                .execute(pg.pool())
+                .await
+                .map(|_| ())
+                .unwrap(),
+            EventLog::Sqlite(lite) => sqlx::query(sql)
+                .execute(lite.writer())
+                .await
+                .map(|_| ())
+                .unwrap(),
+        }
+    }
+    log.save_checkpoint(OrdersProjection::NAME, 0)
+        .await
+        .unwrap();
+    log.catch_up_projection(
+        &OrdersProjection::new(log.clone()),
+        &SubscriptionOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(interrupted, digest(&log).await);
+    assert_eq!(interrupted.lines().count(), 40);
+}
