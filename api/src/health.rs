@@ -1,5 +1,5 @@
-//! Health: liveness (the process answers) and readiness (the database answers and every
-//! migration is applied). Neither needs a token.
+//! Health: liveness (the process answers) and readiness (the database answers, every migration
+//! is applied, no projection or process manager has failed). Neither needs a token.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use serde_json::json;
@@ -20,8 +20,16 @@ async fn live() -> impl IntoResponse {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.log.head().await;
     let migrations = state.log.migrations_applied().await;
+    let failed: Vec<String> = match state.log.subscribers().await {
+        Ok(subscribers) => subscribers
+            .into_iter()
+            .filter(|s| s.state == "failed")
+            .map(|s| s.name)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let (status, body) = match (&database, &migrations) {
-        (Ok(_), Ok(true)) => (
+        (Ok(_), Ok(true)) if failed.is_empty() => (
             StatusCode::OK,
             json!({ "status": "ready", "backend": state.log.backend(), "checks": { "database": "ok", "migrations": "ok" } }),
         ),
@@ -32,6 +40,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             let checks = json!({
                 "database": if database.is_ok() { "ok" } else { "unreachable" },
                 "migrations": match migrations { Ok(true) => "ok", Ok(false) => "pending", Err(_) => "unknown" },
+                "failed_subscribers": failed,
             });
             (
                 StatusCode::SERVICE_UNAVAILABLE,

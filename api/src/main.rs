@@ -28,6 +28,17 @@ enum Command {
     Serve,
     /// Applies the database migrations and exits.
     Migrate,
+    /// Projections and process managers.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Per projection and process manager: position, head, lag, state, last error, last batch.
+    Status,
 }
 
 #[tokio::main]
@@ -55,7 +66,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Projections {
+            command: ProjectionsCommand::Status,
+        } => {
+            let log = connect(&config).await?;
+            print_status(&log).await
+        }
     }
+}
+
+/// The subscribers `serve` runs, by name.
+const SUBSCRIBERS: [&str; 5] = [
+    projections::orders::OrdersProjection::NAME,
+    "process:order-cancellation",
+    "process:order-completion",
+    "process:order-fulfillment",
+    "process:order-payments",
+];
+
+async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
+    let head = log
+        .head()
+        .await
+        .context("while reading the head position")?;
+    let known = log
+        .subscribers()
+        .await
+        .context("while reading subscriber status")?;
+    let mut out = format!(
+        "{:<28} {:>10} {:>10} {:>8}  {:<8} {:<27} last error\n",
+        "name", "position", "head", "lag", "state", "last batch"
+    );
+    for name in SUBSCRIBERS {
+        let status = known.iter().find(|s| s.name == name);
+        let position = status.map_or(0, |s| s.position);
+        let state = status.map_or("idle", |s| s.state.as_str());
+        let last_batch = status
+            .and_then(|s| s.last_batch_at)
+            .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+        let error = status
+            .and_then(|s| {
+                s.last_error
+                    .as_ref()
+                    .map(|e| format!("at {}: {e}", s.error_position.unwrap_or(0)))
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{name:<28} {position:>10} {head:>10} {:>8}  {state:<8} {last_batch:<27} {error}\n",
+            head.saturating_sub(position)
+        ));
+    }
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .context("while printing")?;
+    Ok(())
 }
 
 async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
@@ -70,6 +135,12 @@ async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let log = connect(&config).await?;
     start_process_managers(&log);
+    let (orders, options) = (
+        projections::orders::OrdersProjection::new(log.clone()),
+        Default::default(),
+    );
+    let projection_log = log.clone();
+    tokio::spawn(async move { projection_log.run_projection(&orders, &options).await });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;

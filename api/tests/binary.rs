@@ -214,3 +214,66 @@ fn an_unreachable_database_fails_start_up_quickly_with_a_clear_message() {
         "it did not hang"
     );
 }
+
+#[test]
+fn projections_status_lists_every_projection_and_process_manager() {
+    let folder = Folder::new();
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .args(args)
+            .current_dir(&folder.0)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["migrate"]).status.success());
+    let output = run(&["projections", "status"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("name") && lines[0].contains("lag"),
+        "{stdout}"
+    );
+    for name in [
+        "orders",
+        "process:order-payments",
+        "process:order-completion",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(name) && l.contains("idle")),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_while_a_projection_has_failed() {
+    let folder = Folder::new();
+    let served = serve(&folder.0, &[]);
+    assert_eq!(get(&served.address, "/health/ready").await.0, 200);
+
+    let url = format!("sqlite:{}", folder.0.join("data/backoffice.db").display());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO subscription_checkpoints (name, position, state, last_error, error_position, updated_at) \
+         VALUES ('orders-test', 0, 'failed', 'boom', 1, '2026-11-29T00:00:00Z')",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    let (status, body) = get(&served.address, "/health/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body["checks"]["failed_subscribers"],
+        serde_json::json!(["orders-test"])
+    );
+}
