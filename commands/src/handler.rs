@@ -111,8 +111,17 @@ impl CommandHandler {
         for _ in 0..MAX_ATTEMPTS {
             let (state, version) = self.load::<D>(id).await?;
             let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
-            let events =
-                D::decide(&state, command.clone(), &ctx).map_err(CommandError::Rejected)?;
+            let decided = D::decide(&state, command.clone(), &ctx);
+            // A first run with the same key may have committed since the key was looked up: its
+            // result, not this refusal or no-op, is the answer.
+            if decided.as_ref().map_or(true, Vec::is_empty) {
+                if let Some(key) = &meta.idempotency_key {
+                    if let Some(first) = self.log.recorded(key).await? {
+                        return replayed(stream, first, key);
+                    }
+                }
+            }
+            let events = decided.map_err(CommandError::Rejected)?;
             if events.is_empty() {
                 return Ok(Executed {
                     stream,

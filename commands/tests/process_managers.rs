@@ -95,7 +95,7 @@ async fn rerunning_every_process_manager_from_position_zero_issues_no_new_comman
     ];
     for name in &names {
         assert!(log.checkpoint(name).await.unwrap() > 0, "{name} ran");
-        log.save_checkpoint(name, 0).await.unwrap();
+        log.reset_checkpoint(name, 0).await.unwrap();
     }
     settle(&handler).await;
     assert_eq!(

@@ -54,6 +54,10 @@ pub enum StorageError {
         /// What was wrong.
         reason: String,
     },
+    /// The append's group-commit batch failed with an error given to another append of it
+    /// (a broken connection, an unreachable database); whether it committed is unknown.
+    #[error("the append's batch failed (database unreachable or connection lost); retry with its idempotency key")]
+    BatchFailed,
     /// The log's writer tasks have stopped (the runtime is shutting down).
     #[error("the event log is shut down")]
     Closed,

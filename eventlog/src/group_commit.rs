@@ -152,8 +152,10 @@ async fn write<B: BatchWriter>(backend: &B, batch: Vec<Queued>) {
                 let _ = reply.send(Err(error));
             }
         }
-        Err(error) => {
-            tracing::debug!(%error, size = appends.len(), "batch append failed; retrying one by one");
+        // The server refused the batch and rolled it back (one append's race or bad event):
+        // each append on its own, so that one bad append never fails the others.
+        Err(error) if reported_by_server(&error) => {
+            tracing::debug!(%error, size = appends.len(), "batch refused; retrying one by one");
             for (append, reply) in appends.into_iter().zip(replies) {
                 let outcome = match backend.write_batch(std::slice::from_ref(&append)).await {
                     Ok(mut outcomes) => outcomes
@@ -164,5 +166,29 @@ async fn write<B: BatchWriter>(backend: &B, batch: Vec<Queued>) {
                 let _ = reply.send(outcome);
             }
         }
+        // The database is unreachable or the connection broke: whether the batch committed is
+        // unknown, and retrying one by one would only wait out each timeout in turn. Every
+        // caller is told; a retry with the same idempotency key answers the first result.
+        Err(error) => {
+            tracing::warn!(%error, size = appends.len(), "batch failed");
+            let mut replies = replies.into_iter();
+            if let Some(first) = replies.next() {
+                let _ = first.send(Err(error));
+            }
+            for reply in replies {
+                let _ = reply.send(Err(AppendError::Storage(StorageError::BatchFailed)));
+            }
+        }
     }
+}
+
+/// Whether the server itself refused the statement (and so rolled it back).
+fn reported_by_server(error: &AppendError) -> bool {
+    matches!(
+        error,
+        AppendError::Storage(StorageError::Database {
+            source: sqlx::Error::Database(_),
+            ..
+        }) | AppendError::Invalid(_)
+    )
 }

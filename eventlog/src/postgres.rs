@@ -46,9 +46,19 @@ impl PgLog {
     }
 
     /// The log over an existing pool.
+    ///
+    /// Group commit gets a small pool of its own, one connection per writer: its connections
+    /// stay warm (the first call of `append_events()` on a connection plans it) and are not
+    /// pinged before each batch (a round trip per commit). A broken connection fails its batch
+    /// and is dropped (see `PgBatchWriter`).
     pub fn from_pool(pool: PgPool, group_commit_writers: usize) -> Self {
-        let group_commit =
-            GroupCommit::start(PgBatchWriter { pool: pool.clone() }, group_commit_writers);
+        let writers = group_commit_writers.max(1);
+        let writer_pool = PgPoolOptions::new()
+            .max_connections(u32::try_from(writers).unwrap_or(u32::MAX))
+            .acquire_timeout(pool.options().get_acquire_timeout())
+            .test_before_acquire(false)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let group_commit = GroupCommit::start(PgBatchWriter { pool: writer_pool }, writers);
         Self { pool, group_commit }
     }
 
@@ -176,7 +186,8 @@ impl BatchWriter for PgBatchWriter {
         }
         match outcome {
             Err(AppendError::Invalid(STREAM_RACE)) if appends.len() == 1 => {
-                Ok(vec![Err(stale(&self.pool, &appends[0]).await)])
+                // On the batch's own connection: the writer pool has no other.
+                Ok(vec![Err(stale(&mut *conn, &appends[0]).await)])
             }
             other => other,
         }
@@ -187,13 +198,13 @@ impl BatchWriter for PgBatchWriter {
 const STREAM_RACE: &str = "concurrent append to the same stream";
 
 /// The error for an append that lost a race: the stream's version as committed now.
-async fn stale(pool: &PgPool, append: &Append) -> AppendError {
+async fn stale(executor: impl sqlx::PgExecutor<'_>, append: &Append) -> AppendError {
     let actual = sqlx::query_scalar::<_, i64>(
         "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
     )
     .bind(&append.stream.aggregate_type)
     .bind(&append.stream.aggregate_id)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await;
     match actual {
         Ok(actual) => AppendError::WrongExpectedVersion {

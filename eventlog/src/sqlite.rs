@@ -132,7 +132,24 @@ impl SqliteLog {
         append: Append,
     ) -> Result<Appended, AppendError> {
         validate(&append)?;
-        append_one(tx, &append).await
+        // A failed statement does not abort a SQLite transaction: without the savepoint a
+        // caller that commits anyway would keep a key without its events, or half of them.
+        sqlx::query("SAVEPOINT append")
+            .execute(&mut **tx)
+            .await
+            .context("opening a savepoint")?;
+        let outcome = append_one(tx, &append).await;
+        if outcome.is_err() {
+            sqlx::query("ROLLBACK TO append")
+                .execute(&mut **tx)
+                .await
+                .context("rolling back an append")?;
+        }
+        sqlx::query("RELEASE append")
+            .execute(&mut **tx)
+            .await
+            .context("releasing a savepoint")?;
+        outcome
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).

@@ -100,7 +100,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     lock_key CONSTANT bigint := 7262537303930443841;
-    appended_at CONSTANT timestamptz := clock_timestamp();
+    appended_at timestamptz;
+    outer_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     -- Checked before locking: a transaction that already wrote has an older transaction id
     -- than the positions it would draw, which would break the readers' invariant.
@@ -110,9 +111,15 @@ BEGIN
     END IF;
     -- A batch names each stream and key once (group commit sees to it). Were one named twice,
     -- the stream's unique key would fail the batch (then retried append by append), and a
-    -- repeated key would be answered 'retry': still correct, so it is not checked here.
-    PERFORM pg_advisory_lock(lock_key);
+    -- repeated key is matched with its stream and the second answered 'retry': still correct.
     BEGIN
+        -- Inside the block, so that a cancel landing on the lock still releases it.
+        PERFORM pg_advisory_lock(lock_key);
+        -- Taken under the lock, so that recorded_at never runs backwards in position order.
+        appended_at := clock_timestamp();
+        -- Whoever waits here stalls every appender: a wait on another transaction's row or
+        -- key (an open transaction that appended to the same stream) fails the append instead.
+        PERFORM set_config('lock_timeout', '2s', true);
         RETURN QUERY
         WITH
         appends AS (
@@ -138,11 +145,13 @@ BEGIN
                 (idempotency_key, aggregate_type, aggregate_id, first_sequence, last_sequence)
             SELECT w.k, w.t, w.sid, w.cur + 1, w.cur + w.cnt FROM writable w WHERE w.k IS NOT NULL
             ON CONFLICT DO NOTHING
-            RETURNING idempotency_key
+            RETURNING idempotency_key, aggregate_type, aggregate_id
         ),
         proceeding AS (
             SELECT * FROM writable w
-            WHERE w.k IS NULL OR w.k IN (SELECT kw.idempotency_key FROM keys_written kw)
+            WHERE w.k IS NULL
+               OR (w.k, w.t, w.sid) IN (SELECT kw.idempotency_key, kw.aggregate_type, kw.aggregate_id
+                                        FROM keys_written kw)
         ),
         inserted AS (
             INSERT INTO events AS e (event_id, aggregate_type, aggregate_id, sequence,
@@ -170,7 +179,9 @@ BEGIN
         SELECT w.n, 'retry', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                NULL, NULL
         FROM writable w
-        WHERE w.k IS NOT NULL AND w.k NOT IN (SELECT kw.idempotency_key FROM keys_written kw)
+        WHERE w.k IS NOT NULL
+          AND (w.k, w.t, w.sid) NOT IN (SELECT kw.idempotency_key, kw.aggregate_type, kw.aggregate_id
+                                        FROM keys_written kw)
         UNION ALL
         SELECT ap.n, 'duplicate', ap.k_type, ap.k_id, ap.k_last, e.position, e.sequence,
                e.recorded_at, e.event_id, e.event_type, e.event_version, e.payload, e.metadata,
@@ -180,10 +191,12 @@ BEGIN
          AND e.sequence BETWEEN ap.k_first AND ap.k_last
         WHERE ap.known
         ORDER BY 1, 7;
+        PERFORM set_config('lock_timeout', outer_lock_timeout, true);
+        PERFORM pg_advisory_unlock(lock_key);
     EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- Unlocking a lock not (yet) held only warns.
         PERFORM pg_advisory_unlock(lock_key);
         RAISE;
     END;
-    PERFORM pg_advisory_unlock(lock_key);
 END;
 $$;

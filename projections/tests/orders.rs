@@ -364,7 +364,7 @@ async fn stopping_the_projection_mid_run_leaves_the_same_tables_as_an_uninterrup
                 .unwrap(),
         }
     }
-    log.save_checkpoint(OrdersProjection::NAME, 0)
+    log.reset_checkpoint(OrdersProjection::NAME, 0)
         .await
         .unwrap();
     log.catch_up_projection(

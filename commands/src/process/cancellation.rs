@@ -5,7 +5,7 @@ use domain::{
     order::OrderEvent,
     payment::{Payment, PaymentCommand},
     shipment::{Shipment, ShipmentCommand},
-    ExternalRef, NonEmptyText,
+    ExternalRef,
 };
 use eventlog::{HandlerError, RecordedEvent, Subscriber};
 
@@ -37,8 +37,8 @@ impl Subscriber for OrderCancellation {
             let AnyEvent::Order(OrderEvent::OrderCancelled(cancelled)) = decode(recorded)? else {
                 continue;
             };
-            let reason =
-                NonEmptyText::parse(&format!("order cancelled: {}", cancelled.reason.as_str()))?;
+            // The order's own reason, as given: a prefix could push a valid reason past its limit.
+            let reason = cancelled.reason.clone();
             let mut step = Step::new(&self.handler, NAME, recorded);
             for due in cancelled.refunds_due {
                 // Our own refund id: the refund is ours, named by the cancellation that caused it.

@@ -4,7 +4,7 @@
 use domain::{
     order::{Order, OrderCommand},
     payment::{Payment, PaymentEvent},
-    PaymentId,
+    OrderId, PaymentId,
 };
 use eventlog::{HandlerError, RecordedEvent, Subscriber};
 
@@ -37,6 +37,17 @@ impl Subscriber for OrderPayments {
                 continue;
             };
             let payment_id: PaymentId = recorded.stream.aggregate_id.parse()?;
+            if let Some(order_id) = order_of(&event) {
+                // A payment may be reported before its order exists (an import, a slow
+                // channel): that is not a refusal to pass over but a step to try again.
+                let (order, _) = self.handler.load::<Order>(&order_id.to_string()).await?;
+                if order.is_none() {
+                    return Err(format!(
+                        "order {order_id} of payment {payment_id} is not placed yet"
+                    )
+                    .into());
+                }
+            }
             let mut step = Step::new(&self.handler, NAME, recorded);
             match event {
                 PaymentEvent::PaymentRequested(e) => {
@@ -82,5 +93,17 @@ impl Subscriber for OrderPayments {
             }
         }
         Ok(())
+    }
+}
+
+/// The order a payment event names, where it names one.
+fn order_of(event: &PaymentEvent) -> Option<OrderId> {
+    match event {
+        PaymentEvent::PaymentRequested(e) => Some(e.order_id),
+        PaymentEvent::PaymentCaptured(e) => Some(e.order_id),
+        PaymentEvent::PaymentRefunded(e) => Some(e.order_id),
+        PaymentEvent::PaymentVoided(e) => Some(e.order_id),
+        PaymentEvent::PaymentDisputed(e) => Some(e.order_id),
+        PaymentEvent::PaymentAuthorized(_) | PaymentEvent::PaymentFailed(_) => None,
     }
 }

@@ -29,11 +29,13 @@ pub struct SubscriberStatus {
 
 const SAVE_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
      VALUES ($1, $2, 'running', now()) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now()";
+     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now() \
+     WHERE subscription_checkpoints.position <= excluded.position";
 const SAVE_SQLITE: &str = "INSERT INTO subscription_checkpoints \
      (name, position, state, last_batch_at, updated_at) VALUES ($1, $2, 'running', $3, $3) \
      ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
-     last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3";
+     last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3 \
+     WHERE subscription_checkpoints.position <= excluded.position";
 const FAIL_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_error, error_position) \
      VALUES ($1, 0, 'failed', $2, $3) ON CONFLICT (name) DO UPDATE SET state = 'failed', \
      last_error = excluded.last_error, error_position = excluded.error_position, updated_at = now()";
@@ -70,7 +72,30 @@ impl EventLog {
         Ok(position.unwrap_or(0))
     }
 
-    /// Records that subscriber `name` has handled everything up to `position`, and runs.
+    /// Moves subscriber `name`'s checkpoint to `position`, backwards too: a deliberate replay
+    /// (every subscriber is idempotent or transactional, so a replay changes nothing).
+    pub async fn reset_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
+        let sql = "UPDATE subscription_checkpoints SET position = $2 WHERE name = $1";
+        match self {
+            EventLog::Postgres(pg) => sqlx::query(sql)
+                .bind(name)
+                .bind(position)
+                .execute(pg.pool())
+                .await
+                .map(|_| ()),
+            EventLog::Sqlite(lite) => sqlx::query(sql)
+                .bind(name)
+                .bind(position)
+                .execute(lite.writer())
+                .await
+                .map(|_| ()),
+        }
+        .context("resetting a checkpoint")
+    }
+
+    /// Records that subscriber `name` has handled everything up to `position`, and runs. A
+    /// checkpoint only moves forward: a runner that lost its claim without knowing cannot move
+    /// it back.
     pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
         match self {
             EventLog::Postgres(pg) => sqlx::query(SAVE_PG)

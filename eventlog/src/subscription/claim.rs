@@ -5,6 +5,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use sqlx::Connection as _;
+
 use crate::{
     error::{Context, StorageError},
     EventLog,
@@ -15,8 +17,8 @@ use crate::{
 /// a name in the log's registry.
 #[derive(Debug)]
 pub enum Claim {
-    /// The connection holding the advisory lock.
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    /// The connection holding the advisory lock (its own, not the pool's).
+    Postgres(sqlx::PgConnection),
     /// The name, in its log's registry.
     Sqlite {
         /// The claimed name.
@@ -29,7 +31,8 @@ pub enum Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         match self {
-            Self::Postgres(connection) => connection.close_on_drop(),
+            // Dropping the connection closes it, and the server releases the lock.
+            Self::Postgres(_) => {}
             Self::Sqlite { name, claims } => {
                 if let Ok(mut claimed) = claims.lock() {
                     claimed.remove(name);
@@ -44,18 +47,16 @@ impl EventLog {
     pub async fn try_claim(&self, name: &str) -> Result<Option<Claim>, StorageError> {
         match self {
             EventLog::Postgres(pg) => {
-                let mut connection = pg
-                    .pool()
-                    .acquire()
+                let options = pg.pool().connect_options();
+                let mut connection = sqlx::PgConnection::connect_with(&options)
                     .await
-                    .context("acquiring a claim connection")?;
+                    .context("opening a claim connection")?;
                 let locked: bool =
                     sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                         .bind(format!("subscription:{name}"))
-                        .fetch_one(&mut *connection)
+                        .fetch_one(&mut connection)
                         .await
                         .context("claiming a subscriber")?;
-                // Unclaimed, the connection goes back to the pool holding nothing.
                 Ok(locked.then_some(Claim::Postgres(connection)))
             }
             EventLog::Sqlite(lite) => {
