@@ -36,10 +36,17 @@ pub struct PgLog {
 impl PgLog {
     /// Connects, failing within the acquire timeout when the server is unreachable.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
+        // A transaction left open (a task aborted mid-transaction: its rollback waits for the
+        // connection's next use) holds back every whole-log reader (ADR 0001): the server ends
+        // such a transaction after a while instead.
+        let connect = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .context("parsing the PostgreSQL URL")?
+            .options([("idle_in_transaction_session_timeout", "10s")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(connect)
             .await
             .context("connecting to PostgreSQL")?;
         Ok(Self::from_pool(pool, options.group_commit_writers))
