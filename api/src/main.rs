@@ -78,10 +78,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// The subscribers `serve` runs, by name.
 const SUBSCRIBERS: [&str; 5] = [
     projections::orders::OrdersProjection::NAME,
-    "process:order-cancellation",
-    "process:order-completion",
-    "process:order-fulfillment",
-    "process:order-payments",
+    commands::process::OrderCancellation::NAME,
+    commands::process::OrderCompletion::NAME,
+    commands::process::OrderFulfillment::NAME,
+    commands::process::OrderPayments::NAME,
 ];
 
 async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {

@@ -103,17 +103,15 @@ impl CommandHandler {
         D::Error: std::error::Error,
     {
         let stream = StreamId::new(<D::Event as EventCodec>::AGGREGATE_TYPE, id);
-        if let Some(key) = &meta.idempotency_key {
-            if let Some(first) = self.log.recorded(key).await? {
-                return replayed(stream, first, key);
-            }
-        }
+        // A repeated key needs no lookup up front: decided against the state its first run
+        // left, a repeat decides nothing or is refused (then the key is looked up below), or
+        // decides events whose append the log answers with the first result.
         for _ in 0..MAX_ATTEMPTS {
             let (state, version) = self.load::<D>(id).await?;
             let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
             let decided = D::decide(&state, command.clone(), &ctx);
-            // A first run with the same key may have committed since the key was looked up: its
-            // result, not this refusal or no-op, is the answer.
+            // With a key already recorded, the first run's result, not this refusal or no-op, is
+            // the answer.
             if decided.as_ref().map_or(true, Vec::is_empty) {
                 if let Some(key) = &meta.idempotency_key {
                     if let Some(first) = self.log.recorded(key).await? {

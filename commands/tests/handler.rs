@@ -11,7 +11,7 @@ use support::*;
 eventlog::on_both_backends!(
     a_command_that_changes_nothing_appends_nothing_and_says_so,
     concurrent_commands_on_one_stream_are_decided_again_and_all_land,
-    a_repeated_idempotency_key_answers_the_first_result_without_deciding_again,
+    a_repeated_idempotency_key_answers_the_first_result,
     a_refused_command_appends_nothing_and_names_the_rule,
 );
 
@@ -91,10 +91,7 @@ async fn concurrent_commands_on_one_stream_are_decided_again_and_all_land(
     assert_eq!(state.unwrap().open_payments().len(), 4);
 }
 
-async fn a_repeated_idempotency_key_answers_the_first_result_without_deciding_again(
-    _db: &TestDatabase,
-    log: EventLog,
-) {
+async fn a_repeated_idempotency_key_answers_the_first_result(_db: &TestDatabase, log: EventLog) {
     let handler = CommandHandler::new(log.clone());
     let order = order_id(3);
     let id = order.to_string();
@@ -102,7 +99,7 @@ async fn a_repeated_idempotency_key_answers_the_first_result_without_deciding_ag
         .execute::<Order>(&id, OrderCommand::PlaceOrder(place(order)), &by_user("k"))
         .await
         .unwrap();
-    // Deciding again would be refused (the order exists); the key answers first.
+    // Deciding again is refused (the order exists); the key answers with the first result.
     let again = handler
         .execute::<Order>(&id, OrderCommand::PlaceOrder(place(order)), &by_user("k"))
         .await

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use error::{AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
-pub use sqlite::SqliteLog;
+pub use sqlite::{sqlite_time, SqliteLog};
 pub use subscription::{
     Claim, HandlerError, Projection, Subscriber, SubscriberStatus, SubscriptionError,
     SubscriptionOptions,
@@ -38,7 +38,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 10,
-            acquire_timeout: postgres::DEFAULT_ACQUIRE_TIMEOUT,
+            acquire_timeout: Duration::from_secs(5),
             group_commit_writers: 1,
         }
     }
@@ -205,15 +205,9 @@ impl EventLog {
     /// The append an idempotency key recorded, if any: its stream and events.
     pub async fn recorded(&self, key: &str) -> Result<Option<Appended>, StorageError> {
         use error::Context as _;
-        let sql = "SELECT e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
-             e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at \
-             FROM events e JOIN event_idempotency_keys k \
-               ON e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id \
-              AND e.sequence BETWEEN k.first_sequence AND k.last_sequence \
-             WHERE k.idempotency_key = $1 ORDER BY e.sequence";
         let events = match self {
             Self::Postgres(log) => {
-                let rows = sqlx::query(sql)
+                let rows = sqlx::query(RECORDED_BY_KEY)
                     .bind(key)
                     .fetch_all(log.pool())
                     .await
@@ -223,7 +217,7 @@ impl EventLog {
                     .collect::<Result<Vec<_>, _>>()?
             }
             Self::Sqlite(log) => {
-                let rows = sqlx::query(sql)
+                let rows = sqlx::query(RECORDED_BY_KEY)
                     .bind(key)
                     .fetch_all(log.readers())
                     .await
@@ -233,9 +227,10 @@ impl EventLog {
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
-        Ok(events.first().map(|first| Appended {
-            stream: first.stream.clone(),
-            events: events.clone(),
+        let stream = events.first().map(|first| first.stream.clone());
+        Ok(stream.map(|stream| Appended {
+            stream,
+            events,
             replayed: true,
         }))
     }
@@ -247,6 +242,35 @@ impl EventLog {
             Self::Sqlite(log) => log.head().await,
         }
     }
+}
+
+/// The events the append that recorded idempotency key `$1` wrote, in order; one SQL text
+/// for both backends.
+pub(crate) const RECORDED_BY_KEY: &str = "SELECT e.position, e.event_id, e.aggregate_type, \
+     e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at \
+     FROM events e JOIN event_idempotency_keys k \
+       ON e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id \
+      AND e.sequence BETWEEN k.first_sequence AND k.last_sequence \
+     WHERE k.idempotency_key = $1 ORDER BY e.sequence";
+
+/// Whether every migration of `migrator` is recorded as applied (false, not an error, when
+/// the migrations table itself is missing). Both backends' pools.
+async fn migrations_applied<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<bool, StorageError>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    Ok(migrator.iter().all(|m| applied.contains(&m.version)))
 }
 
 /// The URL without its password, for messages.

@@ -146,6 +146,46 @@ impl Append {
         }
     }
 
+    /// Refuses what no backend may store: no events, `Exact(0)`, a version below 1, no type.
+    pub(crate) fn validate(&self) -> Result<(), crate::AppendError> {
+        use crate::AppendError::Invalid;
+        if self.events.is_empty() {
+            return Err(Invalid("an append needs at least one event"));
+        }
+        if self.expected == ExpectedVersion::Exact(0) {
+            return Err(Invalid("expected version 0 is written NoStream"));
+        }
+        if self.events.iter().any(|e| e.event_version < 1) {
+            return Err(Invalid("event_version starts at 1"));
+        }
+        if self.events.iter().any(|e| e.event_type.is_empty()) {
+            return Err(Invalid("event_type is empty"));
+        }
+        Ok(())
+    }
+
+    /// The answer to this append when its key already recorded `events` (`None` if it recorded
+    /// none): the first result, or a refusal when that was for another stream.
+    pub(crate) fn replay_of(
+        &self,
+        events: Vec<RecordedEvent>,
+    ) -> Result<Option<Appended>, crate::AppendError> {
+        let Some(first) = events.first() else {
+            return Ok(None);
+        };
+        if first.stream != self.stream {
+            return Err(crate::AppendError::DuplicateKey {
+                key: self.idempotency_key.clone().unwrap_or_default(),
+                recorded_for: first.stream.clone(),
+            });
+        }
+        Ok(Some(Appended {
+            stream: self.stream.clone(),
+            events,
+            replayed: true,
+        }))
+    }
+
     /// The same append carrying an idempotency key.
     pub fn idempotent(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());

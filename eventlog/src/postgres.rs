@@ -1,8 +1,6 @@
 //! The log on PostgreSQL: appends through `append_events()` (one round trip, group commit),
 //! gap-free reads below `pg_snapshot_xmin`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sqlx::{
     postgres::{PgPoolOptions, PgRow},
@@ -13,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
-    model::{Append, Appended, ExpectedVersion, Metadata, RecordedEvent, StreamId},
+    model::{Append, Appended, Metadata, RecordedEvent, StreamId},
     ConnectOptions,
 };
 
@@ -87,12 +85,12 @@ impl PgLog {
 
     /// Whether every embedded migration has been applied.
     pub async fn migrations_applied(&self) -> Result<bool, StorageError> {
-        applied_versions_cover(&self.pool, &MIGRATOR).await
+        crate::migrations_applied(&self.pool, &MIGRATOR).await
     }
 
     /// Appends, sharing a commit with concurrent appends.
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        validate(&append)?;
+        append.validate()?;
         self.group_commit.append(append).await
     }
 
@@ -103,7 +101,7 @@ impl PgLog {
         tx: &mut Transaction<'static, Postgres>,
         append: Append,
     ) -> Result<Appended, AppendError> {
-        validate(&append)?;
+        append.validate()?;
         match append_batch(tx, std::slice::from_ref(&append)).await {
             Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(AppendError::Invalid(
                 "the database answered no outcome",
@@ -311,35 +309,15 @@ const KEY_RACE: &str = "lost an idempotency key race";
 
 /// The events the append that won the key race wrote (committed, so visible now).
 async fn replay_winner(conn: &mut PgConnection, append: &Append) -> Result<Appended, AppendError> {
-    let key = append.idempotency_key.as_deref().unwrap_or_default();
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events e JOIN event_idempotency_keys k \
-           ON e.aggregate_type = k.aggregate_type AND e.aggregate_id = k.aggregate_id \
-          AND e.sequence BETWEEN k.first_sequence AND k.last_sequence \
-         WHERE k.idempotency_key = $1 ORDER BY e.sequence"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(key)
+    let rows = sqlx::query(crate::RECORDED_BY_KEY)
+        .bind(append.idempotency_key.as_deref().unwrap_or_default())
         .fetch_all(&mut *conn)
         .await
         .context("reading the append that recorded a key")?;
-    let events: Vec<RecordedEvent> = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
-    let Some(first) = events.first() else {
-        return Err(AppendError::Invalid(
-            "a recorded idempotency key names no events",
-        ));
-    };
-    if first.stream != append.stream {
-        return Err(AppendError::DuplicateKey {
-            key: key.to_owned(),
-            recorded_for: first.stream.clone(),
-        });
-    }
-    Ok(Appended {
-        stream: append.stream.clone(),
-        events,
-        replayed: true,
-    })
+    let events = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+    append.replay_of(events)?.ok_or(AppendError::Invalid(
+        "a recorded idempotency key names no events",
+    ))
 }
 
 fn outcome_of(append: &Append, rows: &[&PgRow]) -> Result<Appended, AppendError> {
@@ -506,36 +484,3 @@ fn decode_event_with_stream(row: &PgRow, stream: StreamId) -> Result<RecordedEve
         recorded_at,
     })
 }
-
-pub(crate) fn validate(append: &Append) -> Result<(), AppendError> {
-    if append.events.is_empty() {
-        return Err(AppendError::Invalid("an append needs at least one event"));
-    }
-    if append.expected == ExpectedVersion::Exact(0) {
-        return Err(AppendError::Invalid(
-            "expected version 0 is written NoStream",
-        ));
-    }
-    if append.events.iter().any(|e| e.event_version < 1) {
-        return Err(AppendError::Invalid("event_version starts at 1"));
-    }
-    if append.events.iter().any(|e| e.event_type.is_empty()) {
-        return Err(AppendError::Invalid("event_type is empty"));
-    }
-    Ok(())
-}
-
-async fn applied_versions_cover(
-    pool: &PgPool,
-    migrator: &sqlx::migrate::Migrator,
-) -> Result<bool, StorageError> {
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await
-            .unwrap_or_default();
-    Ok(migrator.iter().all(|m| applied.contains(&m.version)))
-}
-
-/// How long to wait for a connection before reporting the database unreachable.
-pub(crate) const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

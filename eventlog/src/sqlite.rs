@@ -21,7 +21,6 @@ use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
-    postgres::validate,
     ConnectOptions,
 };
 
@@ -111,17 +110,12 @@ impl SqliteLog {
 
     /// Whether every embedded migration has been applied.
     pub async fn migrations_applied(&self) -> Result<bool, StorageError> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.readers)
-                .await
-                .unwrap_or_default();
-        Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+        crate::migrations_applied(&self.readers, &MIGRATOR).await
     }
 
     /// Appends, sharing a commit with concurrent appends.
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        validate(&append)?;
+        append.validate()?;
         self.group_commit.append(append).await
     }
 
@@ -131,7 +125,7 @@ impl SqliteLog {
         tx: &mut Transaction<'static, Sqlite>,
         append: Append,
     ) -> Result<Appended, AppendError> {
-        validate(&append)?;
+        append.validate()?;
         // A failed statement does not abort a SQLite transaction: without the savepoint a
         // caller that commits anyway would keep a key without its events, or half of them.
         sqlx::query("SAVEPOINT append")
@@ -276,7 +270,7 @@ async fn append_one(conn: &mut SqliteConnection, append: &Append) -> Result<Appe
         i64::try_from(append.events.len()).map_err(|_| AppendError::Invalid("append too large"))?;
     // Stored with microseconds, as on PostgreSQL; returned exactly as a later read returns it.
     let recorded_at = Utc::now().trunc_subsecs(6);
-    let recorded_text = recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let recorded_text = sqlite_time(recorded_at);
     if let Some(key) = &append.idempotency_key {
         sqlx::query(
             "INSERT INTO event_idempotency_keys \
@@ -355,55 +349,19 @@ async fn replay(
     key: &str,
     append: &Append,
 ) -> Result<Option<Appended>, AppendError> {
-    let recorded = sqlx::query(
-        "SELECT aggregate_type, aggregate_id, first_sequence, last_sequence \
-         FROM event_idempotency_keys WHERE idempotency_key = ?",
-    )
-    .bind(key)
-    .fetch_optional(&mut *conn)
-    .await
-    .context("looking up an idempotency key")?;
-    let Some(recorded) = recorded else {
-        return Ok(None);
-    };
-    let stream = StreamId::new(
-        recorded
-            .try_get::<String, _>("aggregate_type")
-            .context("reading an idempotency key")?,
-        recorded
-            .try_get::<String, _>("aggregate_id")
-            .context("reading an idempotency key")?,
-    );
-    if stream != append.stream {
-        return Err(AppendError::DuplicateKey {
-            key: key.to_owned(),
-            recorded_for: stream,
-        });
-    }
-    let first: i64 = recorded
-        .try_get("first_sequence")
-        .context("reading an idempotency key")?;
-    let last: i64 = recorded
-        .try_get("last_sequence")
-        .context("reading an idempotency key")?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
-         AND sequence BETWEEN ? AND ? ORDER BY sequence"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(&stream.aggregate_type)
-        .bind(&stream.aggregate_id)
-        .bind(first)
-        .bind(last)
+    let rows = sqlx::query(crate::RECORDED_BY_KEY)
+        .bind(key)
         .fetch_all(&mut *conn)
         .await
-        .context("reading a replayed append")?;
+        .context("reading the append that recorded a key")?;
     let events = rows.iter().map(decode_event).collect::<Result<_, _>>()?;
-    Ok(Some(Appended {
-        stream,
-        events,
-        replayed: true,
-    }))
+    append.replay_of(events)
+}
+
+/// The text SQLite stores a time as: RFC 3339, UTC, microseconds, fixed width, so that text
+/// order is time order.
+pub fn sqlite_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 fn classify_append_error(error: sqlx::Error) -> AppendError {

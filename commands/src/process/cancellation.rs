@@ -12,8 +12,6 @@ use eventlog::{HandlerError, RecordedEvent, Subscriber};
 use super::{decode, AnyEvent, Step};
 use crate::CommandHandler;
 
-const NAME: &str = "order-cancellation";
-
 /// Cancellations carried to payments and shipments.
 #[derive(Debug, Clone)]
 pub struct OrderCancellation {
@@ -21,6 +19,9 @@ pub struct OrderCancellation {
 }
 
 impl OrderCancellation {
+    /// Its subscriber name, and the actor and source of the commands it sends.
+    pub const NAME: &'static str = "process:order-cancellation";
+
     /// Over `handler`.
     pub fn new(handler: CommandHandler) -> Self {
         Self { handler }
@@ -29,7 +30,7 @@ impl OrderCancellation {
 
 impl Subscriber for OrderCancellation {
     fn name(&self) -> &str {
-        "process:order-cancellation"
+        Self::NAME
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
@@ -39,7 +40,7 @@ impl Subscriber for OrderCancellation {
             };
             // The order's own reason, as given: a prefix could push a valid reason past its limit.
             let reason = cancelled.reason.clone();
-            let mut step = Step::new(&self.handler, NAME, recorded);
+            let mut step = Step::new(&self.handler, Self::NAME, recorded);
             for due in cancelled.refunds_due {
                 // Our own refund id: the refund is ours, named by the cancellation that caused it.
                 let refund_id = ExternalRef::parse(&format!(

@@ -6,8 +6,6 @@ use eventlog::{HandlerError, RecordedEvent, Subscriber};
 use super::{decode, AnyEvent, Step};
 use crate::CommandHandler;
 
-const NAME: &str = "order-completion";
-
 /// Completes orders once fully paid and fully delivered.
 #[derive(Debug, Clone)]
 pub struct OrderCompletion {
@@ -15,6 +13,9 @@ pub struct OrderCompletion {
 }
 
 impl OrderCompletion {
+    /// Its subscriber name, and the actor and source of the commands it sends.
+    pub const NAME: &'static str = "process:order-completion";
+
     /// Over `handler`.
     pub fn new(handler: CommandHandler) -> Self {
         Self { handler }
@@ -23,7 +24,7 @@ impl OrderCompletion {
 
 impl Subscriber for OrderCompletion {
     fn name(&self) -> &str {
-        "process:order-completion"
+        Self::NAME
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
@@ -45,7 +46,7 @@ impl Subscriber for OrderCompletion {
                     && order.fulfillment_status() == FulfillmentStatus::Delivered
             });
             if ready {
-                Step::new(&self.handler, NAME, recorded)
+                Step::new(&self.handler, Self::NAME, recorded)
                     .send::<Order>(id, OrderCommand::CompleteOrder)
                     .await?;
             }

@@ -11,8 +11,6 @@ use eventlog::{HandlerError, RecordedEvent, Subscriber};
 use super::{decode, AnyEvent, Step};
 use crate::CommandHandler;
 
-const NAME: &str = "order-fulfillment";
-
 /// Allocations turned into shipments, and shipment progress recorded on the order.
 #[derive(Debug, Clone)]
 pub struct OrderFulfillment {
@@ -20,6 +18,9 @@ pub struct OrderFulfillment {
 }
 
 impl OrderFulfillment {
+    /// Its subscriber name, and the actor and source of the commands it sends.
+    pub const NAME: &'static str = "process:order-fulfillment";
+
     /// Over `handler`.
     pub fn new(handler: CommandHandler) -> Self {
         Self { handler }
@@ -28,12 +29,12 @@ impl OrderFulfillment {
 
 impl Subscriber for OrderFulfillment {
     fn name(&self) -> &str {
-        "process:order-fulfillment"
+        Self::NAME
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
         for recorded in events {
-            let mut step = Step::new(&self.handler, NAME, recorded);
+            let mut step = Step::new(&self.handler, Self::NAME, recorded);
             match decode(recorded)? {
                 AnyEvent::Order(OrderEvent::OrderShipmentAllocated(allocated)) => {
                     let command = ShipmentCommand::CreateShipment {

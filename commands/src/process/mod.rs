@@ -87,7 +87,7 @@ impl<'a> Step<'a> {
         D::Error: std::error::Error + Send + Sync + 'static,
     {
         self.sent += 1;
-        let source = format!("process:{}", self.process);
+        let source = self.process.to_owned();
         let meta = CommandMeta {
             metadata: Metadata {
                 actor: Some(source.clone()),

@@ -11,8 +11,6 @@ use eventlog::{HandlerError, RecordedEvent, Subscriber};
 use super::{decode, AnyEvent, Step};
 use crate::CommandHandler;
 
-const NAME: &str = "order-payments";
-
 /// Payment facts recorded on their order.
 #[derive(Debug, Clone)]
 pub struct OrderPayments {
@@ -20,6 +18,9 @@ pub struct OrderPayments {
 }
 
 impl OrderPayments {
+    /// Its subscriber name, and the actor and source of the commands it sends.
+    pub const NAME: &'static str = "process:order-payments";
+
     /// Over `handler`.
     pub fn new(handler: CommandHandler) -> Self {
         Self { handler }
@@ -28,7 +29,7 @@ impl OrderPayments {
 
 impl Subscriber for OrderPayments {
     fn name(&self) -> &str {
-        "process:order-payments"
+        Self::NAME
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
@@ -48,7 +49,7 @@ impl Subscriber for OrderPayments {
                     .into());
                 }
             }
-            let mut step = Step::new(&self.handler, NAME, recorded);
+            let mut step = Step::new(&self.handler, Self::NAME, recorded);
             match event {
                 PaymentEvent::PaymentRequested(e) => {
                     let command = OrderCommand::RecordPaymentRequested {

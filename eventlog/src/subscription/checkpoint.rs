@@ -1,7 +1,7 @@
 //! Checkpoints and status of subscribers: where each has read the log to, whether it runs or
 //! has failed (on which position, why), and when its last batch ran.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -47,7 +47,7 @@ const STATUS: &str = "SELECT name, position, state, last_error, error_position, 
      FROM subscription_checkpoints ORDER BY name";
 
 fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+    crate::sqlite_time(Utc::now())
 }
 
 impl EventLog {

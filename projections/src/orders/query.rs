@@ -5,10 +5,9 @@ use eventlog::{EventLog, StorageError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{
-    row::{LineRow, OrderRow},
-    write::sqlite_time,
-};
+use eventlog::sqlite_time;
+
+use super::row::{LineRow, OrderRow};
 
 /// Filters of the order list; all optional.
 #[derive(Debug, Clone, Default, Deserialize)]

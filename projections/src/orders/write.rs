@@ -2,8 +2,7 @@
 //! times differ: `timestamptz` on PostgreSQL, fixed-width RFC 3339 text on SQLite (so that text
 //! order is time order).
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use eventlog::LogTransaction;
+use eventlog::{sqlite_time, LogTransaction};
 
 use super::row::OrderRow;
 
@@ -21,11 +20,6 @@ const UPSERT_ORDER: &str = "INSERT INTO orders (order_id, customer_id, status, p
 const DELETE_LINES: &str = "DELETE FROM order_lines WHERE order_id = $1";
 const INSERT_LINE: &str = "INSERT INTO order_lines (order_id, sku, name, unit_price_minor, \
      ordered, allocated, shipped, delivered, returned) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
-/// The text SQLite stores a time as.
-pub(crate) fn sqlite_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 macro_rules! write_row {
     ($tx:expr, $row:expr, $placed:expr, $updated:expr) => {{
