@@ -72,6 +72,22 @@ impl LogTransaction {
         }
     }
 
+    /// Lets this transaction commit without waiting for its write-ahead log to reach disk
+    /// (PostgreSQL's `synchronous_commit = off`; SQLite in WAL mode already commits so). For
+    /// derived data only, such as a projection's rows with its checkpoint: a crash may lose the
+    /// last such commits, each whole, never a part of one, and they are applied again.
+    pub async fn commit_without_waiting_for_disk(&mut self) -> Result<(), StorageError> {
+        use error::Context as _;
+        match self {
+            Self::Postgres(tx) => sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .context("relaxing durability"),
+            Self::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Rolls back.
     pub async fn rollback(self) -> Result<(), StorageError> {
         use error::Context as _;
@@ -156,6 +172,20 @@ impl EventLog {
         match self {
             Self::Postgres(log) => log.read_stream(stream, from_version).await,
             Self::Sqlite(log) => log.read_stream(stream, from_version).await,
+        }
+    }
+
+    /// The events of the `aggregate_type` streams `ids` up to position `up_to`, grouped by
+    /// stream in version order (streams in id order): one round trip for many streams.
+    pub async fn read_streams(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        match self {
+            Self::Postgres(log) => log.read_streams(aggregate_type, ids, up_to).await,
+            Self::Sqlite(log) => log.read_streams(aggregate_type, ids, up_to).await,
         }
     }
 

@@ -136,6 +136,29 @@ impl PgLog {
         rows.iter().map(decode_event).collect()
     }
 
+    /// The events of the `aggregate_type` streams `ids` up to position `up_to`, by stream then
+    /// version: one round trip for every stream a projection's batch touched.
+    pub async fn read_streams(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e \
+             WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND position <= $3 \
+             ORDER BY aggregate_id, sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(ids)
+            .bind(up_to)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading streams")?;
+        rows.iter().map(decode_event).collect()
+    }
+
     /// Up to `limit` events after position `after`, in position order, never skipping one that
     /// commits later (ADR 0001).
     pub async fn read_all(

@@ -148,10 +148,24 @@ impl SqliteLog {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).
     pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("beginning a write transaction")
+        match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                // A caller cancelled between sqlx running BEGIN and handing over its
+                // transaction left the writer inside a transaction no one owns, so every later
+                // BEGIN fails (sqlx 0.8). Close that connection, which rolls it back and frees
+                // the write lock; the pool opens a fresh one.
+                tracing::warn!("closing a SQLite writer left inside an orphaned transaction");
+                let orphaned = self
+                    .writer
+                    .acquire()
+                    .await
+                    .context("acquiring the writer")?;
+                let _ = orphaned.close().await;
+                self.writer.begin_with("BEGIN IMMEDIATE").await
+            }
+            other => other,
+        }
+        .context("beginning a write transaction")
     }
 
     /// The events of `stream` from version `from_version` on.
@@ -171,6 +185,31 @@ impl SqliteLog {
             .fetch_all(&self.readers)
             .await
             .context("reading a stream")?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The events of the `aggregate_type` streams `ids` up to position `up_to`, by stream then
+    /// version: one round trip for every stream a projection's batch touched.
+    pub async fn read_streams(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+        up_to: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = ? AND aggregate_id IN (SELECT value FROM json_each(?)) \
+             AND position <= ? ORDER BY aggregate_id, sequence"
+        );
+        // A list of strings always encodes.
+        let ids = serde_json::to_string(ids).unwrap_or_default();
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(ids)
+            .bind(up_to)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading streams")?;
         rows.iter().map(decode_event).collect()
     }
 

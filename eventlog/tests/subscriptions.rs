@@ -16,7 +16,7 @@ eventlog::on_both_backends!(
     a_claimed_subscriber_cannot_be_claimed_again_until_released,
     a_recorded_idempotency_key_can_be_looked_up,
     a_failed_subscriber_shows_why_and_where_until_it_is_fixed,
-    a_projection_that_fails_midway_through_a_batch_keeps_none_of_it_and_applies_each_event_once,
+    a_projection_failing_midway_through_a_batch_keeps_the_events_before_the_failing_one_once,
 );
 
 /// Records the positions it sees; fails on the event types it is told to.
@@ -199,7 +199,7 @@ async fn a_failed_subscriber_shows_why_and_where_until_it_is_fixed(
     log: EventLog,
 ) {
     let good = append(&log, "a", &["Placed"]).await;
-    append(&log, "b", &["Poison"]).await;
+    let poison = append(&log, "b", &["Poison"]).await;
     assert!(log
         .catch_up(&Recorder::new(Some("Poison")), &small_batches())
         .await
@@ -213,8 +213,9 @@ async fn a_failed_subscriber_shows_why_and_where_until_it_is_fixed(
             recorder.error_position,
             recorder.last_error.as_deref()
         ),
-        // Both events are in one batch of three: it fails as a whole, at its first position.
-        ("failed", good - 1, Some(good), Some("cannot handle Poison"))
+        // Both events are in one batch of three: it fails, and is retried one event at a time,
+        // which handles the good one and names the poison one.
+        ("failed", good, Some(poison), Some("cannot handle Poison"))
     );
     log.catch_up(&Recorder::new(None), &small_batches())
         .await
@@ -278,7 +279,7 @@ async fn projected(log: &EventLog) -> Vec<i64> {
     }
 }
 
-async fn a_projection_that_fails_midway_through_a_batch_keeps_none_of_it_and_applies_each_event_once(
+async fn a_projection_failing_midway_through_a_batch_keeps_the_events_before_the_failing_one_once(
     _db: &TestDatabase,
     log: EventLog,
 ) {
@@ -307,10 +308,11 @@ async fn a_projection_that_fails_midway_through_a_batch_keeps_none_of_it_and_app
         .is_err());
     assert_eq!(
         projected(&log).await,
-        vec![last - 5, last - 4, last - 3],
-        "the failed batch left no row"
+        (last - 5..last).collect::<Vec<_>>(),
+        "the failed batch, retried event by event, applied those before the failing one, \
+         and the failing one left no row"
     );
-    assert_eq!(log.checkpoint("positions").await.unwrap(), last - 3);
+    assert_eq!(log.checkpoint("positions").await.unwrap(), last - 1);
 
     let fixed = Positions { crash_at: None };
     assert_eq!(

@@ -36,6 +36,19 @@ const SAVE_SQLITE: &str = "INSERT INTO subscription_checkpoints \
      ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
      last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3 \
      WHERE subscription_checkpoints.position <= excluded.position";
+const SET_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
+     VALUES ($1, $2, 'running', now()) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
+     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now()";
+const SET_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+     (name, position, state, last_batch_at, updated_at) VALUES ($1, $2, 'running', $3, $3) \
+     ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
+     last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3";
+/// Creates the row if missing and locks it until the transaction ends; answers its position.
+const LOCK_PG: &str = "INSERT INTO subscription_checkpoints (name, position) VALUES ($1, 0) \
+     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING position";
+const LOCK_SQLITE: &str = "INSERT INTO subscription_checkpoints (name, position, updated_at) \
+     VALUES ($1, 0, $2) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING position";
+const DELETE: &str = "DELETE FROM subscription_checkpoints WHERE name = $1";
 const FAIL_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_error, error_position) \
      VALUES ($1, 0, 'failed', $2, $3) ON CONFLICT (name) DO UPDATE SET state = 'failed', \
      last_error = excluded.last_error, error_position = excluded.error_position, updated_at = now()";
@@ -138,6 +151,80 @@ impl EventLog {
                 .map(|_| ()),
         }
         .context("saving a checkpoint")
+    }
+
+    /// Locks subscriber `name`'s checkpoint within `tx` (creating it at 0) and answers its
+    /// position: whoever else moves it waits until `tx` ends. A projection's batch takes this
+    /// lock first, so two runners (or a runner and a rebuild's swap) never apply the same
+    /// events twice, whatever their claims say.
+    pub async fn lock_checkpoint_in(
+        &self,
+        tx: &mut LogTransaction,
+        name: &str,
+    ) -> Result<i64, StorageError> {
+        match tx {
+            LogTransaction::Postgres(tx) => {
+                sqlx::query_scalar(LOCK_PG)
+                    .bind(name)
+                    .fetch_one(&mut **tx)
+                    .await
+            }
+            LogTransaction::Sqlite(tx) => {
+                sqlx::query_scalar(LOCK_SQLITE)
+                    .bind(name)
+                    .bind(now_text())
+                    .fetch_one(&mut **tx)
+                    .await
+            }
+        }
+        .context("locking a checkpoint")
+    }
+
+    /// Sets subscriber `name`'s checkpoint to `position` within `tx`, backwards too, and marks
+    /// it running: a rebuild's swap hands its position to the live projection this way.
+    pub async fn set_checkpoint_in(
+        &self,
+        tx: &mut LogTransaction,
+        name: &str,
+        position: i64,
+    ) -> Result<(), StorageError> {
+        match tx {
+            LogTransaction::Postgres(tx) => sqlx::query(SET_PG)
+                .bind(name)
+                .bind(position)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+            LogTransaction::Sqlite(tx) => sqlx::query(SET_SQLITE)
+                .bind(name)
+                .bind(position)
+                .bind(now_text())
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+        }
+        .context("setting a checkpoint")
+    }
+
+    /// Forgets subscriber `name` within `tx`: its checkpoint and status.
+    pub async fn delete_checkpoint_in(
+        &self,
+        tx: &mut LogTransaction,
+        name: &str,
+    ) -> Result<(), StorageError> {
+        match tx {
+            LogTransaction::Postgres(tx) => sqlx::query(DELETE)
+                .bind(name)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+            LogTransaction::Sqlite(tx) => sqlx::query(DELETE)
+                .bind(name)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+        }
+        .context("deleting a checkpoint")
     }
 
     /// Marks subscriber `name` failed at `position` with `error`; its checkpoint stays.
