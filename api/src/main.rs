@@ -8,6 +8,7 @@ use api::{
     AppState,
 };
 use clap::{Parser, Subcommand};
+use projections::{ReadModel, ReadModelProjection};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,16 @@ enum Command {
 enum ProjectionsCommand {
     /// Per projection and process manager: position, head, lag, state, last error, last batch.
     Status,
+    /// Rebuilds read models from the whole log into fresh tables and swaps them in, while the
+    /// live ones keep serving (a running `serve` may go on meanwhile).
+    Rebuild {
+        /// The read model: orders, payments, shipments or daily_sales.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every read model, one after the other.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[tokio::main]
@@ -72,12 +83,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let log = connect(&config).await?;
             print_status(&log).await
         }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name, all },
+        } => {
+            let models = match name {
+                _ if all => ReadModel::ALL.to_vec(),
+                Some(name) => vec![ReadModel::named(&name).with_context(|| {
+                    format!("no read model {name:?}; there are orders, payments, shipments and daily_sales")
+                })?],
+                None => anyhow::bail!("name a read model or pass --all"),
+            };
+            let log = connect(&config).await?;
+            projections::create_tables(&log)
+                .await
+                .context("while creating read-model tables")?;
+            let position = projections::rebuild(&log, &models, &Default::default())
+                .await
+                .context("while rebuilding")?;
+            tracing::info!(position, "rebuilt and swapped in");
+            Ok(())
+        }
     }
 }
 
 /// The subscribers `serve` runs, by name.
-const SUBSCRIBERS: [&str; 5] = [
-    projections::orders::OrdersProjection::NAME,
+const SUBSCRIBERS: [&str; 8] = [
+    ReadModel::Orders.name(),
+    ReadModel::Payments.name(),
+    ReadModel::Shipments.name(),
+    ReadModel::DailySales.name(),
     commands::process::OrderCancellation::NAME,
     commands::process::OrderCompletion::NAME,
     commands::process::OrderFulfillment::NAME,
@@ -97,7 +131,12 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
         "{:<28} {:>10} {:>10} {:>8}  {:<8} {:<27} last error\n",
         "name", "position", "head", "lag", "state", "last batch"
     );
-    for name in SUBSCRIBERS {
+    // Others known (a rebuild's shadow projection) follow those `serve` runs.
+    let others = known
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| !SUBSCRIBERS.contains(name));
+    for name in SUBSCRIBERS.into_iter().chain(others) {
         let status = known.iter().find(|s| s.name == name);
         let position = status.map_or(0, |s| s.position);
         let state = status.map_or("idle", |s| s.state.as_str());
@@ -134,13 +173,14 @@ async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let log = connect(&config).await?;
+    projections::create_tables(&log)
+        .await
+        .context("while creating read-model tables")?;
     start_process_managers(&log);
-    let (orders, options) = (
-        projections::orders::OrdersProjection::new(log.clone()),
-        Default::default(),
-    );
-    let projection_log = log.clone();
-    tokio::spawn(async move { projection_log.run_projection(&orders, &options).await });
+    for model in ReadModel::ALL {
+        let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
+        tokio::spawn(async move { log.run_projection(&projection, &Default::default()).await });
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;

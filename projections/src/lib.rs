@@ -1,7 +1,19 @@
 //! Read models: projections of the log into plain SQL tables for the UI and reporting tools,
-//! the queries the API serves from them, and read-your-writes waiting.
+//! the queries the API serves from them, rebuild without downtime, and read-your-writes
+//! waiting. `docs/read-models.md` documents every table and column.
 
+pub mod daily_sales;
+mod fold;
+mod model;
 pub mod orders;
+pub mod payments;
+mod read;
+mod rebuild;
+pub mod shipments;
+mod table;
 mod wait;
 
+pub use model::{ReadModel, ReadModelProjection};
+pub use read::{Page, QueryError};
+pub use rebuild::{create_tables, digest, rebuild, RebuildError};
 pub use wait::{wait_for, WaitError};

@@ -1,60 +1,152 @@
 //! The `orders` read model: one row per order and one per order line, for the UI's order list
 //! and detail and for reporting tools.
 
-mod query;
 mod row;
-mod write;
 
-use std::collections::BTreeSet;
+use chrono::{DateTime, Utc};
+use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
+use serde::{Deserialize, Serialize};
 
-use eventlog::{EventLog, HandlerError, LogTransaction, Projection, RecordedEvent, StreamId};
+pub use row::{LineRow, OrderRow, ORDER};
 
-pub use query::{get_order, list_orders, OrderFilter, OrderPage, QueryError};
-pub use row::{row_of, LineRow, OrderRow, ORDER};
+use crate::{
+    model::Batch,
+    read::{rows_where, List, Page, QueryError},
+    table::{col, execute_json, nullable, Backend, Kind::*, Table},
+};
 
-/// The projection that maintains `orders` and `order_lines`.
-#[derive(Debug, Clone)]
-pub struct OrdersProjection {
-    log: EventLog,
+pub(crate) const ORDERS: Table = Table {
+    name: "orders",
+    columns: &[
+        col("order_id", Text),
+        col("customer_id", Text),
+        col("status", Text),
+        col("payment_status", Text),
+        col("fulfillment_status", Text),
+        col("currency", Text),
+        col("total_minor", Int),
+        col("paid_minor", Int),
+        col("refunded_minor", Int),
+        nullable("external_reference", Text),
+        col("placed_at", Time),
+        col("updated_at", Time),
+        col("last_position", Int),
+    ],
+    key: &["order_id"],
+    indexes: &[
+        ("placed_at", "placed_at DESC, order_id DESC"),
+        ("customer", "customer_id, placed_at DESC"),
+        ("status", "status, placed_at DESC"),
+    ],
+};
+
+pub(crate) const ORDER_LINES: Table = Table {
+    name: "order_lines",
+    columns: &[
+        col("order_id", Text),
+        col("sku", Text),
+        col("name", Text),
+        col("unit_price_minor", Int),
+        col("ordered", Int),
+        col("allocated", Int),
+        col("shipped", Int),
+        col("delivered", Int),
+        col("returned", Int),
+    ],
+    key: &["order_id", "sku"],
+    indexes: &[],
+};
+
+pub(crate) const TABLES: &[&Table] = &[&ORDERS, &ORDER_LINES];
+
+/// A line as `order_lines` stores it: with its order's id.
+#[derive(Serialize)]
+struct LineRecord<'a> {
+    order_id: &'a str,
+    #[serde(flatten)]
+    line: &'a LineRow,
 }
 
-impl OrdersProjection {
-    /// The projection's name, which its checkpoint and status go by.
-    pub const NAME: &'static str = "orders";
-
-    /// Over `log`.
-    pub fn new(log: EventLog) -> Self {
-        Self { log }
+/// Each order the batch touched is folded up to the batch's last position and written with its
+/// lines, in two statements for the whole batch. (An order's lines are fixed when it is placed,
+/// so upserting them never leaves a stale one behind.)
+pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+    let folds = batch.folds.orders.of(batch, ORDER, row::step).await?;
+    let orders: Vec<OrderRow> = folds.iter().filter_map(row::row_of).collect();
+    if orders.is_empty() {
+        return Ok(());
     }
+    let backend = Backend::of(tx);
+    let lines: Vec<LineRecord<'_>> = orders
+        .iter()
+        .flat_map(|o| {
+            o.lines.iter().map(|line| LineRecord {
+                order_id: &o.order_id,
+                line,
+            })
+        })
+        .collect();
+    let suffix = batch.suffix;
+    execute_json(
+        tx,
+        &ORDERS.upsert(backend, suffix),
+        serde_json::to_string(&orders)?,
+    )
+    .await?;
+    execute_json(
+        tx,
+        &ORDER_LINES.upsert(backend, suffix),
+        serde_json::to_string(&lines)?,
+    )
+    .await?;
+    Ok(())
 }
 
-impl Projection for OrdersProjection {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
+/// Filters of the order list; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OrderFilter {
+    /// `placed`, `completed` or `cancelled`.
+    pub status: Option<String>,
+    /// A payment status.
+    pub payment_status: Option<String>,
+    /// A fulfillment status.
+    pub fulfillment_status: Option<String>,
+    /// The customer.
+    pub customer_id: Option<String>,
+    /// Placed at or after.
+    pub placed_from: Option<DateTime<Utc>>,
+    /// Placed before.
+    pub placed_to: Option<DateTime<Utc>>,
+}
 
-    /// Each order touched by the batch is folded from its history up to the batch's last
-    /// position, so that the rows reflect exactly the checkpoint they commit with.
-    async fn apply(
-        &self,
-        tx: &mut LogTransaction,
-        events: &[RecordedEvent],
-    ) -> Result<(), HandlerError> {
-        let Some(last) = events.last().map(|e| e.position) else {
-            return Ok(());
-        };
-        let touched: BTreeSet<&str> = events
-            .iter()
-            .filter(|e| e.stream.aggregate_type == ORDER)
-            .map(|e| e.stream.aggregate_id.as_str())
-            .collect();
-        for id in touched {
-            let mut history = self.log.read_stream(&StreamId::new(ORDER, id), 1).await?;
-            history.retain(|e| e.position <= last);
-            if let Some(row) = row_of(&history)? {
-                write::write(tx, &row).await?;
-            }
-        }
-        Ok(())
-    }
+/// The order `order_id` with its lines, if the projection has it.
+pub async fn get_order(log: &EventLog, order_id: &str) -> Result<Option<OrderRow>, StorageError> {
+    let mut found: Vec<OrderRow> =
+        rows_where(log, &ORDERS, "order_id", order_id, "order_id").await?;
+    let Some(mut order) = found.pop() else {
+        return Ok(None);
+    };
+    order.lines = rows_where(log, &ORDER_LINES, "order_id", order_id, "sku").await?;
+    Ok(Some(order))
+}
+
+/// A page of at most `limit` (1 to 200) orders matching `filter`, newest first (by placement
+/// time, then id), after `cursor`; lines are not included.
+pub async fn list_orders(
+    log: &EventLog,
+    filter: &OrderFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<OrderRow>, QueryError> {
+    List::new(&ORDERS, "placed_at", "order_id")
+        .equal("status", filter.status.as_ref())
+        .equal("payment_status", filter.payment_status.as_ref())
+        .equal("fulfillment_status", filter.fulfillment_status.as_ref())
+        .equal("customer_id", filter.customer_id.as_ref())
+        .since(filter.placed_from)
+        .before(filter.placed_to)
+        .page(log, cursor, limit, |o: &OrderRow| {
+            (o.placed_at, o.order_id.clone())
+        })
+        .await
 }

@@ -1,16 +1,18 @@
-//! An order's read-model row, derived from its history by the domain's own fold: statuses are
+//! An order's read-model row, derived from its events by the domain's own fold: statuses are
 //! the domain's, never re-implemented here.
 
 use chrono::{DateTime, Utc};
 use domain::{
-    order::{AllocationStatus, Order, OrderEvent},
+    order::{AllocationStatus, Order, OrderEvent, OrderState},
     Decider, DecodeError, EventCodec,
 };
 use eventlog::RecordedEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::{fold::Fold, table::name_of};
 
 /// A row of `orders`, with its `order_lines`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRow {
     /// The order.
     pub order_id: String,
@@ -33,17 +35,20 @@ pub struct OrderRow {
     /// The id in the system that sent it.
     pub external_reference: Option<String>,
     /// When it was placed.
+    #[serde(with = "crate::table::time")]
     pub placed_at: DateTime<Utc>,
     /// When its last event was recorded.
+    #[serde(with = "crate::table::time")]
     pub updated_at: DateTime<Utc>,
     /// The log position this row reflects.
     pub last_position: i64,
-    /// Its lines.
+    /// Its lines (empty in lists).
+    #[serde(default)]
     pub lines: Vec<LineRow>,
 }
 
 /// A row of `order_lines`: quantities by where they are.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineRow {
     /// The product.
     pub sku: String,
@@ -63,23 +68,28 @@ pub struct LineRow {
     pub returned: i64,
 }
 
-/// The row of the order whose history (in order) is `history`; `None` before it is placed.
-pub fn row_of(history: &[RecordedEvent]) -> Result<Option<OrderRow>, DecodeError> {
-    let mut state = None;
-    let mut placed_at = None;
-    for recorded in history {
-        let event = OrderEvent::decode(
-            &recorded.event_type,
-            recorded.event_version,
-            recorded.payload.clone(),
-        )?;
-        if let OrderEvent::OrderPlaced(placed) = &event {
-            placed_at = Some(placed.placed_at);
-        }
-        Order::evolve(&mut state, &event);
+/// Folds one order event (`Step` of the fold).
+pub(crate) fn step(
+    state: &mut Option<OrderState>,
+    placed_at: &mut Option<DateTime<Utc>>,
+    recorded: &RecordedEvent,
+) -> Result<(), DecodeError> {
+    let event = OrderEvent::decode(
+        &recorded.event_type,
+        recorded.event_version,
+        recorded.payload.clone(),
+    )?;
+    if let OrderEvent::OrderPlaced(placed) = &event {
+        *placed_at = Some(placed.placed_at);
     }
-    let (Some(order), Some(placed_at), Some(last)) = (state, placed_at, history.last()) else {
-        return Ok(None);
+    Order::evolve(state, &event);
+    Ok(())
+}
+
+/// The row of the order folded in `fold`; `None` before it is placed.
+pub(crate) fn row_of(fold: &Fold<Option<OrderState>>) -> Option<OrderRow> {
+    let (Some(order), Some(placed_at)) = (&fold.state, fold.started_at) else {
+        return None;
     };
     let lines = order
         .lines
@@ -107,7 +117,7 @@ pub fn row_of(history: &[RecordedEvent]) -> Result<Option<OrderRow>, DecodeError
             }
         })
         .collect();
-    Ok(Some(OrderRow {
+    Some(OrderRow {
         order_id: order.order_id.to_string(),
         customer_id: order.customer_id.to_string(),
         status: name_of(&order.status),
@@ -122,18 +132,10 @@ pub fn row_of(history: &[RecordedEvent]) -> Result<Option<OrderRow>, DecodeError
             .as_ref()
             .map(|r| r.as_str().to_owned()),
         placed_at,
-        updated_at: last.recorded_at,
-        last_position: last.position,
+        updated_at: fold.updated_at,
+        last_position: fold.position,
         lines,
-    }))
-}
-
-/// The stored name of a status: its serde name, as the domain spells it.
-fn name_of(status: &impl Serialize) -> String {
-    match serde_json::to_value(status) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::from("unknown"),
-    }
+    })
 }
 
 /// The aggregate type whose events this read model follows.

@@ -1,0 +1,166 @@
+//! The `daily_sales` read model, for reporting: per UTC day and currency, the orders placed and
+//! cancelled, their gross value, the refunds recorded that day, and net (gross minus refunds).
+//! Unlike the other read models it adds each batch's figures to the stored ones; applying a
+//! batch exactly once (its checkpoint commits with it) keeps the sums right.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use domain::{order::OrderEvent, EventCodec};
+use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    model::Batch,
+    orders::ORDER,
+    read::{rows, Param},
+    table::{col, execute_json, Backend, Kind::*, Table},
+};
+
+pub(crate) const DAILY_SALES: Table = Table {
+    name: "daily_sales",
+    columns: &[
+        col("day", Text),
+        col("currency", Text),
+        col("orders_placed", Int),
+        col("orders_cancelled", Int),
+        col("gross_minor", Int),
+        col("refunded_minor", Int),
+        col("net_minor", Int),
+    ],
+    key: &["day", "currency"],
+    indexes: &[],
+};
+
+pub(crate) const TABLES: &[&Table] = &[&DAILY_SALES];
+
+const SUMS: &[&str] = &[
+    "orders_placed",
+    "orders_cancelled",
+    "gross_minor",
+    "refunded_minor",
+    "net_minor",
+];
+
+/// A row of `daily_sales`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailySalesRow {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Orders placed that day.
+    pub orders_placed: i64,
+    /// Orders cancelled that day.
+    pub orders_cancelled: i64,
+    /// The value of the orders placed that day, in minor units.
+    pub gross_minor: i64,
+    /// Refunds recorded on orders that day, in minor units.
+    pub refunded_minor: i64,
+    /// Gross minus refunded.
+    pub net_minor: i64,
+}
+
+/// The batch's figures, summed per day and currency, added to the stored ones in one statement.
+pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+    let mut days: BTreeMap<(NaiveDate, String), DailySalesRow> = BTreeMap::new();
+    let mut currencies: BTreeMap<&str, String> = BTreeMap::new();
+    for recorded in batch.events {
+        if recorded.stream.aggregate_type != ORDER {
+            continue;
+        }
+        let event = OrderEvent::decode(
+            &recorded.event_type,
+            recorded.event_version,
+            recorded.payload.clone(),
+        )?;
+        let order = recorded.stream.aggregate_id.as_str();
+        match &event {
+            OrderEvent::OrderPlaced(placed) => {
+                let currency = placed.currency.as_str();
+                currencies.insert(order, currency.to_owned());
+                let row = entry(&mut days, placed.placed_at.date_naive(), currency);
+                row.orders_placed += 1;
+                row.gross_minor += placed.total.amount_minor;
+                row.net_minor += placed.total.amount_minor;
+            }
+            OrderEvent::OrderCancelled(cancelled) => {
+                let currency = currency_of(batch.log, &mut currencies, order).await?;
+                entry(&mut days, cancelled.cancelled_at.date_naive(), &currency)
+                    .orders_cancelled += 1;
+            }
+            OrderEvent::OrderRefundRecorded(refund) => {
+                // A refund counts on the day it was recorded.
+                let day = recorded.recorded_at.date_naive();
+                let row = entry(&mut days, day, refund.amount.currency.as_str());
+                row.refunded_minor += refund.amount.amount_minor;
+                row.net_minor -= refund.amount.amount_minor;
+            }
+            _ => {}
+        }
+    }
+    if days.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&DailySalesRow> = days.values().collect();
+    let add = DAILY_SALES.add(Backend::of(tx), batch.suffix, SUMS);
+    execute_json(tx, &add, serde_json::to_string(&rows)?).await?;
+    Ok(())
+}
+
+fn entry<'a>(
+    days: &'a mut BTreeMap<(NaiveDate, String), DailySalesRow>,
+    day: NaiveDate,
+    currency: &str,
+) -> &'a mut DailySalesRow {
+    days.entry((day, currency.to_owned()))
+        .or_insert_with(|| DailySalesRow {
+            day: day.format("%Y-%m-%d").to_string(),
+            currency: currency.to_owned(),
+            ..DailySalesRow::default()
+        })
+}
+
+/// The currency of `order`: placed in this batch, or read from its first event.
+async fn currency_of<'a>(
+    log: &EventLog,
+    known: &mut BTreeMap<&'a str, String>,
+    order: &'a str,
+) -> Result<String, HandlerError> {
+    if let Some(currency) = known.get(order) {
+        return Ok(currency.clone());
+    }
+    let history = log.read_streams(ORDER, &[order], i64::MAX).await?;
+    let placed = history.first().map(|first| {
+        OrderEvent::decode(
+            &first.event_type,
+            first.event_version,
+            first.payload.clone(),
+        )
+    });
+    let Some(Ok(OrderEvent::OrderPlaced(placed))) = placed else {
+        return Err(format!("order {order} has no OrderPlaced event first").into());
+    };
+    let currency = placed.currency.as_str().to_owned();
+    known.insert(order, currency.clone());
+    Ok(currency)
+}
+
+/// The daily figures from `from` to `to` (inclusive, `YYYY-MM-DD`), by day then currency.
+pub async fn daily_sales(
+    log: &EventLog,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DailySalesRow>, StorageError> {
+    let sql = format!(
+        "SELECT {} FROM daily_sales t WHERE day >= $1 AND day <= $2 ORDER BY day, currency",
+        DAILY_SALES.json_row(Backend::of_log(log))
+    );
+    let (from, to) = (from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
+    rows(
+        log,
+        &sql,
+        &[Param::Text(from.to_string()), Param::Text(to.to_string())],
+    )
+    .await
+}

@@ -1,0 +1,161 @@
+//! Folding an aggregate's events into its state for a read model's row, remembering the states
+//! of the streams a projection has seen: a batch then folds only its own events onto them, and
+//! reads a stream's history (one query for all such streams of the batch) only for streams it
+//! does not know, or knows at another point of the log. Rows always reflect exactly the events
+//! up to the batch's last position, whatever was remembered.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use chrono::{DateTime, Utc};
+use domain::DecodeError;
+use eventlog::{RecordedEvent, StorageError};
+
+use crate::model::Batch;
+
+/// The most states remembered per read model; past it, they are forgotten all at once (and
+/// read again from the log when next needed).
+const REMEMBERED: usize = 100_000;
+
+/// A stream's state folded up to one of its events.
+#[derive(Debug, Clone)]
+pub(crate) struct Fold<S> {
+    /// The stream's id.
+    pub id: String,
+    /// The state.
+    pub state: S,
+    /// When the aggregate began (placed, requested, created), once folded.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The stream version of the last event folded.
+    pub version: i64,
+    /// Its log position.
+    pub position: i64,
+    /// When it was recorded.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How a read model folds one event of its aggregate: it evolves the state and notes when the
+/// aggregate began.
+pub(crate) type Step<S> =
+    fn(&mut S, &mut Option<DateTime<Utc>>, &RecordedEvent) -> Result<(), DecodeError>;
+
+impl<S: Default> Fold<S> {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            state: S::default(),
+            started_at: None,
+            version: 0,
+            position: 0,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
+    fn step(&mut self, step: Step<S>, event: &RecordedEvent) -> Result<(), DecodeError> {
+        step(&mut self.state, &mut self.started_at, event)?;
+        self.version = event.sequence;
+        self.position = event.position;
+        self.updated_at = event.recorded_at;
+        Ok(())
+    }
+}
+
+/// The remembered states of one read model's streams.
+#[derive(Debug, Default)]
+pub(crate) struct Folds<S> {
+    remembered: Mutex<HashMap<String, Fold<S>>>,
+}
+
+/// Why folding failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FoldError {
+    #[error("event at position {position} cannot be read: {source}")]
+    Decode {
+        position: i64,
+        #[source]
+        source: DecodeError,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl<S: Default + Clone> Folds<S> {
+    /// The state, up to the batch's last event, of every `aggregate_type` stream the batch
+    /// touched, in stream-id order.
+    pub async fn of(
+        &self,
+        batch: &Batch<'_>,
+        aggregate_type: &str,
+        step: Step<S>,
+    ) -> Result<Vec<Fold<S>>, FoldError> {
+        let Some(last) = batch.events.last().map(|e| e.position) else {
+            return Ok(Vec::new());
+        };
+        let mut touched: BTreeMap<&str, Vec<&RecordedEvent>> = BTreeMap::new();
+        for event in batch
+            .events
+            .iter()
+            .filter(|e| e.stream.aggregate_type == aggregate_type)
+        {
+            touched
+                .entry(event.stream.aggregate_id.as_str())
+                .or_default()
+                .push(event);
+        }
+        let mut folds = Vec::with_capacity(touched.len());
+        let mut unknown = Vec::new();
+        {
+            let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, events) in &touched {
+                let first = events[0].sequence;
+                match remembered.get(*id) {
+                    // Known up to just before the batch's first event of it, or later but not
+                    // past the batch's end: fold the rest of the batch onto it.
+                    Some(known) if known.version >= first - 1 && known.position <= last => {
+                        let mut fold = known.clone();
+                        let known_version = known.version;
+                        for event in events.iter().filter(|e| e.sequence > known_version) {
+                            fold.step(step, event).map_err(|source| FoldError::Decode {
+                                position: event.position,
+                                source,
+                            })?;
+                        }
+                        folds.push(fold);
+                    }
+                    _ => unknown.push(*id),
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            let history = batch
+                .log
+                .read_streams(aggregate_type, &unknown, last)
+                .await?;
+            let mut current: Option<Fold<S>> = None;
+            for event in &history {
+                let id = event.stream.aggregate_id.as_str();
+                if current.as_ref().is_none_or(|fold| fold.id != id) {
+                    folds.extend(current.take());
+                    current = Some(Fold::new(id));
+                }
+                if let Some(fold) = current.as_mut() {
+                    fold.step(step, event).map_err(|source| FoldError::Decode {
+                        position: event.position,
+                        source,
+                    })?;
+                }
+            }
+            folds.extend(current);
+        }
+        let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+        if remembered.len() + folds.len() > REMEMBERED {
+            remembered.clear();
+        }
+        for fold in &folds {
+            remembered.insert(fold.id.clone(), fold.clone());
+        }
+        Ok(folds)
+    }
+}

@@ -1,0 +1,202 @@
+//! The `payments` read model: one row per payment, for the UI's payment list and detail and
+//! for reconciliation reports.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    payment::{Payment, PaymentEvent, PaymentState},
+    Decider, DecodeError, EventCodec,
+};
+use eventlog::{EventLog, HandlerError, LogTransaction, RecordedEvent, StorageError};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    fold::Fold,
+    model::Batch,
+    read::{rows_where, List, Page, QueryError},
+    table::{col, execute_json, nullable, Backend, Kind::*, Table},
+};
+
+/// The aggregate type whose events this read model follows.
+pub const PAYMENT: &str = <PaymentEvent as EventCodec>::AGGREGATE_TYPE;
+
+pub(crate) const PAYMENTS: Table = Table {
+    name: "payments",
+    columns: &[
+        col("payment_id", Text),
+        col("order_id", Text),
+        col("provider", Text),
+        col("status", Text),
+        col("currency", Text),
+        col("requested_minor", Int),
+        col("authorized_minor", Int),
+        col("captured_minor", Int),
+        col("refunded_minor", Int),
+        nullable("provider_reference", Text),
+        nullable("failure_code", Text),
+        nullable("failure_message", Text),
+        col("disputes", Int),
+        col("disputed_minor", Int),
+        col("requested_at", Time),
+        col("updated_at", Time),
+        col("last_position", Int),
+    ],
+    key: &["payment_id"],
+    indexes: &[
+        ("requested_at", "requested_at DESC, payment_id DESC"),
+        ("order", "order_id"),
+        ("provider_reference", "provider_reference"),
+        ("status", "status, requested_at DESC"),
+    ],
+};
+
+pub(crate) const TABLES: &[&Table] = &[&PAYMENTS];
+
+/// A row of `payments`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRow {
+    /// The payment.
+    pub payment_id: String,
+    /// The order it pays.
+    pub order_id: String,
+    /// The payment provider (`stripe`).
+    pub provider: String,
+    /// `pending`, `authorized`, `partially_captured`, `captured`, `partially_refunded`,
+    /// `refunded`, `failed` or `voided`.
+    pub status: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Asked for, in minor units.
+    pub requested_minor: i64,
+    /// Authorized by the provider.
+    pub authorized_minor: i64,
+    /// Captured.
+    pub captured_minor: i64,
+    /// Refunded.
+    pub refunded_minor: i64,
+    /// The provider's id of the payment, once authorized.
+    pub provider_reference: Option<String>,
+    /// The provider's failure code, while failed.
+    pub failure_code: Option<String>,
+    /// The provider's failure message, while failed.
+    pub failure_message: Option<String>,
+    /// Disputes (chargebacks) opened.
+    pub disputes: i64,
+    /// Their amounts summed.
+    pub disputed_minor: i64,
+    /// When it was requested.
+    #[serde(with = "crate::table::time")]
+    pub requested_at: DateTime<Utc>,
+    /// When its last event was recorded.
+    #[serde(with = "crate::table::time")]
+    pub updated_at: DateTime<Utc>,
+    /// The log position this row reflects.
+    pub last_position: i64,
+}
+
+/// Folds one payment event.
+fn step(
+    state: &mut Option<PaymentState>,
+    requested_at: &mut Option<DateTime<Utc>>,
+    recorded: &RecordedEvent,
+) -> Result<(), DecodeError> {
+    let event = PaymentEvent::decode(
+        &recorded.event_type,
+        recorded.event_version,
+        recorded.payload.clone(),
+    )?;
+    if let PaymentEvent::PaymentRequested(requested) = &event {
+        *requested_at = Some(requested.requested_at);
+    }
+    Payment::evolve(state, &event);
+    Ok(())
+}
+
+/// The row of the payment folded in `fold`; `None` before it is requested.
+fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
+    let (Some(payment), Some(requested_at)) = (&fold.state, fold.started_at) else {
+        return None;
+    };
+    Some(PaymentRow {
+        payment_id: payment.payment_id.to_string(),
+        order_id: payment.order_id.to_string(),
+        provider: payment.provider.as_str().to_owned(),
+        status: payment.status().as_str().to_owned(),
+        currency: payment.requested.currency.as_str().to_owned(),
+        requested_minor: payment.requested.amount_minor,
+        authorized_minor: payment.authorized().amount_minor,
+        captured_minor: payment.captured.amount_minor,
+        refunded_minor: payment.refunded.amount_minor,
+        provider_reference: payment
+            .authorization
+            .as_ref()
+            .map(|a| a.provider_reference.as_str().to_owned()),
+        failure_code: payment.failure.as_ref().map(|f| f.code.as_str().to_owned()),
+        failure_message: payment
+            .failure
+            .as_ref()
+            .map(|f| f.message.as_str().to_owned()),
+        disputes: i64::try_from(payment.disputes.len()).unwrap_or(i64::MAX),
+        disputed_minor: payment.disputes.iter().map(|d| d.amount.amount_minor).sum(),
+        requested_at,
+        updated_at: fold.updated_at,
+        last_position: fold.position,
+    })
+}
+
+/// Each payment the batch touched, folded and written in one statement.
+pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+    let folds = batch.folds.payments.of(batch, PAYMENT, step).await?;
+    let payments: Vec<PaymentRow> = folds.iter().filter_map(row_of).collect();
+    if payments.is_empty() {
+        return Ok(());
+    }
+    let upsert = PAYMENTS.upsert(Backend::of(tx), batch.suffix);
+    execute_json(tx, &upsert, serde_json::to_string(&payments)?).await?;
+    Ok(())
+}
+
+/// Filters of the payment list; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PaymentFilter {
+    /// A payment status.
+    pub status: Option<String>,
+    /// The order paid.
+    pub order_id: Option<String>,
+    /// The provider.
+    pub provider: Option<String>,
+    /// The provider's id of the payment.
+    pub provider_reference: Option<String>,
+    /// Requested at or after.
+    pub requested_from: Option<DateTime<Utc>>,
+    /// Requested before.
+    pub requested_to: Option<DateTime<Utc>>,
+}
+
+/// The payment `payment_id`, if the projection has it.
+pub async fn get_payment(
+    log: &EventLog,
+    payment_id: &str,
+) -> Result<Option<PaymentRow>, StorageError> {
+    let mut found = rows_where(log, &PAYMENTS, "payment_id", payment_id, "payment_id").await?;
+    Ok(found.pop())
+}
+
+/// A page of at most `limit` (1 to 200) payments matching `filter`, newest first.
+pub async fn list_payments(
+    log: &EventLog,
+    filter: &PaymentFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<PaymentRow>, QueryError> {
+    List::new(&PAYMENTS, "requested_at", "payment_id")
+        .equal("status", filter.status.as_ref())
+        .equal("order_id", filter.order_id.as_ref())
+        .equal("provider", filter.provider.as_ref())
+        .equal("provider_reference", filter.provider_reference.as_ref())
+        .since(filter.requested_from)
+        .before(filter.requested_to)
+        .page(log, cursor, limit, |p: &PaymentRow| {
+            (p.requested_at, p.payment_id.clone())
+        })
+        .await
+}

@@ -1,0 +1,318 @@
+//! A read-model table described once, in code: its DDL on both backends, its set-based writes
+//! and its reads are all generated from the same column list, so the two backends cannot
+//! drift apart and a rebuild can create the same table under another name.
+//!
+//! Rows travel as JSON on both backends: one statement writes a whole batch's rows
+//! (`jsonb_to_recordset` on PostgreSQL, `json_each` on SQLite), and reads come back as one
+//! JSON object per row, which serde turns into the row type.
+
+use std::fmt::Write as _;
+
+use eventlog::{LogTransaction, StorageError};
+
+/// The suffix of a rebuild's shadow tables (ADR 0005).
+pub(crate) const SHADOW: &str = "__rebuild";
+
+/// The backend a statement is generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub(crate) fn of(tx: &LogTransaction) -> Self {
+        match tx {
+            LogTransaction::Postgres(_) => Self::Postgres,
+            LogTransaction::Sqlite(_) => Self::Sqlite,
+        }
+    }
+
+    pub(crate) fn of_log(log: &eventlog::EventLog) -> Self {
+        match log {
+            eventlog::EventLog::Postgres(_) => Self::Postgres,
+            eventlog::EventLog::Sqlite(_) => Self::Sqlite,
+        }
+    }
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Text,
+    Int,
+    /// `timestamptz` on PostgreSQL; fixed-width RFC 3339 text on SQLite (text order is time
+    /// order).
+    Time,
+}
+
+impl Kind {
+    fn sql_type(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (Self::Text, Backend::Postgres) => "text",
+            (Self::Int, Backend::Postgres) => "bigint",
+            (Self::Time, Backend::Postgres) => "timestamptz",
+            (Self::Text | Self::Time, Backend::Sqlite) => "TEXT",
+            (Self::Int, Backend::Sqlite) => "INTEGER",
+        }
+    }
+}
+
+/// A column: its name, kind and whether it may be NULL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+}
+
+pub(crate) const fn col(name: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        kind,
+        nullable: false,
+    }
+}
+
+pub(crate) const fn nullable(name: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        kind,
+        nullable: true,
+    }
+}
+
+/// A read-model table.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    pub key: &'static [&'static str],
+    /// Secondary indexes: a name suffix and the indexed expression list.
+    pub indexes: &'static [(&'static str, &'static str)],
+}
+
+impl Table {
+    /// The table's name with `suffix` (empty for the live table).
+    pub fn named(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.name)
+    }
+
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `CREATE TABLE` for the table under `suffix`, without secondary indexes.
+    pub fn create(&self, backend: Backend, suffix: &str, if_not_exists: bool) -> String {
+        let name = self.named(suffix);
+        let mut sql = format!(
+            "CREATE TABLE {}{name} (",
+            if if_not_exists { "IF NOT EXISTS " } else { "" }
+        );
+        for column in self.columns {
+            let null = if column.nullable { "" } else { " NOT NULL" };
+            let _ = write!(
+                sql,
+                "{} {}{null}, ",
+                column.name,
+                column.kind.sql_type(backend)
+            );
+        }
+        let _ = write!(
+            sql,
+            "CONSTRAINT {name}_pkey PRIMARY KEY ({}))",
+            self.key.join(", ")
+        );
+        sql
+    }
+
+    /// `CREATE INDEX` statements for the live table.
+    pub fn create_indexes(&self, if_not_exists: bool) -> Vec<String> {
+        let exists = if if_not_exists { "IF NOT EXISTS " } else { "" };
+        self.indexes
+            .iter()
+            .map(|(suffix, columns)| {
+                format!(
+                    "CREATE INDEX {exists}{0}_{suffix} ON {0} ({columns})",
+                    self.name
+                )
+            })
+            .collect()
+    }
+
+    /// A `SELECT` of the columns of JSON array parameter `$n`'s objects.
+    fn select_json_rows(&self, backend: Backend, n: usize) -> String {
+        match backend {
+            Backend::Postgres => {
+                let types = self
+                    .columns
+                    .iter()
+                    .map(|c| format!("{} {}", c.name, c.kind.sql_type(backend)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "SELECT {} FROM jsonb_to_recordset(${n}::jsonb) AS r({types})",
+                    self.column_list()
+                )
+            }
+            Backend::Sqlite => {
+                let values = self
+                    .columns
+                    .iter()
+                    .map(|c| format!("value ->> '$.{}'", c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                // `WHERE true` lets SQLite parse the upsert clause that may follow.
+                format!("SELECT {values} FROM json_each(${n}) WHERE true")
+            }
+        }
+    }
+
+    /// Inserts the rows of JSON array `$1`, replacing rows with the same key.
+    pub fn upsert(&self, backend: Backend, suffix: &str) -> String {
+        let updates = self
+            .columns
+            .iter()
+            .filter(|c| !self.key.contains(&c.name))
+            .map(|c| format!("{0} = excluded.{0}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO {} ({}) {} ON CONFLICT ({}) DO UPDATE SET {updates}",
+            self.named(suffix),
+            self.column_list(),
+            self.select_json_rows(backend, 1),
+            self.key.join(", ")
+        )
+    }
+
+    /// Inserts the rows of JSON array `$1`, adding their `sums` columns to those of rows with
+    /// the same key (counters and totals of reporting tables).
+    pub fn add(&self, backend: Backend, suffix: &str, sums: &[&str]) -> String {
+        let name = self.named(suffix);
+        let updates = sums
+            .iter()
+            .map(|c| format!("{c} = {name}.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO {name} ({}) {} ON CONFLICT ({}) DO UPDATE SET {updates}",
+            self.column_list(),
+            self.select_json_rows(backend, 1),
+            self.key.join(", ")
+        )
+    }
+
+    /// An expression of one row of alias `t` as a JSON object (text), for serde.
+    pub fn json_row(&self, backend: Backend) -> String {
+        match backend {
+            Backend::Postgres => "to_jsonb(t)::text".to_owned(),
+            Backend::Sqlite => {
+                let pairs = self
+                    .columns
+                    .iter()
+                    .map(|c| format!("'{0}', t.{0}", c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("json_object({pairs})")
+            }
+        }
+    }
+
+    /// Every row as JSON text in key order: what a digest of the table is taken over.
+    pub fn dump(&self, backend: Backend) -> String {
+        format!(
+            "SELECT {} FROM {} t ORDER BY {}",
+            self.json_row(backend),
+            self.name,
+            self.key.join(", ")
+        )
+    }
+}
+
+/// The stored name of a status: its serde name, as the domain spells it.
+pub(crate) fn name_of(status: &impl serde::Serialize) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::from("unknown"),
+    }
+}
+
+/// Runs `sql` with one text parameter (a JSON document) within `tx`.
+pub(crate) async fn execute_json(
+    tx: &mut LogTransaction,
+    sql: &str,
+    json: String,
+) -> Result<(), StorageError> {
+    let done = match tx {
+        LogTransaction::Postgres(tx) => sqlx::query(sql)
+            .bind(json)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ()),
+        LogTransaction::Sqlite(tx) => sqlx::query(sql)
+            .bind(json)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ()),
+    };
+    done.map_err(|source| StorageError::Database {
+        context: "writing a read model",
+        source,
+    })
+}
+
+/// Runs `sql` (DDL) within `tx`.
+pub(crate) async fn execute(tx: &mut LogTransaction, sql: &str) -> Result<(), StorageError> {
+    let done = match tx {
+        LogTransaction::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
+        LogTransaction::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
+    };
+    done.map_err(|source| StorageError::Database {
+        context: "changing read-model tables",
+        source,
+    })
+}
+
+/// Serde of the tables' times: written fixed-width (text order is time order on SQLite), read
+/// as any RFC 3339 time.
+pub(crate) mod time {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(at: &DateTime<Utc>, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(&eventlog::sqlite_time(*at))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        from: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        DateTime::<Utc>::deserialize(from)
+    }
+}
+
+/// The same as [`time`], for optional times.
+pub(crate) mod optional_time {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        to: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => to.serialize_str(&eventlog::sqlite_time(*at)),
+            None => to.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        from: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(from)
+    }
+}
