@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             projections::create_tables(&log)
                 .await
                 .context("while creating read-model tables")?;
-            let position = projections::rebuild(&log, &models, &Default::default())
+            let position = projections::rebuild(&log, &models, &projections::rebuild_options())
                 .await
                 .context("while rebuilding")?;
             tracing::info!(position, "rebuilt and swapped in");

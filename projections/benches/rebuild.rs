@@ -2,7 +2,7 @@
 //! PostgreSQL and SQLite.
 //!
 //! Run: `cargo bench -p projections` (env `BENCH_ORDERS`, default 14 000 lifecycles: about
-//! 200k events; `BENCH_BATCH`, events per batch, default the runner's). Each figure is events of the whole log per second of wall time.
+//! 200k events; `BENCH_BATCH`, events per batch, default the rebuild's). Each figure is events of the whole log per second of wall time.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::time::Instant;
@@ -66,8 +66,8 @@ async fn report(backend: &str, log: EventLog, orders: u128) {
         batch_size: std::env::var("BENCH_BATCH")
             .ok()
             .and_then(|n| n.parse().ok())
-            .unwrap_or(SubscriptionOptions::default().batch_size),
-        ..SubscriptionOptions::default()
+            .unwrap_or(projections::rebuild_options().batch_size),
+        ..projections::rebuild_options()
     };
     for model in ReadModel::ALL {
         let started = Instant::now();

@@ -34,6 +34,9 @@ pub(crate) struct Fold<S> {
     pub position: i64,
     /// When it was recorded.
     pub updated_at: DateTime<Utc>,
+    /// Folded from the stream's whole history in this batch, not from a remembered state: its
+    /// rows may never have been written.
+    pub from_history: bool,
 }
 
 /// How a read model folds one event of its aggregate: it evolves the state and notes when the
@@ -50,6 +53,7 @@ impl<S: Default> Fold<S> {
             version: 0,
             position: 0,
             updated_at: DateTime::<Utc>::MIN_UTC,
+            from_history: true,
         }
     }
 
@@ -115,6 +119,7 @@ impl<S: Default + Clone> Folds<S> {
                     // past the batch's end: fold the rest of the batch onto it.
                     Some(known) if known.version >= first - 1 && known.position <= last => {
                         let mut fold = known.clone();
+                        fold.from_history = false;
                         let known_version = known.version;
                         for event in events.iter().filter(|e| e.sequence > known_version) {
                             fold.step(step, event).map_err(|source| FoldError::Decode {

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use eventlog::{LogTransaction, StorageError};
 
-/// The suffix of a rebuild's shadow tables (ADR 0005).
+/// The suffix of a rebuild's shadow tables (ADR 0006).
 pub(crate) const SHADOW: &str = "__rebuild";
 
 /// The backend a statement is generated for.

@@ -84,7 +84,7 @@ async fn rebuild_under_readers(log: EventLog, orders: u128) {
             reads
         })
     };
-    let options = SubscriptionOptions::default();
+    let options = projections::rebuild_options();
     let position = projections::rebuild(&log, &[ReadModel::Orders], &options)
         .await
         .unwrap();

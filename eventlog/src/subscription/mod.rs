@@ -274,17 +274,23 @@ impl EventLog {
         let name = delivery.name();
         let mut position = self.checkpoint(name).await?;
         let mut one_by_one_until = 0;
+        let mut next: Option<Prefetch> = None;
         loop {
             let size = if position < one_by_one_until {
                 1
             } else {
                 options.batch_size
             };
-            let batch = self.read_all(position, size).await?;
+            let batch = match next.take() {
+                Some(prefetch) => prefetch.take(self, position, size).await?,
+                None => self.read_all(position, size).await?,
+            };
             let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
                 return Ok(position);
             };
             let (first, last) = (first.position, last.position);
+            // Read the next batch while this one is delivered: reading and writing overlap.
+            next = Some(Prefetch::start(self, last, size));
             match delivery.deliver(self, &batch, position, last).await {
                 Ok(()) => position = last,
                 Err(Failure::Moved) => position = self.checkpoint(name).await?,
@@ -309,6 +315,45 @@ impl EventLog {
                 }
             }
         }
+    }
+}
+
+/// The read of the batch after `after`, running in the background; aborted if not taken.
+struct Prefetch {
+    after: i64,
+    size: i64,
+    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StorageError>>,
+}
+
+impl Prefetch {
+    fn start(log: &EventLog, after: i64, size: i64) -> Self {
+        let log = log.clone();
+        Self {
+            after,
+            size,
+            read: tokio::spawn(async move { log.read_all(after, size).await }),
+        }
+    }
+
+    /// The batch after `after` of `size` events: the prefetched one if it is that batch.
+    async fn take(
+        mut self,
+        log: &EventLog,
+        after: i64,
+        size: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        if (self.after, self.size) == (after, size) {
+            if let Ok(read) = (&mut self.read).await {
+                return read;
+            }
+        }
+        log.read_all(after, size).await
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.read.abort();
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod row;
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,16 @@ pub(crate) const ORDER_LINES: Table = Table {
 
 pub(crate) const TABLES: &[&Table] = &[&ORDERS, &ORDER_LINES];
 
+/// The order events that change a line's quantities.
+const LINE_EVENTS: &[&str] = &[
+    "OrderPlaced",
+    "OrderShipmentAllocated",
+    "OrderAllocationReleased",
+    "OrderShipmentDispatched",
+    "OrderShipmentDelivered",
+    "OrderShipmentReturned",
+];
+
 /// A line as `order_lines` stores it: with its order's id.
 #[derive(Serialize)]
 struct LineRecord<'a> {
@@ -77,8 +89,17 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         return Ok(());
     }
     let backend = Backend::of(tx);
+    // Lines change only with these events; a remembered order's lines were written before.
+    let lines_changed: BTreeSet<&str> = batch
+        .events
+        .iter()
+        .filter(|e| e.stream.aggregate_type == ORDER && LINE_EVENTS.contains(&e.event_type.as_str()))
+        .map(|e| e.stream.aggregate_id.as_str())
+        .chain(folds.iter().filter(|f| f.from_history).map(|f| f.id.as_str()))
+        .collect();
     let lines: Vec<LineRecord<'_>> = orders
         .iter()
+        .filter(|o| lines_changed.contains(o.order_id.as_str()))
         .flat_map(|o| {
             o.lines.iter().map(|line| LineRecord {
                 order_id: &o.order_id,

@@ -1,6 +1,8 @@
 //! The `shipments` read model: one row per shipment, its lines, and its carrier tracking
 //! timeline, for the UI's shipment list and detail and for delivery reports.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use domain::{
     shipment::{Shipment, ShipmentEvent, ShipmentState},
@@ -226,15 +228,40 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         return Ok(());
     }
     let (backend, suffix) = (Backend::of(tx), batch.suffix);
-    let lines: Vec<&ShipmentLineRow> = shipments.iter().flat_map(|s| &s.lines).collect();
-    let tracking: Vec<&TrackingRow> = shipments.iter().flat_map(|s| &s.tracking).collect();
+    // A remembered shipment's lines and timeline were written before; they change only with
+    // these events.
+    let changed_by = |event_type: &str| -> BTreeSet<&str> {
+        batch
+            .events
+            .iter()
+            .filter(|e| e.stream.aggregate_type == SHIPMENT && e.event_type == event_type)
+            .map(|e| e.stream.aggregate_id.as_str())
+            .chain(folds.iter().filter(|f| f.from_history).map(|f| f.id.as_str()))
+            .collect()
+    };
+    let (created, tracked) = (
+        changed_by("ShipmentCreated"),
+        changed_by("ShipmentTrackingUpdated"),
+    );
+    let lines: Vec<&ShipmentLineRow> = shipments
+        .iter()
+        .filter(|s| created.contains(s.shipment_id.as_str()))
+        .flat_map(|s| &s.lines)
+        .collect();
+    let tracking: Vec<&TrackingRow> = shipments
+        .iter()
+        .filter(|s| tracked.contains(s.shipment_id.as_str()))
+        .flat_map(|s| &s.tracking)
+        .collect();
     let upsert = SHIPMENTS.upsert(backend, suffix);
     execute_json(tx, &upsert, serde_json::to_string(&shipments)?).await?;
     for (table, rows) in [
         (&SHIPMENT_LINES, serde_json::to_string(&lines)?),
         (&SHIPMENT_TRACKING, serde_json::to_string(&tracking)?),
     ] {
-        execute_json(tx, &table.upsert(backend, suffix), rows).await?;
+        if rows != "[]" {
+            execute_json(tx, &table.upsert(backend, suffix), rows).await?;
+        }
     }
     Ok(())
 }

@@ -220,14 +220,38 @@ pub fn lifecycle(n: u128) -> Vec<Append> {
     ]
 }
 
-/// Appends the lifecycles of orders `from..to`, many appends in flight (they share commits).
+/// Appends the lifecycles of orders `from..to` as they would happen: in chunks of 500 orders,
+/// each order's, payment's and shipment's events one at a time, the first events of every
+/// stream of the chunk, then the second ones, and so on; so that a stream's events lie
+/// thousands of positions apart, as in a log of real traffic. Many appends are in flight at
+/// once (they share commits). Answers the number of events.
 pub async fn append_lifecycles(log: &EventLog, from: u128, to: u128) -> usize {
-    let appends: Vec<Append> = (from..to).flat_map(lifecycle).collect();
-    let events = appends.iter().map(|a| a.events.len()).sum();
-    stream::iter(appends)
-        .for_each_concurrent(64, |append| async move {
-            log.append(append).await.unwrap();
-        })
-        .await;
+    let mut events = 0;
+    let mut start = from;
+    while start < to {
+        let end = (start + 500).min(to);
+        let streams: Vec<Append> = (start..end).flat_map(lifecycle).collect();
+        events += streams.iter().map(|a| a.events.len()).sum::<usize>();
+        let longest = streams.iter().map(|a| a.events.len()).max().unwrap_or(0);
+        for step in 0..longest {
+            let wave: Vec<Append> = streams
+                .iter()
+                .filter_map(|stream| {
+                    let event = stream.events.get(step)?.clone();
+                    let expected = match step {
+                        0 => ExpectedVersion::NoStream,
+                        n => ExpectedVersion::Exact(n as u64),
+                    };
+                    Some(Append::new(stream.stream.clone(), expected, vec![event]))
+                })
+                .collect();
+            stream::iter(wave)
+                .for_each_concurrent(64, |append| async move {
+                    log.append(append).await.unwrap();
+                })
+                .await;
+        }
+        start = end;
+    }
     events
 }
