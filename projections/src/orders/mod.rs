@@ -93,9 +93,16 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
     let lines_changed: BTreeSet<&str> = batch
         .events
         .iter()
-        .filter(|e| e.stream.aggregate_type == ORDER && LINE_EVENTS.contains(&e.event_type.as_str()))
+        .filter(|e| {
+            e.stream.aggregate_type == ORDER && LINE_EVENTS.contains(&e.event_type.as_str())
+        })
         .map(|e| e.stream.aggregate_id.as_str())
-        .chain(folds.iter().filter(|f| f.from_history).map(|f| f.id.as_str()))
+        .chain(
+            folds
+                .iter()
+                .filter(|f| f.from_history)
+                .map(|f| f.id.as_str()),
+        )
         .collect();
     let lines: Vec<LineRecord<'_>> = orders
         .iter()

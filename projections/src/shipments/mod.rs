@@ -236,7 +236,12 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
             .iter()
             .filter(|e| e.stream.aggregate_type == SHIPMENT && e.event_type == event_type)
             .map(|e| e.stream.aggregate_id.as_str())
-            .chain(folds.iter().filter(|f| f.from_history).map(|f| f.id.as_str()))
+            .chain(
+                folds
+                    .iter()
+                    .filter(|f| f.from_history)
+                    .map(|f| f.id.as_str()),
+            )
             .collect()
     };
     let (created, tracked) = (
