@@ -1,0 +1,3 @@
+//! Inbound webhooks: [`signature`] decides whether a delivery is authentic.
+
+pub mod signature;
