@@ -1,20 +1,154 @@
-//! The HTTP side of backoffice: the axum router (health now; REST `/api/v1` to come) and the
-//! configuration the `backoffice` binary starts from.
+//! The HTTP side of backoffice: the axum router (health, REST `/api/v1`, its OpenAPI document
+//! and docs page), authentication and authorization, idempotent POSTs, and the configuration
+//! the `backoffice` binary starts from.
 
+pub mod auth;
 pub mod config;
+mod db;
+mod extract;
 pub mod health;
+pub mod idempotency;
+pub mod openapi;
+pub mod problem;
+pub mod v1;
 
-use axum::Router;
+use std::time::Duration;
+
+use axum::{
+    extract::{DefaultBodyLimit, Request},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use commands::CommandHandler;
 use eventlog::EventLog;
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::problem::{Problem, PROBLEM_JSON};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The event log.
     pub log: EventLog,
+    /// Commands against the log.
+    pub handler: CommandHandler,
+}
+
+impl AppState {
+    /// Over `log`.
+    pub fn new(log: EventLog) -> Self {
+        Self {
+            handler: CommandHandler::new(log.clone()),
+            log,
+        }
+    }
+}
+
+/// Runs, in the background, everything that follows the log: the read-model projections and
+/// the process managers, each under its claim (so several processes may call this).
+pub fn spawn_workers(log: &EventLog) {
+    use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
+    use projections::{ReadModel, ReadModelProjection};
+    for model in ReadModel::ALL {
+        let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
+        tokio::spawn(async move { log.run_projection(&projection, &Default::default()).await });
+    }
+    let handler = CommandHandler::new(log.clone());
+    let options = eventlog::SubscriptionOptions::default();
+    macro_rules! spawn {
+        ($($manager:expr),*) => {$({
+            let (log, options, manager) = (log.clone(), options.clone(), $manager);
+            tokio::spawn(async move { log.run(&manager, &options).await });
+        })*};
+    }
+    spawn!(
+        OrderPayments::new(handler.clone()),
+        OrderCancellation::new(handler.clone()),
+        OrderFulfillment::new(handler.clone()),
+        OrderCompletion::new(handler)
+    );
+}
+
+/// The OpenAPI document of every `/api/v1` route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, document) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", v1::routes())
+        .split_for_parts();
+    document
 }
 
 /// The application's router.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", v1::routes())
+        .split_for_parts();
+    let docs = openapi::docs_page(&document);
+    let document = Json(document);
+    let api = api.layer(middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::idempotency,
+    ));
+    Router::new()
+        .merge(api)
+        .route("/api/v1/openapi.json", get(move || async move { document }))
+        .route("/api/v1/docs", get(move || async move { Html(docs) }))
+        .merge(health::routes())
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such route")
+        })
+        .with_state(state)
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
+        )
+}
+
+/// Turns error responses made outside the handlers (method not allowed, body too large, time
+/// out) into problem details like every other error.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t == HeaderValue::from_static(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (code, title) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The body is too large"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "The body must be JSON"),
+        s if s.is_server_error() => ("internal_error", "Internal error"),
+        _ => ("bad_request", "Bad request"),
+    };
+    let mut problem = Problem::new(status, code, title, title.to_lowercase());
+    problem.status = status.as_u16();
+    problem.into_response()
 }

@@ -8,7 +8,7 @@ use api::{
     AppState,
 };
 use clap::{Parser, Subcommand};
-use projections::{ReadModel, ReadModelProjection};
+use projections::ReadModel;
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +33,40 @@ enum Command {
     Projections {
         #[command(subcommand)]
         command: ProjectionsCommand,
+    },
+    /// API users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// API tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Creates a user with a role and prints its first token, once (only a hash is kept).
+    Create {
+        /// The user's name, recorded as `user:<name>` on every event they cause.
+        #[arg(long)]
+        name: String,
+        /// admin, operator, finance, auditor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Lists tokens (never their secrets).
+    List,
+    /// Revokes a token: refused from the next request on.
+    Revoke {
+        /// The token's id (as `tokens list` shows it).
+        token_id: String,
     },
 }
 
@@ -82,6 +116,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let log = connect(&config).await?;
             print_status(&log).await
+        }
+        Command::Users {
+            command: UsersCommand::Create { name, role },
+        } => {
+            let role = api::auth::Role::named(&role).with_context(|| {
+                format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
+            })?;
+            let log = connect(&config).await?;
+            let token = api::auth::create_user(&log, &name, role).await?;
+            print(&format!("{token}\n"))
+        }
+        Command::Tokens {
+            command: TokensCommand::List,
+        } => {
+            let log = connect(&config).await?;
+            let mut out = format!(
+                "{:<34} {:<20} {:<9} {:<25} revoked\n",
+                "token id", "user", "role", "created"
+            );
+            for token in api::auth::list_tokens(&log).await? {
+                let at = |ms: i64| {
+                    chrono::DateTime::from_timestamp_millis(ms).map_or_else(String::new, |at| {
+                        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                    })
+                };
+                out.push_str(&format!(
+                    "{:<34} {:<20} {:<9} {:<25} {}\n",
+                    token.token_id,
+                    token.user,
+                    token.role,
+                    at(token.created_at_ms),
+                    token
+                        .revoked_at_ms
+                        .map(at)
+                        .unwrap_or_else(|| "-".to_owned())
+                ));
+            }
+            print(&out)
+        }
+        Command::Tokens {
+            command: TokensCommand::Revoke { token_id },
+        } => {
+            let log = connect(&config).await?;
+            if !api::auth::revoke_token(&log, &token_id).await? {
+                anyhow::bail!("no live token {token_id:?}");
+            }
+            print(&format!("revoked {token_id}\n"))
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name, all },
@@ -155,11 +236,14 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
             head.saturating_sub(position)
         ));
     }
+    print(&out)
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::io::stdout()
-        .write_all(out.as_bytes())
-        .context("while printing")?;
-    Ok(())
+        .write_all(text.as_bytes())
+        .context("while printing")
 }
 
 async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
@@ -176,38 +260,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     projections::create_tables(&log)
         .await
         .context("while creating read-model tables")?;
-    start_process_managers(&log);
-    for model in ReadModel::ALL {
-        let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
-        tokio::spawn(async move { log.run_projection(&projection, &Default::default()).await });
-    }
+    api::spawn_workers(&log);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = log.backend(), "backoffice serving");
-    axum::serve(listener, api::router(AppState { log }))
+    axum::serve(listener, api::router(AppState::new(log)))
         .with_graceful_shutdown(shutdown())
         .await
         .context("while serving")
-}
-
-/// Runs every process manager in the background, each under its claim.
-fn start_process_managers(log: &eventlog::EventLog) {
-    use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
-    let handler = commands::CommandHandler::new(log.clone());
-    let options = eventlog::SubscriptionOptions::default();
-    macro_rules! spawn {
-        ($($manager:expr),*) => {$({
-            let (log, options, manager) = (log.clone(), options.clone(), $manager);
-            tokio::spawn(async move { log.run(&manager, &options).await });
-        })*};
-    }
-    spawn!(
-        OrderPayments::new(handler.clone()),
-        OrderCancellation::new(handler.clone()),
-        OrderFulfillment::new(handler.clone()),
-        OrderCompletion::new(handler)
-    );
 }
 
 async fn shutdown() {

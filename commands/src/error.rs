@@ -16,6 +16,16 @@ pub enum CommandError<E> {
         /// The stream it was used for.
         recorded_for: StreamId,
     },
+    /// The stream is not at the version the sender expected.
+    #[error("{stream} is at version {actual}, not {expected} as the sender expected")]
+    VersionConflict {
+        /// The stream.
+        stream: StreamId,
+        /// The version the sender expected.
+        expected: i64,
+        /// The stream's version.
+        actual: i64,
+    },
     /// Other writers kept changing the stream while the command was decided.
     #[error("{stream} changed under the command {attempts} times")]
     Contended {

@@ -19,6 +19,10 @@ pub struct CommandMeta {
     pub metadata: Metadata,
     /// Makes the command idempotent: a key already recorded answers the first result.
     pub idempotency_key: Option<String>,
+    /// The stream version the sender saw (an HTTP `If-Match`): the command is refused with
+    /// [`CommandError::VersionConflict`] if the stream has moved on, instead of being decided
+    /// again against the newer state.
+    pub expected_version: Option<i64>,
 }
 
 /// What a command did.
@@ -108,6 +112,15 @@ impl CommandHandler {
         // decides events whose append the log answers with the first result.
         for _ in 0..MAX_ATTEMPTS {
             let (state, version) = self.load::<D>(id).await?;
+            if let Some(expected) = meta.expected_version {
+                if expected != version {
+                    return Err(CommandError::VersionConflict {
+                        stream,
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
             let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
             let decided = D::decide(&state, command.clone(), &ctx);
             // With a key already recorded, the first run's result, not this refusal or no-op, is
@@ -156,7 +169,16 @@ impl CommandHandler {
                         events: appended.events,
                     })
                 }
-                Err(AppendError::WrongExpectedVersion { .. }) => continue,
+                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
+                    if let Some(expected) = meta.expected_version {
+                        return Err(CommandError::VersionConflict {
+                            stream,
+                            expected,
+                            actual: i64::try_from(actual).unwrap_or(i64::MAX),
+                        });
+                    }
+                    continue;
+                }
                 Err(AppendError::DuplicateKey { key, recorded_for }) => {
                     return Err(CommandError::KeyReused { key, recorded_for })
                 }

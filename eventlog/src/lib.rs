@@ -2,6 +2,7 @@
 //! behind one API: append with optimistic concurrency and idempotency keys, read a stream, read
 //! the whole log gap-free, the head position. ADR 0001 and 0002 explain the design.
 
+mod audit;
 mod error;
 mod group_commit;
 mod model;
@@ -12,6 +13,7 @@ pub mod testing;
 
 use std::time::Duration;
 
+pub use audit::AuditFilter;
 pub use error::{AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;

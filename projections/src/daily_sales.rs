@@ -43,7 +43,7 @@ const SUMS: &[&str] = &[
 ];
 
 /// A row of `daily_sales`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DailySalesRow {
     /// The UTC day, `YYYY-MM-DD`.
     pub day: String,

@@ -8,7 +8,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::table::{Backend, Table};
 
 /// A page of a list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// Newest first.
     pub items: Vec<T>,

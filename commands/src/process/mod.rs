@@ -102,6 +102,7 @@ impl<'a> Step<'a> {
                 ..Metadata::default()
             },
             idempotency_key: Some(format!("{source}:{}:{}", self.cause.event_id, self.sent)),
+            expected_version: None,
         };
         let id = id.to_string();
         match self.handler.execute::<D>(&id, command, &meta).await {

@@ -99,6 +99,7 @@ pub fn by_user(key: &str) -> CommandMeta {
             ..Metadata::default()
         },
         idempotency_key: Some(format!("api:{key}")),
+        expected_version: None,
     }
 }
 

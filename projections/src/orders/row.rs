@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{fold::Fold, table::name_of};
 
 /// A row of `orders`, with its `order_lines`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderRow {
     /// The order.
     pub order_id: String,
@@ -48,7 +48,7 @@ pub struct OrderRow {
 }
 
 /// A row of `order_lines`: quantities by where they are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineRow {
     /// The product.
     pub sku: String,

@@ -52,7 +52,7 @@ pub(crate) const PAYMENTS: Table = Table {
 pub(crate) const TABLES: &[&Table] = &[&PAYMENTS];
 
 /// A row of `payments`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentRow {
     /// The payment.
     pub payment_id: String,

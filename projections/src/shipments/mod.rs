@@ -76,7 +76,7 @@ pub(crate) const SHIPMENT_TRACKING: Table = Table {
 pub(crate) const TABLES: &[&Table] = &[&SHIPMENTS, &SHIPMENT_LINES, &SHIPMENT_TRACKING];
 
 /// A row of `shipments`, with its lines and tracking timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShipmentRow {
     /// The shipment.
     pub shipment_id: String,
@@ -119,7 +119,7 @@ pub struct ShipmentRow {
 }
 
 /// A row of `shipment_lines`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShipmentLineRow {
     /// The shipment.
     pub shipment_id: String,
@@ -130,7 +130,7 @@ pub struct ShipmentLineRow {
 }
 
 /// A row of `shipment_tracking`: one carrier tracking update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrackingRow {
     /// The shipment.
     pub shipment_id: String,

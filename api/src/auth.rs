@@ -1,0 +1,343 @@
+//! Authentication (who calls: a bearer API token, kept only as a SHA-256 of its secret) kept
+//! apart from authorization (may they: a permission per action, granted through roles). ADR
+//! 0008 has the role matrix and why tokens are hashed with SHA-256 rather than a password hash.
+
+use std::fmt;
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use eventlog::{EventLog, StorageError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::{
+    db::{now_ms, storage, with_pool},
+    problem::Problem,
+    AppState,
+};
+
+/// What a caller may do: one permission per action and resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Permission {
+    OrdersView,
+    OrdersCreate,
+    OrdersEdit,
+    OrdersCancel,
+    PaymentsView,
+    PaymentsCreate,
+    PaymentsApprove,
+    PaymentsCancel,
+    ShipmentsView,
+    ShipmentsEdit,
+    AuditView,
+    Admin,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Self; 12] = [
+        Self::OrdersView,
+        Self::OrdersCreate,
+        Self::OrdersEdit,
+        Self::OrdersCancel,
+        Self::PaymentsView,
+        Self::PaymentsCreate,
+        Self::PaymentsApprove,
+        Self::PaymentsCancel,
+        Self::ShipmentsView,
+        Self::ShipmentsEdit,
+        Self::AuditView,
+        Self::Admin,
+    ];
+
+    /// Its name, `orders.view`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OrdersView => "orders.view",
+            Self::OrdersCreate => "orders.create",
+            Self::OrdersEdit => "orders.edit",
+            Self::OrdersCancel => "orders.cancel",
+            Self::PaymentsView => "payments.view",
+            Self::PaymentsCreate => "payments.create",
+            Self::PaymentsApprove => "payments.approve",
+            Self::PaymentsCancel => "payments.cancel",
+            Self::ShipmentsView => "shipments.view",
+            Self::ShipmentsEdit => "shipments.edit",
+            Self::AuditView => "audit.view",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// A role: a named set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including users and tokens.
+    Admin,
+    /// Runs orders and shipments day to day; may request payments, not move money.
+    Operator,
+    /// Moves money: captures, refunds, voids.
+    Finance,
+    /// Reads everything and the audit trail; changes nothing.
+    Auditor,
+    /// Reads orders, payments and shipments.
+    Viewer,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Self; 5] = [
+        Self::Admin,
+        Self::Operator,
+        Self::Finance,
+        Self::Auditor,
+        Self::Viewer,
+    ];
+
+    /// Its name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Finance => "finance",
+            Self::Auditor => "auditor",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// The role called `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.name() == name)
+    }
+
+    /// Whether the role grants `permission` (the matrix of ADR 0008).
+    pub const fn grants(self, permission: Permission) -> bool {
+        use Permission as P;
+        let view = matches!(
+            permission,
+            P::OrdersView | P::PaymentsView | P::ShipmentsView
+        );
+        match self {
+            Self::Admin => true,
+            Self::Operator => {
+                view || matches!(
+                    permission,
+                    P::OrdersCreate
+                        | P::OrdersEdit
+                        | P::OrdersCancel
+                        | P::PaymentsCreate
+                        | P::ShipmentsEdit
+                )
+            }
+            Self::Finance => {
+                view || matches!(
+                    permission,
+                    P::PaymentsCreate | P::PaymentsApprove | P::PaymentsCancel
+                )
+            }
+            Self::Auditor => view || matches!(permission, P::AuditView),
+            Self::Viewer => view,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub name: String,
+    /// The user's role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// The actor recorded in event metadata: `user:{name}`.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.name)
+    }
+
+    /// Ok if the caller's role grants `permission`, else a 403 problem.
+    pub fn require(&self, permission: Permission) -> Result<(), Problem> {
+        if self.role.grants(permission) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(permission.name()))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                Problem::unauthenticated("send an API token: Authorization: Bearer <token>")
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
+            })?;
+        let caller = authenticate(&state.log, token)
+            .await?
+            .ok_or_else(|| Problem::unauthenticated("the token is unknown or revoked"))?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The caller holding `token` (`bo_{token id}_{secret}`), if it is known and not revoked.
+pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>, StorageError> {
+    let Some((token_id, secret)) = token
+        .strip_prefix("bo_")
+        .and_then(|rest| rest.split_once('_'))
+    else {
+        return Ok(None);
+    };
+    let sql = "SELECT t.secret_sha256, u.user_id, u.name, u.role FROM api_tokens t \
+               JOIN api_users u ON u.user_id = t.user_id \
+               WHERE t.token_id = $1 AND t.revoked_at_ms IS NULL";
+    let row: Option<(String, String, String, String)> = with_pool!(log, read, pool => {
+        sqlx::query_as(sql).bind(token_id).fetch_optional(pool).await
+    })
+    .map_err(storage("authenticating"))?;
+    let Some((stored, user_id, name, role)) = row else {
+        return Ok(None);
+    };
+    let matches: bool = sha256_hex(secret)
+        .as_bytes()
+        .ct_eq(stored.as_bytes())
+        .into();
+    Ok(match (matches, Role::named(&role)) {
+        (true, Some(role)) => Some(Caller {
+            user_id,
+            name,
+            role,
+        }),
+        _ => None,
+    })
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// The token's id (the part after `bo_`).
+    pub token_id: String,
+    /// Its user.
+    pub user: String,
+    /// The user's role.
+    pub role: String,
+    /// When it was made (Unix ms).
+    pub created_at_ms: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The name is taken.
+    #[error("a user named {0:?} exists")]
+    NameTaken(String),
+    /// The name is empty or too long.
+    #[error("a user name must have 1 to 100 characters")]
+    InvalidName,
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates user `name` with `role` and a first token; answers the token, which is shown once
+/// and stored only as a hash.
+pub async fn create_user(log: &EventLog, name: &str, role: Role) -> Result<String, UserError> {
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err(UserError::InvalidName);
+    }
+    let user_id = uuid::Uuid::now_v7().to_string();
+    let inserted = with_pool!(log, write, pool => {
+        sqlx::query("INSERT INTO api_users (user_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
+            .bind(&user_id).bind(name).bind(role.name()).bind(now_ms())
+            .execute(pool).await.map(|done| done.rows_affected())
+    })
+    .map_err(storage("creating a user"))?;
+    if inserted == 0 {
+        return Err(UserError::NameTaken(name.to_owned()));
+    }
+    Ok(create_token(log, &user_id).await?)
+}
+
+/// A new token for user `user_id`.
+pub async fn create_token(log: &EventLog, user_id: &str) -> Result<String, StorageError> {
+    let token_id = uuid::Uuid::new_v4().simple().to_string();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    with_pool!(log, write, pool => {
+        sqlx::query("INSERT INTO api_tokens (token_id, user_id, secret_sha256, created_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&token_id).bind(user_id).bind(sha256_hex(&secret)).bind(now_ms())
+            .execute(pool).await.map(|_| ())
+    })
+    .map_err(storage("creating a token"))?;
+    Ok(format!("bo_{token_id}_{secret}"))
+}
+
+/// Every token, newest first.
+pub async fn list_tokens(log: &EventLog) -> Result<Vec<TokenInfo>, StorageError> {
+    let sql = "SELECT t.token_id, u.name, u.role, t.created_at_ms, t.revoked_at_ms \
+               FROM api_tokens t JOIN api_users u ON u.user_id = t.user_id \
+               ORDER BY t.created_at_ms DESC, t.token_id";
+    let rows: Vec<(String, String, String, i64, Option<i64>)> = with_pool!(log, read, pool => {
+        sqlx::query_as(sql).fetch_all(pool).await
+    })
+    .map_err(storage("listing tokens"))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(token_id, user, role, created_at_ms, revoked_at_ms)| TokenInfo {
+                token_id,
+                user,
+                role,
+                created_at_ms,
+                revoked_at_ms,
+            },
+        )
+        .collect())
+}
+
+/// Revokes token `token_id` (refused at once from then on); false if there is no such live
+/// token.
+pub async fn revoke_token(log: &EventLog, token_id: &str) -> Result<bool, StorageError> {
+    let revoked = with_pool!(log, write, pool => {
+        sqlx::query("UPDATE api_tokens SET revoked_at_ms = $2 WHERE token_id = $1 AND revoked_at_ms IS NULL")
+            .bind(token_id).bind(now_ms())
+            .execute(pool).await.map(|done| done.rows_affected())
+    })
+    .map_err(storage("revoking a token"))?;
+    Ok(revoked > 0)
+}

@@ -1,0 +1,201 @@
+//! Request extractors whose failures are problem details naming the field: a JSON body (415
+//! if not JSON, 400 if malformed, 422 with the field's path if a value is invalid), query
+//! strings, the consistency position, and the metadata a command carries.
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, HeaderMap},
+};
+use commands::CommandMeta;
+use eventlog::Metadata;
+use serde::de::DeserializeOwned;
+use tower_http::request_id::RequestId;
+
+use crate::{auth::Caller, problem::Problem, AppState};
+
+/// A JSON body, validated into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| {
+                let media = media.trim();
+                media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")
+            });
+        if !is_json {
+            return Err(Problem::unsupported_media_type());
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    Problem::malformed_json(rejection.body_text())
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// 413.
+pub fn too_large() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The body is too large",
+        "request bodies are limited to 1 MiB",
+    )
+}
+
+/// `bytes` as JSON, then as `T`: a syntax error is 400, an invalid value 422 naming its path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let field = error.path().to_string();
+        Problem::validation(field, error.inner().to_string())
+    })
+}
+
+/// A query string, validated into `T` (422 naming the parameter).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(QueryParams)
+            .map_err(|error| {
+                Problem::validation(error.path().to_string(), error.inner().to_string())
+            })
+    }
+}
+
+/// The log position a read must include: header `X-Min-Position` or query `min_position`.
+#[derive(Debug, Clone, Copy)]
+pub struct MinPosition(pub Option<i64>);
+
+/// How long a read waits for its position before a 503.
+pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
+
+impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let from_header = parts.headers.get("x-min-position").map(|value| {
+            (
+                value.to_str().unwrap_or_default().to_owned(),
+                "X-Min-Position",
+            )
+        });
+        let from_query = parts.uri.query().and_then(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "min_position")
+                .map(|(_, value)| (value.into_owned(), "min_position"))
+        });
+        match from_header.or(from_query) {
+            None => Ok(Self(None)),
+            Some((value, field)) => value
+                .parse::<i64>()
+                .ok()
+                .filter(|p| *p >= 0)
+                .map(|p| Self(Some(p)))
+                .ok_or_else(|| {
+                    Problem::validation(field, "a log position is a whole number from 0")
+                }),
+        }
+    }
+}
+
+impl MinPosition {
+    /// Waits until `projection` includes the position, or fails with a 503 problem after
+    /// [`CONSISTENCY_WAIT`].
+    pub async fn wait(self, state: &AppState, projection: &str) -> Result<(), Problem> {
+        let Some(position) = self.0 else {
+            return Ok(());
+        };
+        projections::wait_for(&state.log, projection, position, CONSISTENCY_WAIT)
+            .await
+            .map_err(|error| match error {
+                projections::WaitError::Timeout { reached, .. } => Problem::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "not_yet_consistent",
+                    "The read model has not caught up",
+                    format!(
+                        "{projection} is at position {reached}, not yet {position}; retry shortly"
+                    ),
+                ),
+                projections::WaitError::Storage(error) => Problem::from(error),
+            })
+    }
+}
+
+/// What a command carries from its request: the caller as actor, the request id as request
+/// and correlation id, the `Idempotency-Key` (scoped to the caller) and `If-Match`.
+#[derive(Debug)]
+pub struct CommandContext {
+    /// Who asks.
+    pub caller: Caller,
+    /// The metadata for the command's events.
+    pub meta: CommandMeta,
+}
+
+impl FromRequestParts<AppState> for CommandContext {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .map(str::to_owned);
+        let idempotency_key = header_text(&parts.headers, "idempotency-key")
+            .map(|key| format!("api:{}:{key}", caller.user_id));
+        let expected_version = match header_text(&parts.headers, "if-match") {
+            None => None,
+            Some(value) => Some(value.trim_matches('"').parse::<i64>().map_err(|_| {
+                Problem::validation(
+                    "If-Match",
+                    "If-Match is the stream version the change was decided on, e.g. \"3\"",
+                )
+            })?),
+        };
+        let meta = CommandMeta {
+            metadata: Metadata {
+                actor: Some(caller.actor()),
+                correlation_id: request_id.clone(),
+                source: Some("api".to_owned()),
+                request_id,
+                ..Metadata::default()
+            },
+            idempotency_key,
+            expected_version,
+        };
+        Ok(Self { caller, meta })
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}

@@ -1,0 +1,245 @@
+//! Errors as RFC 9457 problem details: a stable `code` (and `type` URI) per kind, a human
+//! `detail`, and the offending `field` or broken `rule` where there is one. Internal errors are
+//! an opaque 500 whose cause is logged, never shown.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The media type of problem responses.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error answered as problem details; boxed, so that results carrying it stay small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Problem(Box<ProblemDetails>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
+    }
+}
+
+/// A problem details body (RFC 9457).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDetails {
+    /// A URI naming the kind of problem: `https://backoffice.dev/problems/{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The stable code of the kind (`validation_failed`, `not_found`, `business_rule`, …).
+    pub code: String,
+    /// What went wrong this time.
+    pub detail: String,
+    /// The request field at fault (a JSON path such as `lines[0].quantity`), if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The business rule refused (`cancel_after_dispatch`), for `business_rule`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl Problem {
+    /// A problem of `status` and `code`, titled `title`.
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self(Box::new(ProblemDetails {
+            kind: format!("https://backoffice.dev/problems/{}", code.replace('_', "-")),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            code: code.to_owned(),
+            detail: detail.into(),
+            field: None,
+            rule: None,
+        }))
+    }
+
+    /// 422: the request is well-formed but a value is invalid.
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "A value is invalid",
+            detail,
+        );
+        problem.field = Some(field.into()).filter(|f: &String| !f.is_empty() && f != ".");
+        problem
+    }
+
+    /// 400: the body is not JSON.
+    pub fn malformed_json(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body is not valid JSON",
+            detail,
+        )
+    }
+
+    /// 415: the body is not declared as JSON.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be JSON",
+            "send the body with Content-Type: application/json",
+        )
+    }
+
+    /// 404.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            format!("no {what} {id}"),
+        )
+    }
+
+    /// 409: the domain refused the command; `rule` names the rule.
+    pub fn business_rule(rule: String, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(
+            StatusCode::CONFLICT,
+            "business_rule",
+            "A business rule refused the command",
+            detail,
+        );
+        problem.rule = Some(rule);
+        problem
+    }
+
+    /// 409: the resource is not at the version the caller expected.
+    pub fn version_conflict(expected: i64, actual: i64) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            "The resource has changed",
+            format!(
+                "expected version {expected}, the resource is at version {actual}; read it again"
+            ),
+        )
+    }
+
+    /// 401.
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    /// 403: the caller's role lacks `permission`.
+    pub fn forbidden(permission: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Not allowed",
+            format!("this action needs the permission {permission}"),
+        )
+    }
+
+    /// 500: opaque; the cause goes to the log only.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            "the server failed; the cause is logged",
+        )
+    }
+
+    /// The status as a `StatusCode`.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let unauthenticated = status == StatusCode::UNAUTHORIZED;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if unauthenticated {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<eventlog::StorageError> for Problem {
+    fn from(error: eventlog::StorageError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// The rule a domain error names: its variant in snake case (`CancelAfterDispatch` →
+/// `cancel_after_dispatch`), stable as long as the domain's variant names are.
+pub fn rule_of(error: &impl std::fmt::Debug) -> String {
+    let debug = format!("{error:?}");
+    let name = debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    let mut rule = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            rule.push('_');
+        }
+        rule.extend(c.to_lowercase());
+    }
+    rule
+}
+
+impl<E: std::fmt::Debug + std::fmt::Display> From<commands::CommandError<E>> for Problem {
+    fn from(error: commands::CommandError<E>) -> Self {
+        use commands::CommandError as C;
+        match error {
+            C::Rejected(refusal) => match rule_of(&refusal).as_str() {
+                // The aggregate does not exist: nothing to refuse, nothing found.
+                "not_placed" | "not_requested" | "not_created" => Self::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "Not found",
+                    refusal.to_string(),
+                ),
+                rule => Self::business_rule(rule.to_owned(), refusal.to_string()),
+            },
+            C::VersionConflict {
+                expected, actual, ..
+            } => Self::version_conflict(expected, actual),
+            C::KeyReused { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "The Idempotency-Key was used for another request",
+                "use a new Idempotency-Key for a new request",
+            ),
+            C::Contended { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                "The resource is changing",
+                "the resource kept changing while the command was decided; try again",
+            ),
+            other => Self::internal(&other),
+        }
+    }
+}

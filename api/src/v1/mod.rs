@@ -1,0 +1,109 @@
+//! REST `/api/v1`: commands answer with the resource id, its stream version and the log
+//! position of their last event; reads come from the read models and accept that position
+//! (`X-Min-Position` or `min_position`) to wait, bounded, for their own write. Audit reads
+//! come from the log. Every route is registered with its OpenAPI description, so the document
+//! covers the router by construction.
+
+mod audit;
+mod orders;
+mod payments;
+mod shipments;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use commands::Executed;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+
+/// The `/api/v1` routes with their OpenAPI descriptions.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(orders::place, orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(orders::allocate_shipment))
+        .routes(routes!(payments::request, payments::list))
+        .routes(routes!(payments::get))
+        .routes(routes!(payments::capture))
+        .routes(routes!(payments::refund))
+        .routes(routes!(payments::void))
+        .routes(routes!(shipments::list))
+        .routes(routes!(shipments::get))
+        .routes(routes!(shipments::label))
+        .routes(routes!(shipments::dispatch))
+        .routes(routes!(shipments::deliver))
+        .routes(routes!(audit::stream_history))
+        .routes(routes!(audit::query))
+}
+
+/// What a command answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The resource's id.
+    pub id: String,
+    /// Its stream version after the command (send it as `If-Match` to change it only if
+    /// nothing changed since).
+    pub stream_version: i64,
+    /// The log position of the command's last event (none if it changed nothing); send it as
+    /// `X-Min-Position` on a read to see this write.
+    pub position: Option<i64>,
+    /// Whether the command changed anything (false: it had already happened).
+    pub changed: bool,
+}
+
+/// A command's answer: 201 with `Location` for a creation, 200 otherwise, and the position
+/// also as header `X-Position`.
+pub(crate) fn accepted(executed: &Executed, id: &str, created_at: Option<String>) -> Response {
+    let body = Accepted {
+        id: id.to_owned(),
+        stream_version: executed.stream_version,
+        position: executed.position,
+        changed: !executed.events.is_empty() && !executed.replayed,
+    };
+    let status = if created_at.is_some() && body.changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, Json(body)).into_response();
+    if let Some(location) = created_at.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if let Some(position) = executed.position {
+        if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
+            response.headers_mut().insert("x-position", value);
+        }
+    }
+    response
+}
+
+/// Paging parameters of the lists.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl Paging {
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50)
+    }
+}
+
+pub(crate) fn query_problem(error: projections::QueryError) -> crate::problem::Problem {
+    match error {
+        projections::QueryError::InvalidCursor => {
+            crate::problem::Problem::validation("cursor", "not a cursor this list gave out")
+        }
+        projections::QueryError::Storage(error) => error.into(),
+    }
+}

@@ -1,0 +1,358 @@
+//! Orders: place, get, list, cancel, allocate a shipment.
+
+use axum::{
+    extract::{Path, State},
+    response::Response,
+    Json,
+};
+use domain::{
+    order::{Order, OrderCommand, OrderLine, PlaceOrder},
+    shipment::ShipmentLine,
+    Address, Code, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId, Quantity,
+    ShipmentId, Sku,
+};
+use projections::{
+    orders::{OrderFilter, OrderRow},
+    Page, ReadModel,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{accepted, query_problem, Accepted, Paging};
+use crate::{
+    auth::{Caller, Permission},
+    extract::{CommandContext, JsonBody, MinPosition, QueryParams},
+    problem::{Problem, ProblemDetails},
+    AppState,
+};
+
+/// A new order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// The order's id (a UUID); made by the server if absent. Sending your own makes a retry
+    /// safe even without an Idempotency-Key.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub order_id: Option<OrderId>,
+    /// The customer (a UUID).
+    #[schema(value_type = String, format = Uuid)]
+    pub customer_id: CustomerId,
+    /// ISO 4217, e.g. `EUR`.
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    /// At least one line, each SKU once.
+    pub lines: Vec<LineRequest>,
+    /// Where the goods go.
+    pub shipping_address: AddressRequest,
+    /// The id in the system that sent the order.
+    #[schema(value_type = Option<String>)]
+    pub external_reference: Option<ExternalRef>,
+}
+
+/// An order line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    /// The product.
+    #[schema(value_type = String, example = "SKU-1")]
+    pub sku: Sku,
+    /// Its name, kept as ordered.
+    #[schema(value_type = String)]
+    pub name: NonEmptyText,
+    /// At least 1.
+    #[schema(value_type = u32, minimum = 1)]
+    pub quantity: Quantity,
+    /// The price per unit in minor units of the order's currency, 0 or more.
+    #[schema(minimum = 0)]
+    pub unit_price_minor: i64,
+}
+
+/// A postal address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    /// Who receives it.
+    #[schema(value_type = String)]
+    pub recipient: NonEmptyText,
+    /// Street and number.
+    #[schema(value_type = String)]
+    pub line1: NonEmptyText,
+    /// More of the street address.
+    #[schema(value_type = Option<String>)]
+    pub line2: Option<NonEmptyText>,
+    /// The postal code.
+    #[schema(value_type = Option<String>)]
+    pub postal_code: Option<NonEmptyText>,
+    /// The city.
+    #[schema(value_type = String)]
+    pub city: NonEmptyText,
+    /// ISO 3166-1 alpha-2, e.g. `DE`.
+    #[schema(value_type = String, example = "DE")]
+    pub country: domain::CountryCode,
+}
+
+/// Why an order is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// The reason, kept in the audit trail.
+    #[schema(value_type = String)]
+    pub reason: NonEmptyText,
+}
+
+/// Goods of the order to put in a new shipment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateRequest {
+    /// The shipment's id (a UUID); made by the server if absent.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub shipment_id: Option<ShipmentId>,
+    /// Who carries it (`dhl`).
+    #[schema(value_type = String, example = "dhl")]
+    pub carrier: Code,
+    /// What goes in it: never more of a SKU than ordered and not yet allocated.
+    pub lines: Vec<AllocateLine>,
+}
+
+/// A quantity of one SKU.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllocateLine {
+    /// The product.
+    #[schema(value_type = String)]
+    pub sku: Sku,
+    /// At least 1.
+    #[schema(value_type = u32, minimum = 1)]
+    pub quantity: Quantity,
+}
+
+/// Filters of the order list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    /// `placed`, `completed` or `cancelled`.
+    pub status: Option<String>,
+    /// `unpaid`, `partially_paid`, `paid`, `partially_refunded` or `refunded`.
+    pub payment_status: Option<String>,
+    /// `unfulfilled`, `partially_shipped`, `shipped`, `partially_delivered`, `delivered`, `returned`.
+    pub fulfillment_status: Option<String>,
+    /// The customer.
+    pub customer_id: Option<String>,
+    /// Placed at or after (RFC 3339).
+    pub placed_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Placed before (RFC 3339).
+    pub placed_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Wait until the list includes this log position (read by `MinPosition`; declared here
+    /// for the OpenAPI document).
+    #[allow(dead_code)]
+    pub min_position: Option<i64>,
+}
+
+/// Places an order.
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body answer the stored response for 24 hours")),
+    responses((status = 201, description = "Placed", body = Accepted), (status = 200, description = "Already placed with the same details", body = Accepted),
+        (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn place(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    JsonBody(body): JsonBody<PlaceOrderRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::OrdersCreate)?;
+    if body.lines.is_empty() {
+        return Err(Problem::validation(
+            "lines",
+            "an order needs at least one line",
+        ));
+    }
+    let mut lines = Vec::with_capacity(body.lines.len());
+    for (i, line) in body.lines.into_iter().enumerate() {
+        if line.unit_price_minor < 0 {
+            return Err(Problem::validation(
+                format!("lines[{i}].unit_price_minor"),
+                "a price is 0 or more",
+            ));
+        }
+        if lines.iter().any(|l: &OrderLine| l.sku == line.sku) {
+            return Err(Problem::validation(
+                format!("lines[{i}].sku"),
+                "each SKU once per order",
+            ));
+        }
+        lines.push(OrderLine {
+            sku: line.sku,
+            name: line.name,
+            quantity: line.quantity,
+            unit_price: Money::new(line.unit_price_minor, body.currency),
+        });
+    }
+    let address = body.shipping_address;
+    let order_id = body
+        .order_id
+        .unwrap_or_else(|| OrderId::from(uuid::Uuid::now_v7()));
+    let command = OrderCommand::PlaceOrder(PlaceOrder {
+        order_id,
+        customer_id: body.customer_id,
+        currency: body.currency,
+        lines,
+        shipping_address: Address {
+            recipient: address.recipient,
+            line1: address.line1,
+            line2: address.line2,
+            postal_code: address.postal_code,
+            city: address.city,
+            country: address.country,
+        },
+        external_reference: body.external_reference,
+    });
+    let id = order_id.to_string();
+    let executed = state
+        .handler
+        .execute::<Order>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(
+        &executed,
+        &id,
+        Some(format!("/api/v1/orders/{id}")),
+    ))
+}
+
+/// An order with its lines.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "The order's id"),
+        ("X-Min-Position" = Option<i64>, Header, description = "Wait until the read includes this log position")),
+    responses((status = 200, body = OrderRow), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 503, description = "Not caught up with X-Min-Position", body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    Path(id): Path<String>,
+) -> Result<Json<OrderRow>, Problem> {
+    caller.require(Permission::OrdersView)?;
+    consistency.wait(&state, ReadModel::Orders.name()).await?;
+    projections::orders::get_order(&state.log, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("order", &id))
+}
+
+/// Orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, body = Page<OrderRow>), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 422, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    QueryParams(query): QueryParams<OrderQuery>,
+) -> Result<Json<Page<OrderRow>>, Problem> {
+    caller.require(Permission::OrdersView)?;
+    consistency.wait(&state, ReadModel::Orders.name()).await?;
+    let filter = OrderFilter {
+        status: query.status,
+        payment_status: query.payment_status,
+        fulfillment_status: query.fulfillment_status,
+        customer_id: query.customer_id,
+        placed_from: query.placed_from,
+        placed_to: query.placed_to,
+    };
+    let paging = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    projections::orders::list_orders(
+        &state.log,
+        &filter,
+        paging.cursor.as_deref(),
+        paging.limit(),
+    )
+    .await
+    .map(Json)
+    .map_err(query_problem)
+}
+
+/// Cancels an order: captured money is refunded and open payments voided by the process
+/// managers; refused once anything is dispatched.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", request_body = CancelRequest,
+    params(("id" = String, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the order is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CancelRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::OrdersCancel)?;
+    let command = OrderCommand::CancelOrder {
+        reason: body.reason,
+    };
+    let executed = state
+        .handler
+        .execute::<Order>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(&executed, &id, None))
+}
+
+/// Allocates goods of the order to a new shipment (the shipment is created by a process
+/// manager).
+#[utoipa::path(post, path = "/orders/{id}/shipments", tag = "orders", request_body = AllocateRequest,
+    params(("id" = String, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the order is still at this stream version")),
+    responses((status = 200, description = "Allocated; `id` is the shipment's", body = Accepted), (status = 400, body = ProblemDetails),
+        (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails),
+        (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn allocate_shipment(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AllocateRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::OrdersEdit)?;
+    if body.lines.is_empty() {
+        return Err(Problem::validation(
+            "lines",
+            "a shipment needs at least one line",
+        ));
+    }
+    let shipment_id = body
+        .shipment_id
+        .unwrap_or_else(|| ShipmentId::from(uuid::Uuid::now_v7()));
+    let command = OrderCommand::AllocateShipment {
+        shipment_id,
+        carrier: body.carrier,
+        lines: body
+            .lines
+            .into_iter()
+            .map(|line| ShipmentLine {
+                sku: line.sku,
+                quantity: line.quantity,
+            })
+            .collect(),
+    };
+    let executed = state
+        .handler
+        .execute::<Order>(&id, command, &ctx.meta)
+        .await?;
+    let mut response = accepted(&executed, &shipment_id.to_string(), None);
+    if let Ok(location) = format!("/api/v1/shipments/{shipment_id}").parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    Ok(response)
+}

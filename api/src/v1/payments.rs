@@ -1,0 +1,292 @@
+//! Payments: request, capture, refund, void, get, list.
+
+use axum::{
+    extract::{Path, State},
+    response::Response,
+    Json,
+};
+use domain::{
+    payment::{Payment, PaymentCommand},
+    Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId,
+};
+use projections::{
+    payments::{PaymentFilter, PaymentRow},
+    Page, ReadModel,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{accepted, query_problem, Accepted, Paging};
+use crate::{
+    auth::{Caller, Permission},
+    extract::{CommandContext, JsonBody, MinPosition, QueryParams},
+    problem::{Problem, ProblemDetails},
+    AppState,
+};
+
+/// A payment to ask the provider for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestPaymentRequest {
+    /// The payment's id (a UUID); made by the server if absent.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub payment_id: Option<PaymentId>,
+    /// The order it pays (a UUID).
+    #[schema(value_type = String, format = Uuid)]
+    pub order_id: OrderId,
+    /// The amount in minor units, more than 0.
+    #[schema(minimum = 1)]
+    pub amount_minor: i64,
+    /// ISO 4217; the order's currency.
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
+    /// The payment provider (`stripe`).
+    #[schema(value_type = String, example = "stripe")]
+    pub provider: Code,
+}
+
+/// An amount of a payment to capture or refund.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    /// The amount in minor units of the payment's currency, more than 0.
+    #[schema(minimum = 1)]
+    pub amount_minor: i64,
+    /// The provider's id of this capture or refund; recorded once (made by the server if
+    /// absent).
+    #[schema(value_type = Option<String>)]
+    pub reference: Option<ExternalRef>,
+}
+
+/// Why a payment is voided.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// The reason, kept in the audit trail.
+    #[schema(value_type = String)]
+    pub reason: NonEmptyText,
+}
+
+/// Filters of the payment list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentQuery {
+    /// A payment status.
+    pub status: Option<String>,
+    /// The order paid.
+    pub order_id: Option<String>,
+    /// The provider.
+    pub provider: Option<String>,
+    /// The provider's id of the payment.
+    pub provider_reference: Option<String>,
+    /// Requested at or after (RFC 3339).
+    pub requested_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Requested before (RFC 3339).
+    pub requested_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Wait until the list includes this log position (read by `MinPosition`; declared here
+    /// for the OpenAPI document).
+    #[allow(dead_code)]
+    pub min_position: Option<i64>,
+}
+
+fn positive(amount: i64, field: &str) -> Result<i64, Problem> {
+    if amount > 0 {
+        Ok(amount)
+    } else {
+        Err(Problem::validation(field, "an amount is more than 0"))
+    }
+}
+
+/// Requests a payment for an order.
+#[utoipa::path(post, path = "/payments", tag = "payments", request_body = RequestPaymentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, body = Accepted), (status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails),
+        (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn request(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    JsonBody(body): JsonBody<RequestPaymentRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::PaymentsCreate)?;
+    let amount = positive(body.amount_minor, "amount_minor")?;
+    let payment_id = body
+        .payment_id
+        .unwrap_or_else(|| PaymentId::from(uuid::Uuid::now_v7()));
+    let command = PaymentCommand::RequestPayment {
+        payment_id,
+        order_id: body.order_id,
+        amount: Money::new(amount, body.currency),
+        provider: body.provider,
+    };
+    let id = payment_id.to_string();
+    let executed = state
+        .handler
+        .execute::<Payment>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(
+        &executed,
+        &id,
+        Some(format!("/api/v1/payments/{id}")),
+    ))
+}
+
+/// The currency of payment `id`, for amounts given in its minor units.
+async fn currency_of(state: &AppState, id: &str) -> Result<Currency, Problem> {
+    let (payment, _) = state
+        .handler
+        .load::<Payment>(id)
+        .await
+        .map_err(Problem::from)?;
+    payment
+        .map(|p| p.requested.currency)
+        .ok_or_else(|| Problem::not_found("payment", id))
+}
+
+fn reference(given: Option<ExternalRef>, kind: &str) -> Result<ExternalRef, Problem> {
+    match given {
+        Some(reference) => Ok(reference),
+        None => ExternalRef::parse(&format!("{kind}-{}", uuid::Uuid::now_v7()))
+            .map_err(|e| Problem::internal(&e)),
+    }
+}
+
+/// Captures (part of) a payment; a capture before the provider's authorization implies it.
+#[utoipa::path(post, path = "/payments/{id}/capture", tag = "payments", request_body = AmountRequest,
+    params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn capture(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AmountRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::PaymentsApprove)?;
+    let amount = positive(body.amount_minor, "amount_minor")?;
+    let currency = currency_of(&state, &id).await?;
+    let command = PaymentCommand::CapturePayment {
+        capture_id: reference(body.reference, "capture")?,
+        amount: Money::new(amount, currency),
+        provider_reference: None,
+    };
+    let executed = state
+        .handler
+        .execute::<Payment>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(&executed, &id, None))
+}
+
+/// Refunds (part of) a captured payment; never more than captured minus refunded.
+#[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", request_body = AmountRequest,
+    params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AmountRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::PaymentsApprove)?;
+    let amount = positive(body.amount_minor, "amount_minor")?;
+    let currency = currency_of(&state, &id).await?;
+    let command = PaymentCommand::RefundPayment {
+        refund_id: reference(body.reference, "refund")?,
+        amount: Money::new(amount, currency),
+    };
+    let executed = state
+        .handler
+        .execute::<Payment>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(&executed, &id, None))
+}
+
+/// Voids a payment before capture.
+#[utoipa::path(post, path = "/payments/{id}/void", tag = "payments", request_body = VoidRequest,
+    params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn void(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VoidRequest>,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::PaymentsCancel)?;
+    let command = PaymentCommand::VoidPayment {
+        reason: body.reason,
+    };
+    let executed = state
+        .handler
+        .execute::<Payment>(&id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(&executed, &id, None))
+}
+
+/// A payment.
+#[utoipa::path(get, path = "/payments/{id}", tag = "payments",
+    params(("id" = String, Path, description = "The payment's id"),
+        ("X-Min-Position" = Option<i64>, Header, description = "Wait until the read includes this log position")),
+    responses((status = 200, body = PaymentRow), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentRow>, Problem> {
+    caller.require(Permission::PaymentsView)?;
+    consistency.wait(&state, ReadModel::Payments.name()).await?;
+    projections::payments::get_payment(&state.log, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("payment", &id))
+}
+
+/// Payments, newest first.
+#[utoipa::path(get, path = "/payments", tag = "payments", params(PaymentQuery),
+    responses((status = 200, body = Page<PaymentRow>), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 422, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    QueryParams(query): QueryParams<PaymentQuery>,
+) -> Result<Json<Page<PaymentRow>>, Problem> {
+    caller.require(Permission::PaymentsView)?;
+    consistency.wait(&state, ReadModel::Payments.name()).await?;
+    let filter = PaymentFilter {
+        status: query.status,
+        order_id: query.order_id,
+        provider: query.provider,
+        provider_reference: query.provider_reference,
+        requested_from: query.requested_from,
+        requested_to: query.requested_to,
+    };
+    let paging = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    projections::payments::list_payments(
+        &state.log,
+        &filter,
+        paging.cursor.as_deref(),
+        paging.limit(),
+    )
+    .await
+    .map(Json)
+    .map_err(query_problem)
+}

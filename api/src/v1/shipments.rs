@@ -1,0 +1,184 @@
+//! Shipments: get, list, record the label, dispatch, record delivery.
+
+use axum::{
+    extract::{Path, State},
+    response::Response,
+    Json,
+};
+use domain::{
+    shipment::{Shipment, ShipmentCommand},
+    ExternalRef,
+};
+use projections::{
+    shipments::{ShipmentFilter, ShipmentRow},
+    Page, ReadModel,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{accepted, query_problem, Accepted, Paging};
+use crate::{
+    auth::{Caller, Permission},
+    extract::{CommandContext, JsonBody, MinPosition, QueryParams},
+    problem::{Problem, ProblemDetails},
+    AppState,
+};
+
+/// The carrier's label.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    /// The carrier's tracking number.
+    #[schema(value_type = String)]
+    pub tracking_number: ExternalRef,
+}
+
+/// Filters of the shipment list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShipmentQuery {
+    /// A shipment status.
+    pub status: Option<String>,
+    /// The order.
+    pub order_id: Option<String>,
+    /// The carrier.
+    pub carrier: Option<String>,
+    /// The carrier's tracking number.
+    pub tracking_number: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before (RFC 3339).
+    pub created_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Wait until the list includes this log position (read by `MinPosition`; declared here
+    /// for the OpenAPI document).
+    #[allow(dead_code)]
+    pub min_position: Option<i64>,
+}
+
+async fn run(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+    command: ShipmentCommand,
+) -> Result<Response, Problem> {
+    ctx.caller.require(Permission::ShipmentsEdit)?;
+    let executed = state
+        .handler
+        .execute::<Shipment>(id, command, &ctx.meta)
+        .await?;
+    Ok(accepted(&executed, id, None))
+}
+
+/// Records the carrier label and tracking number.
+#[utoipa::path(post, path = "/shipments/{id}/label", tag = "shipments", request_body = LabelRequest,
+    params(("id" = String, Path, description = "The shipment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the shipment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn label(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LabelRequest>,
+) -> Result<Response, Problem> {
+    let command = ShipmentCommand::RecordLabel {
+        tracking_number: body.tracking_number,
+    };
+    run(&state, &ctx, &id, command).await
+}
+
+/// Records that the parcel left the warehouse.
+#[utoipa::path(post, path = "/shipments/{id}/dispatch", tag = "shipments",
+    params(("id" = String, Path, description = "The shipment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the shipment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn dispatch(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    run(&state, &ctx, &id, ShipmentCommand::DispatchShipment).await
+}
+
+/// Records that the parcel was delivered.
+#[utoipa::path(post, path = "/shipments/{id}/delivery", tag = "shipments",
+    params(("id" = String, Path, description = "The shipment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
+        ("If-Match" = Option<String>, Header, description = "Only if the shipment is still at this stream version")),
+    responses((status = 200, body = Accepted), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn deliver(
+    State(state): State<AppState>,
+    ctx: CommandContext,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    run(&state, &ctx, &id, ShipmentCommand::DeliverShipment).await
+}
+
+/// A shipment with its lines and tracking timeline.
+#[utoipa::path(get, path = "/shipments/{id}", tag = "shipments",
+    params(("id" = String, Path, description = "The shipment's id"),
+        ("X-Min-Position" = Option<i64>, Header, description = "Wait until the read includes this log position")),
+    responses((status = 200, body = ShipmentRow), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    Path(id): Path<String>,
+) -> Result<Json<ShipmentRow>, Problem> {
+    caller.require(Permission::ShipmentsView)?;
+    consistency
+        .wait(&state, ReadModel::Shipments.name())
+        .await?;
+    projections::shipments::get_shipment(&state.log, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found("shipment", &id))
+}
+
+/// Shipments, newest first.
+#[utoipa::path(get, path = "/shipments", tag = "shipments", params(ShipmentQuery),
+    responses((status = 200, body = Page<ShipmentRow>), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+        (status = 422, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    consistency: MinPosition,
+    QueryParams(query): QueryParams<ShipmentQuery>,
+) -> Result<Json<Page<ShipmentRow>>, Problem> {
+    caller.require(Permission::ShipmentsView)?;
+    consistency
+        .wait(&state, ReadModel::Shipments.name())
+        .await?;
+    let filter = ShipmentFilter {
+        status: query.status,
+        order_id: query.order_id,
+        carrier: query.carrier,
+        tracking_number: query.tracking_number,
+        created_from: query.created_from,
+        created_to: query.created_to,
+    };
+    let paging = Paging {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    projections::shipments::list_shipments(
+        &state.log,
+        &filter,
+        paging.cursor.as_deref(),
+        paging.limit(),
+    )
+    .await
+    .map(Json)
+    .map_err(query_problem)
+}

@@ -1,0 +1,131 @@
+//! The real app (router, projections, process managers) on a real socket on port 0 against a
+//! database of its own, with one user per role.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::time::{Duration, Instant};
+
+use api::auth::Role;
+use eventlog::testing::TestDatabase;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// A running app.
+pub struct App {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub log: eventlog::EventLog,
+    tokens: Vec<(Role, String)>,
+    _db: TestDatabase,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl App {
+    /// On PostgreSQL.
+    pub async fn postgres() -> Self {
+        Self::start(TestDatabase::postgres().await).await
+    }
+
+    /// On SQLite, the embedded default.
+    pub async fn sqlite() -> Self {
+        Self::start(TestDatabase::sqlite()).await
+    }
+
+    async fn start(db: TestDatabase) -> Self {
+        let log = db.log().await;
+        projections::create_tables(&log).await.unwrap();
+        api::spawn_workers(&log);
+        let mut tokens = Vec::new();
+        for role in Role::ALL {
+            let token = api::auth::create_user(&log, role.name(), role)
+                .await
+                .unwrap();
+            tokens.push((role, token));
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = api::router(api::AppState::new(log.clone()));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            log,
+            tokens,
+            _db: db,
+            server,
+        }
+    }
+
+    /// The token of `role`'s user (its name is the role's).
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    /// A request as `role`.
+    pub fn request(&self, role: Role, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token(role))
+    }
+
+    /// POSTs `body` as `role`; answers status and JSON body.
+    pub async fn post(&self, role: Role, path: &str, body: Value) -> (StatusCode, Value) {
+        read(
+            self.request(role, Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// GETs as `role`.
+    pub async fn get(&self, role: Role, path: &str) -> (StatusCode, Value) {
+        read(self.request(role, Method::GET, path).send().await.unwrap()).await
+    }
+
+    /// GETs as admin until `done` holds for the body, bounded.
+    pub async fn eventually(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get(Role::Admin, path).await;
+            if status == StatusCode::OK && done(&body) {
+                return body;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never: {path} answered {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Status and JSON body (null if none).
+pub async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// An order of 2 × SKU-A at 10.00 and 1 × SKU-B at 5.00 EUR: 25.00.
+pub fn new_order() -> Value {
+    json!({
+        "customer_id": uuid::Uuid::now_v7(),
+        "currency": "EUR",
+        "lines": [
+            {"sku": "SKU-A", "name": "Mug", "quantity": 2, "unit_price_minor": 1000},
+            {"sku": "SKU-B", "name": "Tea", "quantity": 1, "unit_price_minor": 500}
+        ],
+        "shipping_address": {"recipient": "Ana Lima", "line1": "Hauptstrasse 1", "city": "Berlin", "country": "DE"},
+        "external_reference": "SHOP-1001"
+    })
+}
