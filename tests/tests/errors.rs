@@ -1,0 +1,200 @@
+//! Every error kind of the API as a problem details body, pinned by insta.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use api::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{new_order, read, App};
+
+async fn problem(app: &App, request: reqwest::RequestBuilder) -> (StatusCode, Value, String) {
+    let response = request.send().await.unwrap();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let _ = app;
+    let (status, body) = read(response).await;
+    (status, body, content_type)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_error_kind_is_a_problem_with_a_stable_code() {
+    let app = App::postgres().await;
+    let orders = format!("{}/api/v1/orders", app.base);
+    let mut seen = Vec::new();
+
+    // 422: a value is invalid, naming the field.
+    let mut bad = new_order();
+    bad["lines"][1]["quantity"] = json!(0);
+    seen.push((
+        "validation",
+        problem(
+            &app,
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .json(&bad),
+        )
+        .await,
+    ));
+    // 422: a required field is missing.
+    let mut missing = new_order();
+    missing.as_object_mut().unwrap().remove("currency");
+    seen.push((
+        "missing field",
+        problem(
+            &app,
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .json(&missing),
+        )
+        .await,
+    ));
+    // 404.
+    seen.push((
+        "not found",
+        problem(
+            &app,
+            app.request(
+                Role::Viewer,
+                Method::GET,
+                "/api/v1/orders/0190d8a4-0000-7000-8000-000000000000",
+            ),
+        )
+        .await,
+    ));
+    // 409: a business rule (a refund above what was captured).
+    let (_, placed) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    let order = placed["id"].as_str().unwrap().to_owned();
+    let (_, payment) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+        .await;
+    let payment = payment["id"].as_str().unwrap().to_owned();
+    seen.push((
+        "business rule",
+        problem(
+            &app,
+            app.request(
+                Role::Finance,
+                Method::POST,
+                &format!("/api/v1/payments/{payment}/refund"),
+            )
+            .json(&json!({"amount_minor": 100})),
+        )
+        .await,
+    ));
+    // 409: a version conflict (If-Match of a version the order has left).
+    let (_, untouched) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    let untouched = untouched["id"].as_str().unwrap().to_owned();
+    seen.push((
+        "version conflict",
+        problem(
+            &app,
+            app.request(
+                Role::Operator,
+                Method::POST,
+                &format!("/api/v1/orders/{untouched}/cancel"),
+            )
+            .header("if-match", "\"7\"")
+            .json(&json!({"reason": "late"})),
+        )
+        .await,
+    ));
+    // 401: no token, and an unknown one.
+    seen.push((
+        "unauthenticated",
+        problem(&app, app.client.get(&orders)).await,
+    ));
+    seen.push((
+        "unknown token",
+        problem(&app, app.client.get(&orders).bearer_auth("bo_nope_nope")).await,
+    ));
+    // 403: a viewer placing an order.
+    seen.push((
+        "forbidden",
+        problem(
+            &app,
+            app.request(Role::Viewer, Method::POST, "/api/v1/orders")
+                .json(&new_order()),
+        )
+        .await,
+    ));
+    // 400: malformed JSON.
+    seen.push((
+        "malformed json",
+        problem(
+            &app,
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .header("content-type", "application/json")
+                .body("{\"lines\": ["),
+        )
+        .await,
+    ));
+    // 415: not JSON.
+    seen.push((
+        "wrong content type",
+        problem(
+            &app,
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .header("content-type", "text/plain")
+                .body("hello"),
+        )
+        .await,
+    ));
+    // 413: too large.
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    seen.push((
+        "too large",
+        problem(
+            &app,
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .header("content-type", "application/json")
+                .body(huge),
+        )
+        .await,
+    ));
+    // An unknown route and a wrong method.
+    seen.push((
+        "no route",
+        problem(
+            &app,
+            app.request(Role::Viewer, Method::GET, "/api/v1/nothing"),
+        )
+        .await,
+    ));
+    seen.push((
+        "wrong method",
+        problem(
+            &app,
+            app.request(Role::Viewer, Method::DELETE, "/api/v1/orders"),
+        )
+        .await,
+    ));
+    // A bad query parameter.
+    seen.push((
+        "bad query",
+        problem(
+            &app,
+            app.request(Role::Viewer, Method::GET, "/api/v1/orders?limit=lots"),
+        )
+        .await,
+    ));
+
+    for (name, (status, body, content_type)) in &seen {
+        assert_eq!(content_type, "application/problem+json", "{name}: {body}");
+        assert_eq!(
+            body["status"].as_u64(),
+            Some(u64::from(status.as_u16())),
+            "{name}: {body}"
+        );
+    }
+    let pinned: Vec<Value> = seen
+        .into_iter()
+        .map(|(name, (status, body, _))| json!({"case": name, "status": status.as_u16(), "body": body}))
+        .collect();
+    insta::assert_json_snapshot!(pinned);
+}
