@@ -143,6 +143,13 @@ impl MinPosition {
         let Some(position) = self.0 else {
             return Ok(());
         };
+        // A position past the log's head was never given out: waiting could not help.
+        if position > state.log.head().await? {
+            return Err(Problem::validation(
+                "min_position",
+                "this position is past the end of the log; send one a command answered",
+            ));
+        }
         projections::wait_for(&state.log, projection, position, CONSISTENCY_WAIT)
             .await
             .map_err(|error| match error {

@@ -82,17 +82,19 @@ pub fn spawn_workers(log: &EventLog) {
 
 /// The OpenAPI document of every `/api/v1` route.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, document) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+    let (_, mut document) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1::routes())
         .split_for_parts();
+    openapi::declare_problem_media_type(&mut document);
     document
 }
 
 /// The application's router.
 pub fn router(state: AppState) -> Router {
-    let (api, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1::routes())
         .split_for_parts();
+    openapi::declare_problem_media_type(&mut document);
     let docs = openapi::docs_page(&document);
     let document = Json(document);
     let api = api.layer(middleware::from_fn_with_state(

@@ -79,3 +79,29 @@ pub fn docs_page(document: &Document) -> String {
     html.push_str("</table></body></html>");
     html
 }
+
+/// Error responses are problem details: declares them as `application/problem+json`, the
+/// media type they are sent with.
+pub fn declare_problem_media_type(document: &mut Document) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
+                    if let Some(content) = response.content.shift_remove("application/json") {
+                        response
+                            .content
+                            .insert(crate::problem::PROBLEM_JSON.to_owned(), content);
+                    }
+                }
+            }
+        }
+    }
+}

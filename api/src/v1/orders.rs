@@ -228,7 +228,7 @@ pub async fn place(
     params(("id" = String, Path, description = "The order's id"),
         ("X-Min-Position" = Option<i64>, Header, description = "Wait until the read includes this log position")),
     responses((status = 200, body = OrderRow), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
-        (status = 404, body = ProblemDetails), (status = 503, description = "Not caught up with X-Min-Position", body = ProblemDetails)),
+        (status = 404, body = ProblemDetails), (status = 422, body = ProblemDetails), (status = 503, description = "Not caught up with X-Min-Position", body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -287,7 +287,7 @@ pub async fn list(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the order is still at this stream version")),
     responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
-        (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -313,8 +313,8 @@ pub async fn cancel(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the order is still at this stream version")),
     responses((status = 200, description = "Allocated; `id` is the shipment's", body = Accepted), (status = 400, body = ProblemDetails),
-        (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails),
-        (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
+        (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails),
+        (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn allocate_shipment(
     State(state): State<AppState>,

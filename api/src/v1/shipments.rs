@@ -127,7 +127,7 @@ pub async fn deliver(
     params(("id" = String, Path, description = "The shipment's id"),
         ("X-Min-Position" = Option<i64>, Header, description = "Wait until the read includes this log position")),
     responses((status = 200, body = ShipmentRow), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
-        (status = 404, body = ProblemDetails), (status = 503, body = ProblemDetails)),
+        (status = 404, body = ProblemDetails), (status = 422, body = ProblemDetails), (status = 503, body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
