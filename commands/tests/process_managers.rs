@@ -22,11 +22,7 @@ eventlog::on_both_backends!(
 );
 
 async fn event_count(log: &EventLog) -> usize {
-    let head = log.head().await.unwrap();
-    assert!(log
-        .wait_until_visible(head, std::time::Duration::from_secs(30))
-        .await
-        .unwrap());
+    everything_visible(log).await;
     log.read_all(0, 100_000).await.unwrap().len()
 }
 
@@ -148,11 +144,7 @@ async fn a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect(
 
     // The process manager handles the batch and "crashes" before saving its checkpoint.
     let payments = OrderPayments::new(handler.clone());
-    let head = log.head().await.unwrap();
-    assert!(log
-        .wait_until_visible(head, std::time::Duration::from_secs(30))
-        .await
-        .unwrap());
+    everything_visible(&log).await;
     let batch = log.read_all(0, 100).await.unwrap();
     payments.handle(&batch).await.unwrap();
     assert_eq!(
