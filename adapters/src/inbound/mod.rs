@@ -1,5 +1,14 @@
 //! Inbound webhooks: first [`signature`] decides whether a delivery is authentic, then
-//! [`payload`] names it for the inbox and reads it into a typed event to map to commands.
+//! [`payload`] names it for the [`inbox`], where [`http`] stores it before acknowledging it;
+//! the [`Worker`] then maps it to commands, asynchronously.
 
+pub mod config;
+pub mod http;
+pub mod inbox;
 pub mod payload;
 pub mod signature;
+mod worker;
+
+pub use config::{Verifiers, WebhookSecrets};
+pub use http::{admin_routes, routes, WebhookState};
+pub use worker::{backoff, Worker, WorkerError, WorkerOptions};

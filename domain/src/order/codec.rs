@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Every order event type with its current version.
-pub const EVENT_TYPES: [(&str, i32); 13] = [
+pub const EVENT_TYPES: [(&str, i32); 14] = [
     ("OrderPlaced", 2),
     ("OrderCancelled", 1),
     ("OrderPaymentRequested", 1),
@@ -28,6 +28,7 @@ pub const EVENT_TYPES: [(&str, i32); 13] = [
     ("OrderShipmentDelivered", 1),
     ("OrderShipmentReturned", 1),
     ("OrderCompleted", 1),
+    ("OrderInvoiced", 1),
 ];
 
 /// The stored form of `event` at its current version.
@@ -47,6 +48,7 @@ pub fn encode(event: &OrderEvent) -> StoredEvent {
         E::OrderShipmentDelivered(p) => ("OrderShipmentDelivered", 1, to_payload(p)),
         E::OrderShipmentReturned(p) => ("OrderShipmentReturned", 1, to_payload(p)),
         E::OrderCompleted(p) => ("OrderCompleted", 1, to_payload(p)),
+        E::OrderInvoiced(p) => ("OrderInvoiced", 1, to_payload(p)),
     };
     StoredEvent {
         event_type,
@@ -78,6 +80,7 @@ pub fn decode(
         ("OrderShipmentDelivered", 1) => E::OrderShipmentDelivered(from_payload(t, v, payload)?),
         ("OrderShipmentReturned", 1) => E::OrderShipmentReturned(from_payload(t, v, payload)?),
         ("OrderCompleted", 1) => E::OrderCompleted(from_payload(t, v, payload)?),
+        ("OrderInvoiced", 1) => E::OrderInvoiced(from_payload(t, v, payload)?),
         _ if EVENT_TYPES.iter().any(|(name, _)| *name == event_type) => {
             return Err(unsupported(event_type, event_version))
         }

@@ -1,6 +1,8 @@
 //! What may be asked of an order: by operators through the API, and by the process managers
 //! that report what payments and shipments did.
 
+use chrono::{DateTime, Utc};
+
 use super::OrderLine;
 use crate::{
     shipment::ShipmentLine, Address, Code, Currency, CustomerId, ExternalRef, Money, NonEmptyText,
@@ -74,6 +76,15 @@ pub enum OrderCommand {
     },
     /// Close the order once it is fully paid and fully delivered.
     CompleteOrder,
+    /// Attach an invoice the ERP issued (a fact the ERP owns; it changes nothing else).
+    RecordInvoice {
+        /// The ERP's invoice number; the same number twice is recorded once.
+        invoice_number: ExternalRef,
+        /// When the ERP issued it.
+        issued_at: DateTime<Utc>,
+        /// The invoiced total, in the order's currency.
+        total: Money,
+    },
 }
 
 /// The details of a new order. Prices are the ones the customer agreed to; the catalog may

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use super::{
     AllocationStatus, FulfillmentStatus, OrderCancelled, OrderCommand, OrderCompleted, OrderError,
-    OrderEvent, OrderOverpaid, OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested,
-    OrderPlaced, OrderRefundRecorded, OrderShipmentAllocated, OrderState, OrderStatus, PlaceOrder,
-    ShipmentRef,
+    OrderEvent, OrderInvoiced, OrderOverpaid, OrderPaymentClosed, OrderPaymentRecorded,
+    OrderPaymentRequested, OrderPlaced, OrderRefundRecorded, OrderShipmentAllocated, OrderState,
+    OrderStatus, PlaceOrder, ShipmentRef,
 };
 use crate::{shipment::ShipmentLine, Code, Context, Money, ShipmentId};
 
@@ -137,6 +137,25 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
                 completed_at: ctx.now(),
             })]),
         },
+        // An invoice is the ERP's fact: recorded in any status, once per number.
+        C::RecordInvoice {
+            invoice_number,
+            issued_at,
+            total,
+        } => {
+            check_currency(order, total)?;
+            if total.amount_minor < 0 {
+                return Err(OrderError::NonPositiveAmount);
+            }
+            if order.invoices.contains(&invoice_number) {
+                return Ok(vec![]);
+            }
+            Ok(vec![OrderEvent::OrderInvoiced(OrderInvoiced {
+                invoice_number,
+                issued_at,
+                total,
+            })])
+        }
     }
 }
 

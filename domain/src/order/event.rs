@@ -38,6 +38,8 @@ pub enum OrderEvent {
     OrderShipmentReturned(ShipmentRef),
     /// The order is fully paid and delivered, and closed.
     OrderCompleted(OrderCompleted),
+    /// The ERP issued an invoice for it.
+    OrderInvoiced(OrderInvoiced),
 }
 
 /// Payload of `OrderPlaced` (version 2; version 1 lines had a bare `price` in minor units and
@@ -158,4 +160,15 @@ pub struct ShipmentRef {
 pub struct OrderCompleted {
     /// When.
     pub completed_at: DateTime<Utc>,
+}
+
+/// Payload of `OrderInvoiced`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderInvoiced {
+    /// The ERP's invoice number.
+    pub invoice_number: ExternalRef,
+    /// When the ERP issued it.
+    pub issued_at: DateTime<Utc>,
+    /// The invoiced total.
+    pub total: Money,
 }

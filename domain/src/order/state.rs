@@ -138,6 +138,8 @@ pub struct OrderState {
     pub refunded: Money,
     /// The latest excess flagged by `OrderOverpaid`.
     pub overpaid: Option<Money>,
+    /// Invoice numbers the ERP attached, in the order they were recorded.
+    pub invoices: Vec<ExternalRef>,
 }
 
 impl OrderState {
@@ -309,6 +311,7 @@ pub(super) fn evolve(state: &mut Option<OrderState>, event: &OrderEvent) {
             paid: zero,
             refunded: zero,
             overpaid: None,
+            invoices: Vec::new(),
         });
         return;
     }
@@ -376,5 +379,8 @@ pub(super) fn evolve(state: &mut Option<OrderState>, event: &OrderEvent) {
             set_allocation(order, &s.shipment_id, AllocationStatus::Returned);
         }
         OrderEvent::OrderCompleted(_) => order.status = OrderStatus::Completed,
+        OrderEvent::OrderInvoiced(invoiced) => {
+            order.invoices.push(invoiced.invoice_number.clone());
+        }
     }
 }

@@ -4,9 +4,9 @@
 
 use domain::{
     order::{
-        self, OrderCancelled, OrderCompleted, OrderEvent, OrderOverpaid, OrderPaymentClosed,
-        OrderPaymentRecorded, OrderPaymentRequested, OrderRefundRecorded, OrderShipmentAllocated,
-        PaymentDue, ShipmentRef,
+        self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid,
+        OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested, OrderRefundRecorded,
+        OrderShipmentAllocated, PaymentDue, ShipmentRef,
     },
     payment::{
         self, PaymentAuthorized, PaymentCaptured, PaymentDisputed, PaymentEvent, PaymentFailed,
@@ -81,6 +81,11 @@ fn order_samples() -> Vec<OrderEvent> {
         OrderEvent::OrderShipmentReturned(s1()),
         OrderEvent::OrderCompleted(OrderCompleted {
             completed_at: now(),
+        }),
+        OrderEvent::OrderInvoiced(OrderInvoiced {
+            invoice_number: ext("INV-2024-000123"),
+            issued_at: now(),
+            total: eur(4_998),
         }),
     ]
 }

@@ -1,0 +1,139 @@
+//! The inbox's SQL texts and the small helpers that run one text on either backend.
+//!
+//! Parameters appear in the order of their numbers (SQLite numbers `$n` parameters in order of
+//! first appearance), except where a text per backend says otherwise.
+
+use eventlog::{EventLog, StorageError};
+use serde::de::DeserializeOwned;
+
+/// Runs `$body` with `$pool` the log's write pool and `$time` the function that turns a
+/// `DateTime<Utc>` into the backend's bound form.
+macro_rules! on_writer {
+    ($log:expr, |$pool:ident, $time:ident| $body:expr) => {
+        match $log {
+            eventlog::EventLog::Postgres(pg) => {
+                let $pool = pg.pool();
+                let $time = |at: chrono::DateTime<chrono::Utc>| at;
+                $body
+            }
+            eventlog::EventLog::Sqlite(lite) => {
+                let $pool = lite.writer();
+                let $time = eventlog::sqlite_time;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` the connection of the transaction `$tx` and `$time` as above.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident, $time:ident| $body:expr) => {
+        match $tx {
+            eventlog::LogTransaction::Postgres(tx) => {
+                let $conn: &mut sqlx::PgConnection = &mut *tx;
+                let $time = |at: chrono::DateTime<chrono::Utc>| at;
+                $body
+            }
+            eventlog::LogTransaction::Sqlite(tx) => {
+                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
+                let $time = eventlog::sqlite_time;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_tx, on_writer};
+
+/// Inserts a delivery unless its key is there; `$5` (headers) is JSON text.
+pub(crate) const STORE_POSTGRES: &str = "INSERT INTO webhook_inbox \
+     (source, event_id, event_type, body, headers, received_at, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) ON CONFLICT (source, event_id) DO NOTHING";
+
+/// The same on SQLite.
+pub(crate) const STORE_SQLITE: &str = "INSERT INTO webhook_inbox \
+     (source, event_id, event_type, body, headers, received_at, next_attempt_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (source, event_id) DO NOTHING";
+
+/// The claimed row as JSON; `$1` now, `$2` limit, `$3` lease end, `$4` claim token.
+/// Rows locked by a concurrent claim are skipped, not waited for.
+pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS (SELECT source, event_id FROM webhook_inbox \
+       WHERE status IN ('pending', 'failed', 'unmatched') AND next_attempt_at <= $1 \
+       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+     UPDATE webhook_inbox i SET attempts = i.attempts + 1, next_attempt_at = $3, claim_token = $4 \
+     FROM due WHERE i.source = due.source AND i.event_id = due.event_id \
+     RETURNING json_build_object('source', i.source, 'event_id', i.event_id, \
+       'event_type', i.event_type, 'body', i.body, 'attempts', i.attempts, \
+       'failures', i.failures, 'claim_token', i.claim_token)::text";
+
+/// The same on SQLite, whose single writer needs no row locks; `?n` fixes the numbering.
+pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
+     SET attempts = attempts + 1, next_attempt_at = ?3, claim_token = ?4 \
+     WHERE rowid IN (SELECT rowid FROM webhook_inbox \
+       WHERE status IN ('pending', 'failed', 'unmatched') AND next_attempt_at <= ?1 \
+       ORDER BY next_attempt_at LIMIT ?2) \
+     RETURNING json_object('source', source, 'event_id', event_id, 'event_type', event_type, \
+       'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token)";
+
+/// Records an attempt's end on the row, if the claim `$8` still holds it.
+pub(crate) const FINISH: &str = "UPDATE webhook_inbox SET status = $1, failures = failures + $2, \
+     next_attempt_at = $3, last_error = $4, processed_at = coalesce($5, processed_at), \
+     claim_token = NULL WHERE source = $6 AND event_id = $7 AND claim_token = $8";
+
+/// Appends to the attempt history.
+pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO webhook_inbox_attempts \
+     (source, event_id, attempt, started_at, finished_at, outcome, error) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Makes a dead, unmatched or failed delivery due now (`$1`), as if new.
+pub(crate) const RETRY: &str = "UPDATE webhook_inbox SET status = 'pending', failures = 0, \
+     next_attempt_at = $1, claim_token = NULL \
+     WHERE source = $2 AND event_id = $3 AND status IN ('dead', 'unmatched', 'failed')";
+
+/// The columns of a delivery as one JSON object; `full` adds the body and headers.
+pub(crate) fn delivery_json(log: &EventLog, full: bool) -> String {
+    let (object, headers) = match log {
+        EventLog::Postgres(_) => ("json_build_object", "headers"),
+        EventLog::Sqlite(_) => ("json_object", "json(headers)"),
+    };
+    let mut columns = String::from(
+        "'source', source, 'event_id', event_id, 'event_type', event_type, \
+         'received_at', received_at, 'status', status, 'attempts', attempts, \
+         'failures', failures, 'next_attempt_at', next_attempt_at, \
+         'last_error', last_error, 'processed_at', processed_at",
+    );
+    if full {
+        columns.push_str(&format!(", 'body', body, 'headers', {headers}"));
+    }
+    let cast = if matches!(log, EventLog::Postgres(_)) {
+        "::text"
+    } else {
+        ""
+    };
+    format!("{object}({columns}){cast}")
+}
+
+/// An attempt of the history as one JSON object.
+pub(crate) fn attempt_json(log: &EventLog) -> String {
+    let (object, cast) = match log {
+        EventLog::Postgres(_) => ("json_build_object", "::text"),
+        EventLog::Sqlite(_) => ("json_object", ""),
+    };
+    format!(
+        "{object}('attempt', attempt, 'started_at', started_at, 'finished_at', finished_at, \
+         'outcome', outcome, 'error', error){cast}"
+    )
+}
+
+/// Maps a database error to the log's storage error, naming what the inbox was doing.
+pub(crate) fn error(context: &'static str) -> impl Fn(sqlx::Error) -> StorageError {
+    move |source| StorageError::Database { context, source }
+}
+
+/// Reads one row's JSON text.
+pub(crate) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Database {
+        context: "reading an inbox row",
+        source: sqlx::Error::Decode(Box::new(e)),
+    })
+}

@@ -1,0 +1,331 @@
+//! The inbox worker: claims due deliveries, maps each to commands (or to a catalog or customer
+//! row), and records how each attempt ended. Failures are retried after an exponential backoff
+//! with jitter and dead-lettered after `max_failures`; deliveries that name no payment or
+//! shipment yet are kept `unmatched` and re-checked every `unmatched_recheck`.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use commands::CommandHandler;
+use domain::{
+    order::{Order, OrderCommand},
+    payment::Payment,
+    shipment::{Shipment, ShipmentCommand},
+};
+use eventlog::{AppendError, EventLog, StorageError, StreamId};
+use projections::{
+    payments::{list_payments, PaymentFilter},
+    shipments::{list_shipments, ShipmentFilter},
+    QueryError,
+};
+use tokio::sync::Notify;
+
+use crate::inbound::inbox::{Claimed, DeliveryStatus, Finish, Inbox};
+
+mod apply;
+pub mod backoff;
+mod partners;
+mod plan;
+
+use apply::Commands;
+use plan::{PaymentLookup, Plan};
+
+/// How the worker paces itself. The defaults suit production; tests shorten the delays.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Deliveries claimed per round trip.
+    pub batch_size: i64,
+    /// How long a claim keeps other workers off a delivery (longer than any one attempt).
+    pub lease: Duration,
+    /// How often an idle worker looks for due deliveries (a new delivery in this process wakes
+    /// it at once).
+    pub poll_interval: Duration,
+    /// Failed attempts after which a delivery is dead-lettered.
+    pub max_failures: i32,
+    /// The first retry's delay; each further failure doubles it (then jitter).
+    pub backoff_base: Duration,
+    /// The longest delay between retries.
+    pub backoff_max: Duration,
+    /// How often an unmatched delivery is checked again.
+    pub unmatched_recheck: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
+            max_failures: 8,
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(3600),
+            unmatched_recheck: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an attempt could not finish (the database, not the delivery).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// An append failed.
+    #[error("appending a delivery's events failed")]
+    Append(#[from] AppendError),
+    /// A read model could not be read.
+    #[error("looking up the delivery's entity failed")]
+    Query(#[from] QueryError),
+    /// Other writers kept changing the stream.
+    #[error("{stream} changed under the worker {attempts} times")]
+    Contended {
+        /// The stream.
+        stream: StreamId,
+        /// How often it was decided.
+        attempts: usize,
+    },
+    /// A stored event cannot be read.
+    #[error("event {sequence} of {stream} cannot be read")]
+    Corrupt {
+        /// The stream.
+        stream: StreamId,
+        /// Its version.
+        sequence: i64,
+    },
+    /// Something the code does not expect.
+    #[error("unexpected failure while {0}")]
+    Unexpected(&'static str),
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Applied, and the row marked done with it.
+    Done,
+    /// The claim ran out and another worker owns the row; nothing was written.
+    LostClaim,
+    /// A type not acted on.
+    Ignored(String),
+    /// The entity does not exist (yet).
+    Unmatched(String),
+    /// To retry after a backoff (or dead-letter).
+    Failed(String),
+}
+
+/// Processes the inbox. Cheap to clone; run one per process (several are safe: claims skip
+/// each other's rows).
+#[derive(Debug, Clone)]
+pub struct Worker {
+    inbox: Inbox,
+    handler: CommandHandler,
+    options: WorkerOptions,
+    wake: Arc<Notify>,
+}
+
+impl Worker {
+    /// A worker over the inbox beside `log`.
+    pub fn new(log: EventLog, options: WorkerOptions) -> Self {
+        Self {
+            inbox: Inbox::new(log.clone()),
+            handler: CommandHandler::new(log),
+            options,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Wakes up when `wake` is notified ([`crate::inbound::WebhookState::wake`]).
+    pub fn woken_by(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// Processes due deliveries forever, sleeping when there are none. Database failures are
+    /// logged and retried at the next round.
+    pub async fn run(&self) {
+        loop {
+            if let Err(error) = self.process_available().await {
+                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "webhook worker round failed");
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.options.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Processes every delivery due now, once each; answers how many it processed.
+    pub async fn process_available(&self) -> Result<usize, WorkerError> {
+        let started = Utc::now();
+        let mut processed = 0;
+        loop {
+            let claimed = self
+                .inbox
+                .claim(started, self.options.lease, self.options.batch_size)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(processed);
+            }
+            for delivery in &claimed {
+                self.process(delivery).await?;
+                processed += 1;
+            }
+        }
+    }
+
+    /// One attempt at one delivery, recorded on its row.
+    #[tracing::instrument(skip_all, fields(source = %claimed.source, event_id = %claimed.event_id, attempt = claimed.attempts))]
+    async fn process(&self, claimed: &Claimed) -> Result<(), WorkerError> {
+        let outcome = match self.attempt(claimed).await {
+            Ok(outcome) => outcome,
+            // A storage failure of the attempt itself is a failure of the delivery too: it is
+            // retried with backoff, and the error is on its row.
+            Err(error) => Outcome::Failed(error_chain(&error)),
+        };
+        let now = Utc::now();
+        let finish = match outcome {
+            Outcome::Done | Outcome::LostClaim => return Ok(()),
+            Outcome::Ignored(what) => Finish {
+                status: DeliveryStatus::Ignored,
+                next_attempt_at: None,
+                error: Some(format!("not acted on: {what}")),
+            },
+            Outcome::Unmatched(why) => Finish {
+                status: DeliveryStatus::Unmatched,
+                next_attempt_at: Some(later(now, self.options.unmatched_recheck)),
+                error: Some(why),
+            },
+            Outcome::Failed(why) => {
+                let failures = claimed.failures + 1;
+                if failures >= self.options.max_failures {
+                    tracing::warn!(error = %why, "webhook delivery dead-lettered");
+                    Finish {
+                        status: DeliveryStatus::Dead,
+                        next_attempt_at: None,
+                        error: Some(why),
+                    }
+                } else {
+                    let delay = backoff::delay(
+                        failures,
+                        self.options.backoff_base,
+                        self.options.backoff_max,
+                    );
+                    Finish {
+                        status: DeliveryStatus::Failed,
+                        next_attempt_at: Some(later(now, delay)),
+                        error: Some(why),
+                    }
+                }
+            }
+        };
+        self.inbox.finish(claimed, &finish, now).await?;
+        Ok(())
+    }
+
+    async fn attempt(&self, claimed: &Claimed) -> Result<Outcome, WorkerError> {
+        let plan = match plan::plan(claimed.source, claimed.body.as_bytes()) {
+            Ok(plan) => plan,
+            Err(error) => return Ok(Outcome::Failed(error_chain(&error))),
+        };
+        match plan {
+            Plan::Ignore(what) => Ok(Outcome::Ignored(what)),
+            Plan::Payment(lookup, action) => {
+                let Some(payment_id) = self.find_payment(&lookup).await? else {
+                    return Ok(Outcome::Unmatched(format!("no payment matches {lookup:?}")));
+                };
+                self.apply::<Payment>(claimed, &payment_id, |state| match state {
+                    None => Commands::NoSuchEntity,
+                    Some(state) => match action.commands(state) {
+                        Ok(commands) => Commands::Run(commands),
+                        Err(unusable) => Commands::Unusable(unusable.to_string()),
+                    },
+                })
+                .await
+            }
+            Plan::Tracking(tracking_code, updates) => {
+                let filter = ShipmentFilter {
+                    tracking_number: Some(tracking_code.clone()),
+                    ..ShipmentFilter::default()
+                };
+                let page = list_shipments(self.inbox.log(), &filter, None, 1).await?;
+                let Some(shipment) = page.items.first() else {
+                    return Ok(Outcome::Unmatched(format!(
+                        "no shipment has tracking number {tracking_code}"
+                    )));
+                };
+                self.apply::<Shipment>(claimed, &shipment.shipment_id, |state| match state {
+                    None => Commands::NoSuchEntity,
+                    Some(_) => Commands::Run(
+                        updates
+                            .iter()
+                            .cloned()
+                            .map(ShipmentCommand::RecordTrackingUpdate)
+                            .collect(),
+                    ),
+                })
+                .await
+            }
+            Plan::Invoice(invoice) => {
+                let order_id = invoice.order_id.to_string();
+                self.apply::<Order>(claimed, &order_id, |state| match state {
+                    None => Commands::NoSuchEntity,
+                    Some(_) => Commands::Run(vec![OrderCommand::RecordInvoice {
+                        invoice_number: invoice.invoice_number.clone(),
+                        issued_at: invoice.issued_at,
+                        total: invoice.total(),
+                    }]),
+                })
+                .await
+            }
+            Plan::Product(..) | Plan::Stock(..) | Plan::Contact(..) => {
+                self.sync_partner_row(claimed, &plan).await
+            }
+        }
+    }
+
+    /// The payment a Stripe event is about: by our payment id, then by the provider reference,
+    /// then the newest Stripe payment of our order that has no other reference.
+    async fn find_payment(&self, lookup: &PaymentLookup) -> Result<Option<String>, WorkerError> {
+        if let Some(payment_id) = &lookup.payment_id {
+            return Ok(Some(payment_id.clone()));
+        }
+        let log = self.inbox.log();
+        if let Some(reference) = &lookup.provider_reference {
+            let filter = PaymentFilter {
+                provider_reference: Some(reference.clone()),
+                ..PaymentFilter::default()
+            };
+            if let Some(found) = list_payments(log, &filter, None, 1).await?.items.first() {
+                return Ok(Some(found.payment_id.clone()));
+            }
+        }
+        if let Some(order_id) = &lookup.order_id {
+            let filter = PaymentFilter {
+                order_id: Some(order_id.clone()),
+                provider: Some("stripe".to_owned()),
+                ..PaymentFilter::default()
+            };
+            let page = list_payments(log, &filter, None, 50).await?;
+            let found = page.items.iter().find(|p| {
+                p.provider_reference.is_none() || p.provider_reference == lookup.provider_reference
+            });
+            return Ok(found.map(|p| p.payment_id.clone()));
+        }
+        Ok(None)
+    }
+}
+
+fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
+/// An error and its causes, for the row's `last_error`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}

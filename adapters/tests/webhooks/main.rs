@@ -1,0 +1,9 @@
+//! The inbox end to end: HTTP -> inbox -> worker -> commands -> events -> read models, on a
+//! real database per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod end_to_end;
+mod reliability;
+mod robustness;
+mod support;
