@@ -13,6 +13,9 @@ bin=target/debug/backoffice
 export BACKOFFICE_DATABASE_URL="sqlite:$work/backoffice.db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export BACKOFFICE_LISTEN="127.0.0.1:$port"
+export BACKOFFICE_WEBHOOKS__STRIPE="whsec_schemathesis" BACKOFFICE_WEBHOOKS__EASYPOST="schemathesis" \
+  BACKOFFICE_WEBHOOKS__ERP="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" \
+  BACKOFFICE_WEBHOOKS__CRM="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 token=$("$bin" users create --name schemathesis --role admin)
 "$bin" serve > "$work/serve.log" 2>&1 &
 server=$!

@@ -27,6 +27,10 @@ pub struct Config {
     pub max_connections: u32,
     /// Seconds to wait for a database connection before failing.
     pub database_timeout_secs: u64,
+    /// Webhook signing secrets per source (`[webhooks]` in the file, or
+    /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.
+    #[serde(default)]
+    pub webhooks: adapters::inbound::WebhookSecrets,
 }
 
 /// The log output format.
@@ -109,7 +113,7 @@ impl Config {
         Figment::from(Serialized::defaults(DEFAULTS))
             .merge(Toml::file(file))
             .merge(Env::raw().only(&["DATABASE_URL"]))
-            .merge(Env::prefixed("BACKOFFICE_"))
+            .merge(Env::prefixed("BACKOFFICE_").split("__"))
     }
 
     /// Extracts and validates.
@@ -120,6 +124,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(error) = self.webhooks.verifiers() {
+            return Err(ConfigError::rejected(
+                &format!("webhooks.{}", error.source_name),
+                error.to_string(),
+            ));
+        }
         let url = self.database_url.expose_secret();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")

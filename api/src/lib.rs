@@ -14,6 +14,7 @@ pub mod v1;
 
 use std::time::Duration;
 
+use adapters::inbound::{Verifiers, WebhookState, Worker, WorkerOptions};
 use axum::{
     extract::{DefaultBodyLimit, Request},
     http::{header, HeaderValue, StatusCode},
@@ -43,21 +44,34 @@ pub struct AppState {
     pub log: EventLog,
     /// Commands against the log.
     pub handler: CommandHandler,
+    /// The webhook inbox's side of the HTTP server.
+    pub webhooks: WebhookState,
 }
 
 impl AppState {
-    /// Over `log`.
+    /// Over `log`, with every webhook source disabled (no secret).
     pub fn new(log: EventLog) -> Self {
+        let webhooks = WebhookState::new(log.clone(), Verifiers::default());
+        Self::with_webhooks(log, webhooks)
+    }
+
+    /// Over `log`, with webhooks verified and stored by `webhooks`.
+    pub fn with_webhooks(log: EventLog, webhooks: WebhookState) -> Self {
         Self {
             handler: CommandHandler::new(log.clone()),
             log,
+            webhooks,
         }
     }
 }
 
-/// Runs, in the background, everything that follows the log: the read-model projections and
-/// the process managers, each under its claim (so several processes may call this).
-pub fn spawn_workers(log: &EventLog) {
+/// Runs, in the background, everything that follows the log and the inbox: the read-model
+/// projections, the process managers (each under its claim, so several processes may call
+/// this) and the webhook inbox worker.
+pub fn spawn_workers(state: &AppState) {
+    let log = &state.log;
+    let worker = Worker::new(log.clone(), WorkerOptions::default()).woken_by(state.webhooks.wake());
+    tokio::spawn(async move { worker.run().await });
     use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
     use projections::{ReadModel, ReadModelProjection};
     for model in ReadModel::ALL {
@@ -85,6 +99,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, mut document) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1::routes())
         .split_for_parts();
+    openapi::document_webhook_routes(&mut document);
     openapi::declare_problem_media_type(&mut document);
     document
 }
@@ -94,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1::routes())
         .split_for_parts();
+    openapi::document_webhook_routes(&mut document);
     openapi::declare_problem_media_type(&mut document);
     let docs = openapi::docs_page(&document);
     let document = Json(document);
@@ -105,6 +121,13 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/api/v1/openapi.json", get(move || async move { document }))
         .route("/api/v1/docs", get(move || async move { Html(docs) }))
+        .merge(adapters::inbound::routes(state.webhooks.clone()).with_state(()))
+        .nest(
+            "/api/v1/admin/webhooks",
+            adapters::inbound::admin_routes(state.webhooks.clone())
+                .with_state(())
+                .layer(middleware::from_fn_with_state(state.clone(), admin_only)),
+        )
         .merge(health::routes())
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such route")
@@ -127,6 +150,24 @@ pub fn router(state: AppState) -> Router {
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
         )
+}
+
+/// Lets only callers with the `admin` permission through.
+async fn admin_only(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::extract::FromRequestParts as _;
+    let (mut parts, body) = request.into_parts();
+    let allowed = match auth::Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller.require(auth::Permission::Admin),
+        Err(problem) => Err(problem),
+    };
+    match allowed {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(problem) => problem.into_response(),
+    }
 }
 
 /// Turns error responses made outside the handlers (method not allowed, body too large, time

@@ -260,12 +260,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     projections::create_tables(&log)
         .await
         .context("while creating read-model tables")?;
-    api::spawn_workers(&log);
+    let verifiers = config
+        .webhooks
+        .verifiers()
+        .context("while reading webhook secrets")?;
+    let state = AppState::with_webhooks(
+        log.clone(),
+        adapters::inbound::WebhookState::new(log.clone(), verifiers),
+    );
+    api::spawn_workers(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = log.backend(), "backoffice serving");
-    axum::serve(listener, api::router(AppState::new(log)))
+    axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown())
         .await
         .context("while serving")

@@ -19,7 +19,7 @@ use utoipa::{
         the stored response for 24 hours; another body with the same key is a 422; a key still in flight a 409."),
     components(schemas(crate::problem::ProblemDetails)),
     modifiers(&Bearer),
-    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "audit"))
+    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "audit"), (name = "webhooks"), (name = "admin"))
 )]
 pub struct ApiDoc;
 
@@ -104,4 +104,165 @@ pub fn declare_problem_media_type(document: &mut Document) {
             }
         }
     }
+}
+
+fn add_path(
+    document: &mut Document,
+    path: impl Into<String>,
+    item: utoipa::openapi::path::PathItem,
+) {
+    let path = path.into();
+    match document.paths.paths.get_mut(&path) {
+        Some(existing) => existing.merge_operations(item),
+        None => {
+            document.paths.paths.insert(path, item);
+        }
+    }
+}
+
+/// The routes the webhook inbox serves (its handlers live in `adapters`), described here so
+/// that the document covers the whole router.
+pub fn document_webhook_routes(document: &mut Document) {
+    use utoipa::openapi::{
+        path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem},
+        request_body::RequestBodyBuilder,
+        response::ResponseBuilder,
+        ContentBuilder, ObjectBuilder, Ref, Required,
+    };
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    let object = || {
+        ContentBuilder::new()
+            .schema(Some(ObjectBuilder::new()))
+            .build()
+    };
+    let json_response = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", object())
+            .build()
+    };
+    let problem_response = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(crate::problem::PROBLEM_JSON, problem())
+            .build()
+    };
+    let text_param = |name: &str, place: ParameterIn, required: bool| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(place)
+            .required(if required {
+                Required::True
+            } else {
+                Required::False
+            })
+            .schema(Some(
+                ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+            ))
+            .build()
+    };
+    for (source, headers) in [
+        ("stripe", &["Stripe-Signature"][..]),
+        ("easypost", &["X-Hmac-Signature"][..]),
+        (
+            "erp",
+            &["webhook-id", "webhook-timestamp", "webhook-signature"][..],
+        ),
+        (
+            "crm",
+            &["webhook-id", "webhook-timestamp", "webhook-signature"][..],
+        ),
+    ] {
+        let mut operation = OperationBuilder::new()
+            .tag("webhooks")
+            .summary(Some(format!(
+                "Receives a signed {source} delivery into the inbox (docs/integrations/)"
+            )))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", object())
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .response(
+                "200",
+                json_response("A duplicate: already stored, not processed again"),
+            )
+            .response("202", json_response("Stored; processed asynchronously"))
+            .response("400", problem_response("Not a payload of this source"))
+            .response(
+                "401",
+                problem_response("Missing, malformed, stale or wrong signature; nothing stored"),
+            )
+            .response("413", problem_response("Over 1 MiB"))
+            .response("415", problem_response("Not JSON"))
+            .response(
+                "503",
+                problem_response("No secret configured for this source, or storage unavailable"),
+            );
+        for header in headers {
+            operation = operation.parameter(text_param(header, ParameterIn::Header, false));
+        }
+        add_path(
+            document,
+            format!("/webhooks/{source}"),
+            PathItem::new(HttpMethod::Post, operation.build()),
+        );
+    }
+    let admin = |summary: &str| {
+        OperationBuilder::new()
+            .tag("admin")
+            .summary(Some(summary))
+            .security(utoipa::openapi::security::SecurityRequirement::new::<
+                &str,
+                [&str; 0],
+                &str,
+            >("bearer", []))
+            .response("400", problem_response("A parameter is invalid"))
+            .response("401", problem_response("Authentication required"))
+            .response("403", problem_response("Needs the admin permission"))
+            .response("422", problem_response("A parameter is invalid"))
+    };
+    let list = admin("Webhook deliveries by source and status, newest first")
+        .parameter(text_param("source", ParameterIn::Query, false))
+        .parameter(text_param("status", ParameterIn::Query, false))
+        .parameter(text_param("cursor", ParameterIn::Query, false))
+        .parameter(text_param("limit", ParameterIn::Query, false))
+        .response("200", json_response("A page of deliveries"));
+    add_path(
+        document,
+        "/api/v1/admin/webhooks/deliveries",
+        PathItem::new(HttpMethod::Get, list.build()),
+    );
+    let one = |summary: &str| {
+        admin(summary)
+            .parameter(text_param("source", ParameterIn::Path, true))
+            .parameter(text_param("event_id", ParameterIn::Path, true))
+            .response("404", problem_response("No such delivery"))
+    };
+    add_path(
+        document,
+        "/api/v1/admin/webhooks/deliveries/{source}/{event_id}",
+        PathItem::new(
+            HttpMethod::Get,
+            one("A delivery with its attempts and errors")
+                .response("200", json_response("The delivery"))
+                .build(),
+        ),
+    );
+    add_path(
+        document,
+        "/api/v1/admin/webhooks/deliveries/{source}/{event_id}/retry",
+        PathItem::new(
+            HttpMethod::Post,
+            one("Retries a dead, failed or unmatched delivery")
+                .response("202", json_response("Due again"))
+                .response("409", problem_response("Not retryable (pending or done)"))
+                .build(),
+        ),
+    );
 }

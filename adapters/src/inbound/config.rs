@@ -24,7 +24,7 @@ use crate::inbound::signature::{
 /// crm = "whsec_base64..."
 /// tolerance_secs = 300
 /// ```
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSecrets {
     /// Stripe endpoint secrets (`whsec_...`).

@@ -39,7 +39,8 @@ impl App {
     async fn start(db: TestDatabase) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
-        api::spawn_workers(&log);
+        let state = api::AppState::new(log.clone());
+        api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
             let token = api::auth::create_user(&log, role.name(), role)
@@ -49,7 +50,7 @@ impl App {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = api::router(api::AppState::new(log.clone()));
+        let router = api::router(state);
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
