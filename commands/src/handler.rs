@@ -79,7 +79,7 @@ impl CommandHandler {
             let event = <D::Event as EventCodec>::decode(
                 &recorded.event_type,
                 recorded.event_version,
-                recorded.payload,
+                &recorded.payload,
             )
             .map_err(|source| CommandError::Corrupt {
                 stream: stream.clone(),

@@ -65,7 +65,7 @@ pub trait EventCodec: Sized {
     fn encode(&self) -> StoredEvent;
 
     /// Reads a stored event of any supported version, upcasting old ones.
-    fn decode(event_type: &str, event_version: i32, payload: Value) -> Result<Self, DecodeError>;
+    fn decode(event_type: &str, event_version: i32, payload: &Value) -> Result<Self, DecodeError>;
 }
 
 /// Serializes a payload. Every payload type is plain data (strings, numbers, string-keyed
@@ -78,9 +78,9 @@ pub(crate) fn to_payload<T: Serialize>(payload: &T) -> Value {
 pub(crate) fn from_payload<T: DeserializeOwned>(
     event_type: &str,
     event_version: i32,
-    payload: Value,
+    payload: &Value,
 ) -> Result<T, DecodeError> {
-    serde_json::from_value(payload).map_err(|source| DecodeError::InvalidPayload {
+    T::deserialize(payload).map_err(|source| DecodeError::InvalidPayload {
         event_type: event_type.to_owned(),
         event_version,
         source,

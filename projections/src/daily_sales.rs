@@ -72,7 +72,7 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         let event = OrderEvent::decode(
             &recorded.event_type,
             recorded.event_version,
-            recorded.payload.clone(),
+            &recorded.payload,
         )?;
         let order = recorded.stream.aggregate_id.as_str();
         match &event {
@@ -131,13 +131,9 @@ async fn currency_of<'a>(
         return Ok(currency.clone());
     }
     let history = log.read_streams(ORDER, &[order], i64::MAX).await?;
-    let placed = history.first().map(|first| {
-        OrderEvent::decode(
-            &first.event_type,
-            first.event_version,
-            first.payload.clone(),
-        )
-    });
+    let placed = history
+        .first()
+        .map(|first| OrderEvent::decode(&first.event_type, first.event_version, &first.payload));
     let Some(Ok(OrderEvent::OrderPlaced(placed))) = placed else {
         return Err(format!("order {order} has no OrderPlaced event first").into());
     };

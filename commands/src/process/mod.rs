@@ -35,11 +35,7 @@ pub(crate) enum AnyEvent {
 }
 
 pub(crate) fn decode(event: &RecordedEvent) -> Result<AnyEvent, DecodeError> {
-    let (kind, version, payload) = (
-        &event.event_type,
-        event.event_version,
-        event.payload.clone(),
-    );
+    let (kind, version, payload) = (&event.event_type, event.event_version, &event.payload);
     Ok(match event.stream.aggregate_type.as_str() {
         OrderEvent::AGGREGATE_TYPE => AnyEvent::Order(OrderEvent::decode(kind, version, payload)?),
         PaymentEvent::AGGREGATE_TYPE => {

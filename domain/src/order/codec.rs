@@ -61,7 +61,7 @@ pub fn encode(event: &OrderEvent) -> StoredEvent {
 pub fn decode(
     event_type: &str,
     event_version: i32,
-    payload: Value,
+    payload: &Value,
 ) -> Result<OrderEvent, DecodeError> {
     use OrderEvent as E;
     let (t, v) = (event_type, event_version);
@@ -151,7 +151,7 @@ impl EventCodec for OrderEvent {
         encode(self)
     }
 
-    fn decode(event_type: &str, event_version: i32, payload: Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, event_version: i32, payload: &Value) -> Result<Self, DecodeError> {
         decode(event_type, event_version, payload)
     }
 }

@@ -47,14 +47,16 @@ pub fn encode(event: &PaymentEvent) -> StoredEvent {
 pub fn decode(
     event_type: &str,
     event_version: i32,
-    payload: Value,
+    payload: &Value,
 ) -> Result<PaymentEvent, DecodeError> {
     use PaymentEvent as E;
     let v = event_version;
     Ok(match (event_type, event_version) {
-        ("PaymentRequested", 1) => {
-            E::PaymentRequested(from_payload(event_type, v, upcast_requested_v1(payload))?)
-        }
+        ("PaymentRequested", 1) => E::PaymentRequested(from_payload(
+            event_type,
+            v,
+            &upcast_requested_v1(payload.clone()),
+        )?),
         ("PaymentRequested", 2) => E::PaymentRequested(from_payload(event_type, v, payload)?),
         ("PaymentAuthorized", 1) => E::PaymentAuthorized(from_payload(event_type, v, payload)?),
         ("PaymentCaptured", 1) => E::PaymentCaptured(from_payload(event_type, v, payload)?),
@@ -86,7 +88,7 @@ impl EventCodec for PaymentEvent {
         encode(self)
     }
 
-    fn decode(event_type: &str, event_version: i32, payload: Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, event_version: i32, payload: &Value) -> Result<Self, DecodeError> {
         decode(event_type, event_version, payload)
     }
 }

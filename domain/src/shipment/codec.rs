@@ -45,7 +45,7 @@ pub fn encode(event: &ShipmentEvent) -> StoredEvent {
 pub fn decode(
     event_type: &str,
     event_version: i32,
-    payload: Value,
+    payload: &Value,
 ) -> Result<ShipmentEvent, DecodeError> {
     use ShipmentEvent as E;
     if event_version != 1 {
@@ -83,7 +83,7 @@ impl EventCodec for ShipmentEvent {
         encode(self)
     }
 
-    fn decode(event_type: &str, event_version: i32, payload: Value) -> Result<Self, DecodeError> {
+    fn decode(event_type: &str, event_version: i32, payload: &Value) -> Result<Self, DecodeError> {
         decode(event_type, event_version, payload)
     }
 }

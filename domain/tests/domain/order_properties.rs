@@ -121,7 +121,7 @@ proptest! {
                 for event in &events {
                     Order::evolve(&mut state, event);
                     let stored = order::encode(event);
-                    let decoded = order::decode(stored.event_type, stored.event_version, stored.payload).unwrap();
+                    let decoded = order::decode(stored.event_type, stored.event_version, &stored.payload).unwrap();
                     prop_assert_eq!(&decoded, event);
                 }
                 history.extend(events);

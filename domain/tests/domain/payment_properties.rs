@@ -117,7 +117,7 @@ proptest! {
                 for event in &events {
                     Payment::evolve(&mut state, event);
                     let stored = payment::encode(event);
-                    let decoded = payment::decode(stored.event_type, stored.event_version, stored.payload).unwrap();
+                    let decoded = payment::decode(stored.event_type, stored.event_version, &stored.payload).unwrap();
                     prop_assert_eq!(&decoded, event);
                 }
                 history.extend(events);

@@ -101,7 +101,7 @@ proptest! {
                 for event in &events {
                     Shipment::evolve(&mut state, event);
                     let stored = shipment::encode(event);
-                    let decoded = shipment::decode(stored.event_type, stored.event_version, stored.payload).unwrap();
+                    let decoded = shipment::decode(stored.event_type, stored.event_version, &stored.payload).unwrap();
                     prop_assert_eq!(&decoded, event);
                 }
                 history.extend(events);

@@ -212,7 +212,7 @@ where
             stored.event_version
         );
         insta::assert_json_snapshot!(name, stored.payload);
-        let decoded = E::decode(stored.event_type, stored.event_version, stored.payload).unwrap();
+        let decoded = E::decode(stored.event_type, stored.event_version, &stored.payload).unwrap();
         assert_eq!(&decoded, sample);
     }
 }
@@ -247,7 +247,7 @@ fn payment_requested_v1() -> serde_json::Value {
 #[test]
 fn a_version_1_payment_request_reads_as_a_manual_payment() {
     insta::assert_json_snapshot!("payment__PaymentRequested_v1", payment_requested_v1());
-    let event = payment::decode("PaymentRequested", 1, payment_requested_v1()).unwrap();
+    let event = payment::decode("PaymentRequested", 1, &payment_requested_v1()).unwrap();
     assert_eq!(
         event,
         PaymentEvent::PaymentRequested(PaymentRequested {
@@ -275,7 +275,7 @@ fn order_placed_v1() -> serde_json::Value {
 #[test]
 fn a_version_1_order_placed_gets_money_prices_and_a_total() {
     insta::assert_json_snapshot!("order__OrderPlaced_v1", order_placed_v1());
-    let event = order::decode("OrderPlaced", 1, order_placed_v1()).unwrap();
+    let event = order::decode("OrderPlaced", 1, &order_placed_v1()).unwrap();
     assert_eq!(event, crate::order::fixtures::placed());
 }
 
@@ -283,28 +283,28 @@ fn a_version_1_order_placed_gets_money_prices_and_a_total() {
 fn a_version_1_order_whose_total_overflows_is_reported_not_wrapped() {
     let mut payload = order_placed_v1();
     payload["lines"][0]["price"] = json!(i64::MAX);
-    let error = order::decode("OrderPlaced", 1, payload).unwrap_err();
+    let error = order::decode("OrderPlaced", 1, &payload).unwrap_err();
     assert!(matches!(error, DecodeError::Upcast { .. }), "{error:?}");
 }
 
 #[test]
 fn unknown_types_unknown_versions_and_bad_payloads_are_told_apart() {
-    let error = order::decode("OrderTeleported", 1, json!({})).unwrap_err();
+    let error = order::decode("OrderTeleported", 1, &json!({})).unwrap_err();
     assert!(
         matches!(error, DecodeError::UnknownEventType { .. }),
         "{error:?}"
     );
-    let error = payment::decode("PaymentCaptured", 9, json!({})).unwrap_err();
+    let error = payment::decode("PaymentCaptured", 9, &json!({})).unwrap_err();
     assert!(
         matches!(error, DecodeError::UnsupportedVersion { .. }),
         "{error:?}"
     );
-    let error = shipment::decode("ShipmentDispatched", 1, json!({"order_id": "x"})).unwrap_err();
+    let error = shipment::decode("ShipmentDispatched", 1, &json!({"order_id": "x"})).unwrap_err();
     assert!(
         matches!(error, DecodeError::InvalidPayload { .. }),
         "{error:?}"
     );
-    let error = shipment::decode("ShipmentBeamed", 3, json!({})).unwrap_err();
+    let error = shipment::decode("ShipmentBeamed", 3, &json!({})).unwrap_err();
     assert!(
         matches!(error, DecodeError::UnknownEventType { .. }),
         "{error:?}"

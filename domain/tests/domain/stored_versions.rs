@@ -36,9 +36,9 @@ fn files(name: &str, suffix: &str) -> BTreeSet<String> {
 fn reencode(aggregate: &str, event_type: &str, version: i32, json: &str) -> StoredEvent {
     let payload: serde_json::Value = serde_json::from_str(json).unwrap();
     match aggregate {
-        "order" => order::encode(&order::decode(event_type, version, payload).unwrap()),
-        "payment" => payment::encode(&payment::decode(event_type, version, payload).unwrap()),
-        "shipment" => shipment::encode(&shipment::decode(event_type, version, payload).unwrap()),
+        "order" => order::encode(&order::decode(event_type, version, &payload).unwrap()),
+        "payment" => payment::encode(&payment::decode(event_type, version, &payload).unwrap()),
+        "shipment" => shipment::encode(&shipment::decode(event_type, version, &payload).unwrap()),
         other => panic!("unknown aggregate {other}"),
     }
 }

@@ -84,7 +84,7 @@ struct LineRecord<'a> {
 /// so upserting them never leaves a stale one behind.)
 pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
     let folds = batch.folds.orders.of(batch, ORDER, row::step).await?;
-    let orders: Vec<OrderRow> = folds.iter().filter_map(row::row_of).collect();
+    let mut orders: Vec<OrderRow> = folds.iter().filter_map(row::row_of).collect();
     if orders.is_empty() {
         return Ok(());
     }
@@ -115,18 +115,18 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         })
         .collect();
     let suffix = batch.suffix;
-    execute_json(
-        tx,
-        &ORDERS.upsert(backend, suffix),
-        serde_json::to_string(&orders)?,
-    )
-    .await?;
-    execute_json(
-        tx,
-        &ORDER_LINES.upsert(backend, suffix),
-        serde_json::to_string(&lines)?,
-    )
-    .await?;
+    let lines = (!lines.is_empty())
+        .then(|| serde_json::to_string(&lines))
+        .transpose()?;
+    // The orders' own rows go without their lines, which the statement would only skip.
+    for order in &mut orders {
+        order.lines.clear();
+    }
+    let rows = serde_json::to_string(&orders)?;
+    execute_json(tx, &ORDERS.upsert(backend, suffix), rows).await?;
+    if let Some(lines) = lines {
+        execute_json(tx, &ORDER_LINES.upsert(backend, suffix), lines).await?;
+    }
     Ok(())
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn step(
     let event = OrderEvent::decode(
         &recorded.event_type,
         recorded.event_version,
-        recorded.payload.clone(),
+        &recorded.payload,
     )?;
     if let OrderEvent::OrderPlaced(placed) = &event {
         *placed_at = Some(placed.placed_at);

@@ -102,7 +102,7 @@ fn step(
     let event = PaymentEvent::decode(
         &recorded.event_type,
         recorded.event_version,
-        recorded.payload.clone(),
+        &recorded.payload,
     )?;
     if let PaymentEvent::PaymentRequested(requested) = &event {
         *requested_at = Some(requested.requested_at);

@@ -158,7 +158,7 @@ fn step(
     let event = ShipmentEvent::decode(
         &recorded.event_type,
         recorded.event_version,
-        recorded.payload.clone(),
+        &recorded.payload,
     )?;
     if let ShipmentEvent::ShipmentCreated(created) = &event {
         *created_at = Some(created.created_at);
@@ -223,7 +223,7 @@ fn row_of(fold: &Fold<Option<ShipmentState>>) -> Option<ShipmentRow> {
 /// never leave a stale row behind.)
 pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
     let folds = batch.folds.shipments.of(batch, SHIPMENT, step).await?;
-    let shipments: Vec<ShipmentRow> = folds.iter().filter_map(row_of).collect();
+    let mut shipments: Vec<ShipmentRow> = folds.iter().filter_map(row_of).collect();
     if shipments.is_empty() {
         return Ok(());
     }
@@ -258,12 +258,18 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         .filter(|s| tracked.contains(s.shipment_id.as_str()))
         .flat_map(|s| &s.tracking)
         .collect();
-    let upsert = SHIPMENTS.upsert(backend, suffix);
-    execute_json(tx, &upsert, serde_json::to_string(&shipments)?).await?;
-    for (table, rows) in [
+    let children = [
         (&SHIPMENT_LINES, serde_json::to_string(&lines)?),
         (&SHIPMENT_TRACKING, serde_json::to_string(&tracking)?),
-    ] {
+    ];
+    // The shipments' own rows go without their children, which the statement would only skip.
+    for shipment in &mut shipments {
+        shipment.lines.clear();
+        shipment.tracking.clear();
+    }
+    let upsert = SHIPMENTS.upsert(backend, suffix);
+    execute_json(tx, &upsert, serde_json::to_string(&shipments)?).await?;
+    for (table, rows) in children {
         if rows != "[]" {
             execute_json(tx, &table.upsert(backend, suffix), rows).await?;
         }
