@@ -18,12 +18,15 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --quiet --release --bin backoffice
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/release/backoffice"
 psql "$pg/postgres" -qc "CREATE DATABASE $db"
 export DATABASE_URL="$pg/$db" BACKOFFICE_MAX_CONNECTIONS=20 RUST_LOG=warn
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export BACKOFFICE_LISTEN="127.0.0.1:$port"
-token=$(target/release/backoffice users create --name bench --role admin)
-target/release/backoffice serve > "$work/serve.log" 2>&1 &
+token=$("$bin" users create --name bench --role admin)
+"$bin" serve > "$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/health/ready" > /dev/null && break

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --quiet --bin backoffice
-bin=target/debug/backoffice
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/debug/backoffice"
 export BACKOFFICE_DATABASE_URL="sqlite:$work/backoffice.db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export BACKOFFICE_LISTEN="127.0.0.1:$port"
