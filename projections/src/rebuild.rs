@@ -47,12 +47,12 @@ pub async fn create_tables(log: &EventLog) -> Result<(), StorageError> {
     tx.commit().await
 }
 
-/// How a rebuild reads: batches of 10 000 events. A stream's events then mostly fall in one
-/// batch, so each row is written about once per batch it appears in rather than once per event
-/// (measured: docs/benchmarks.md).
+/// How a rebuild reads: batches of 25 000 events (some tens of MB). A stream's events then
+/// mostly fall in one batch, so each row is written about once per batch it appears in rather
+/// than once per event (measured: docs/benchmarks.md).
 pub fn rebuild_options() -> SubscriptionOptions {
     SubscriptionOptions {
-        batch_size: 10_000,
+        batch_size: 25_000,
         ..SubscriptionOptions::default()
     }
 }
