@@ -155,6 +155,18 @@ async fn every_fixture_goes_from_http_to_the_read_models(_db: &TestDatabase, log
     let invoice = invoiced.last().unwrap();
     assert_eq!(invoice.event_type, "OrderInvoiced");
     assert_eq!(invoice.payload["invoice_number"], "INV-2024-000123");
+    app.log
+        .catch_up_projection(
+            &projections::ReadModelProjection::new(app.log.clone(), projections::ReadModel::Orders),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let order = projections::orders::get_order(&app.log, FIXTURE_ORDER)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.invoice_number.as_deref(), Some("INV-2024-000123"));
 
     assert_eq!(
         count(

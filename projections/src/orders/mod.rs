@@ -30,6 +30,7 @@ pub(crate) const ORDERS: Table = Table {
         col("paid_minor", Int),
         col("refunded_minor", Int),
         nullable("external_reference", Text),
+        nullable("invoice_number", Text),
         col("placed_at", Time),
         col("updated_at", Time),
         col("last_position", Int),

@@ -34,6 +34,8 @@ pub struct OrderRow {
     pub refunded_minor: i64,
     /// The id in the system that sent it.
     pub external_reference: Option<String>,
+    /// The latest invoice the ERP issued for it.
+    pub invoice_number: Option<String>,
     /// When it was placed.
     #[serde(with = "crate::table::time")]
     pub placed_at: DateTime<Utc>,
@@ -131,6 +133,7 @@ pub(crate) fn row_of(fold: &Fold<Option<OrderState>>) -> Option<OrderRow> {
             .external_reference
             .as_ref()
             .map(|r| r.as_str().to_owned()),
+        invoice_number: order.invoices.last().map(|i| i.as_str().to_owned()),
         placed_at,
         updated_at: fold.updated_at,
         last_position: fold.position,
