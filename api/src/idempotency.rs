@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on POST: the same key and body answer the stored response again; the
 //! same key with another body is a 422; a key whose first request is still in flight is a
-//! 409. Keys are scoped to the caller and kept 24 hours (ADR 0008).
+//! 409. Keys are scoped to the caller and kept 24 hours, then pruned (ADR 0008).
 
 use axum::{
     body::{to_bytes, Body},
@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::{
     auth::Caller,
@@ -21,6 +22,9 @@ use crate::{
 
 /// How long a key's response is kept.
 pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// Expired keys are deleted at most this often per process, not on every request.
+const PRUNE_EVERY_MS: i64 = 60 * 1000;
+static LAST_PRUNED_MS: AtomicI64 = AtomicI64::new(0);
 /// A first request in flight for longer is taken as abandoned (its process died).
 const ABANDONED_MS: i64 = 60 * 1000;
 /// The largest request or stored response body.
@@ -124,9 +128,15 @@ async fn claim(
     fingerprint: &str,
 ) -> Result<bool, eventlog::StorageError> {
     let now = now_ms();
+    let prune = now - LAST_PRUNED_MS.load(Ordering::Relaxed) >= PRUNE_EVERY_MS;
+    if prune {
+        LAST_PRUNED_MS.store(now, Ordering::Relaxed);
+    }
     let inserted = with_pool!(&state.log, write, pool => async {
-        sqlx::query("DELETE FROM idempotent_requests WHERE created_at_ms < $1")
-            .bind(now - RETENTION_MS).execute(pool).await?;
+        if prune {
+            sqlx::query("DELETE FROM idempotent_requests WHERE created_at_ms < $1")
+                .bind(now - RETENTION_MS).execute(pool).await?;
+        }
         sqlx::query("INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms) \
                      VALUES ($1, $2, 'POST', $3, $4, $5) ON CONFLICT (actor, idempotency_key) DO NOTHING")
             .bind(actor).bind(key).bind(path).bind(fingerprint).bind(now)

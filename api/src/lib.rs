@@ -94,23 +94,19 @@ pub fn spawn_workers(state: &AppState) {
     );
 }
 
-/// The OpenAPI document of every `/api/v1` route.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, mut document) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
-        .nest("/api/v1", v1::routes())
-        .split_for_parts();
-    openapi::document_webhook_routes(&mut document);
-    openapi::declare_problem_media_type(&mut document);
-    document
-}
-
-/// The application's router.
-pub fn router(state: AppState) -> Router {
+/// The `/api/v1` routes and the OpenAPI document of every route the router serves.
+fn api_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1::routes())
         .split_for_parts();
     openapi::document_webhook_routes(&mut document);
     openapi::declare_problem_media_type(&mut document);
+    (api, document)
+}
+
+/// The application's router.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api_and_document();
     let docs = openapi::docs_page(&document);
     let document = Json(document);
     let api = api.layer(middleware::from_fn_with_state(
@@ -191,7 +187,5 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         s if s.is_server_error() => ("internal_error", "Internal error"),
         _ => ("bad_request", "Bad request"),
     };
-    let mut problem = Problem::new(status, code, title, title.to_lowercase());
-    problem.status = status.as_u16();
-    problem.into_response()
+    Problem::new(status, code, title, title.to_lowercase()).into_response()
 }

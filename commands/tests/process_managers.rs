@@ -22,7 +22,7 @@ eventlog::on_both_backends!(
 );
 
 async fn event_count(log: &EventLog) -> usize {
-    everything_visible(log).await;
+    eventlog::testing::everything_visible(log).await;
     log.read_all(0, 100_000).await.unwrap().len()
 }
 
@@ -144,7 +144,7 @@ async fn a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect(
 
     // The process manager handles the batch and "crashes" before saving its checkpoint.
     let payments = OrderPayments::new(handler.clone());
-    everything_visible(&log).await;
+    eventlog::testing::everything_visible(&log).await;
     let batch = log.read_all(0, 100).await.unwrap();
     payments.handle(&batch).await.unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@
 //! up to the batch's last position, whatever was remembered.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Mutex,
 };
 
@@ -163,4 +163,31 @@ impl<S: Default + Clone> Folds<S> {
         }
         Ok(folds)
     }
+}
+
+/// The streams of `folds` whose child rows (lines, timelines) must be written in this batch:
+/// those with an event of `event_types` in it, and those folded from their whole history (their
+/// rows may never have been written). A remembered stream's other child rows were written
+/// before and have not changed.
+pub(crate) fn children_changed<'a, S>(
+    batch: &'a Batch<'_>,
+    folds: &'a [Fold<S>],
+    aggregate_type: &str,
+    event_types: &[&str],
+) -> BTreeSet<&'a str> {
+    batch
+        .events
+        .iter()
+        .filter(|e| {
+            e.stream.aggregate_type == aggregate_type
+                && event_types.contains(&e.event_type.as_str())
+        })
+        .map(|e| e.stream.aggregate_id.as_str())
+        .chain(
+            folds
+                .iter()
+                .filter(|f| f.from_history)
+                .map(|f| f.id.as_str()),
+        )
+        .collect()
 }

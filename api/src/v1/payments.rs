@@ -168,19 +168,38 @@ pub async fn capture(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
+    move_money(&state, &ctx, &id, body, "capture", |capture_id, amount| {
+        PaymentCommand::CapturePayment {
+            capture_id,
+            amount,
+            provider_reference: None,
+        }
+    })
+    .await
+}
+
+/// Captures or refunds `body`'s amount of payment `id`, in the payment's currency; the
+/// reference is made (`{kind}-…`) if the caller gave none.
+async fn move_money(
+    state: &AppState,
+    ctx: &CommandContext,
+    id: &str,
+    body: AmountRequest,
+    kind: &str,
+    command: fn(ExternalRef, Money) -> PaymentCommand,
+) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsApprove)?;
     let amount = positive(body.amount_minor, "amount_minor")?;
-    let currency = currency_of(&state, &id).await?;
-    let command = PaymentCommand::CapturePayment {
-        capture_id: reference(body.reference, "capture")?,
-        amount: Money::new(amount, currency),
-        provider_reference: None,
-    };
+    let currency = currency_of(state, id).await?;
+    let command = command(
+        reference(body.reference, kind)?,
+        Money::new(amount, currency),
+    );
     let executed = state
         .handler
-        .execute::<Payment>(&id, command, &ctx.meta)
+        .execute::<Payment>(id, command, &ctx.meta)
         .await?;
-    Ok(accepted(&executed, &id, None))
+    Ok(accepted(&executed, id, None))
 }
 
 /// Refunds (part of) a captured payment; never more than captured minus refunded.
@@ -196,18 +215,10 @@ pub async fn refund(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    ctx.caller.require(Permission::PaymentsApprove)?;
-    let amount = positive(body.amount_minor, "amount_minor")?;
-    let currency = currency_of(&state, &id).await?;
-    let command = PaymentCommand::RefundPayment {
-        refund_id: reference(body.reference, "refund")?,
-        amount: Money::new(amount, currency),
-    };
-    let executed = state
-        .handler
-        .execute::<Payment>(&id, command, &ctx.meta)
-        .await?;
-    Ok(accepted(&executed, &id, None))
+    move_money(&state, &ctx, &id, body, "refund", |refund_id, amount| {
+        PaymentCommand::RefundPayment { refund_id, amount }
+    })
+    .await
 }
 
 /// Voids a payment before capture.

@@ -1,8 +1,6 @@
 //! Builders and helpers shared by the command tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use commands::{
     process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments},
     CommandHandler, CommandMeta,
@@ -108,7 +106,7 @@ pub async fn settle(handler: &CommandHandler) {
     let log = handler.log();
     let options = SubscriptionOptions::default();
     for _ in 0..20 {
-        let head = everything_visible(log).await;
+        let head = eventlog::testing::everything_visible(log).await;
         log.catch_up(&OrderPayments::new(handler.clone()), &options)
             .await
             .unwrap();
@@ -121,30 +119,11 @@ pub async fn settle(handler: &CommandHandler) {
         log.catch_up(&OrderCompletion::new(handler.clone()), &options)
             .await
             .unwrap();
-        if everything_visible(log).await == head {
+        if eventlog::testing::everything_visible(log).await == head {
             return;
         }
     }
     panic!("the process managers never settled");
-}
-
-/// Waits until readers of the whole log see every event stored so far (the visible head lags
-/// the stored one while any transaction of the cluster older than it is open, another test's
-/// included) and answers that position.
-pub async fn everything_visible(log: &EventLog) -> i64 {
-    let sql = "SELECT coalesce(max(position), 0) FROM events";
-    let stored: i64 = match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_one(pg.pool()).await.unwrap(),
-        EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    };
-    assert!(log
-        .wait_until_visible(stored, Duration::from_secs(30))
-        .await
-        .unwrap());
-    stored
 }
 
 /// The stream's history as auditors read it, with ids and times replaced by stable names.

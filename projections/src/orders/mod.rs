@@ -3,8 +3,6 @@
 
 mod row;
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
 use serde::{Deserialize, Serialize};
@@ -12,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use row::{LineRow, OrderRow, ORDER};
 
 use crate::{
+    fold::children_changed,
     model::Batch,
     read::{rows_where, List, Page, QueryError},
     table::{col, execute_json, nullable, Backend, Kind::*, Table},
@@ -90,21 +89,7 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         return Ok(());
     }
     let backend = Backend::of(tx);
-    // Lines change only with these events; a remembered order's lines were written before.
-    let lines_changed: BTreeSet<&str> = batch
-        .events
-        .iter()
-        .filter(|e| {
-            e.stream.aggregate_type == ORDER && LINE_EVENTS.contains(&e.event_type.as_str())
-        })
-        .map(|e| e.stream.aggregate_id.as_str())
-        .chain(
-            folds
-                .iter()
-                .filter(|f| f.from_history)
-                .map(|f| f.id.as_str()),
-        )
-        .collect();
+    let lines_changed = children_changed(batch, &folds, ORDER, LINE_EVENTS);
     let lines: Vec<LineRecord<'_>> = orders
         .iter()
         .filter(|o| lines_changed.contains(o.order_id.as_str()))

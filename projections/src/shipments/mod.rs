@@ -1,8 +1,6 @@
 //! The `shipments` read model: one row per shipment, its lines, and its carrier tracking
 //! timeline, for the UI's shipment list and detail and for delivery reports.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use domain::{
     shipment::{Shipment, ShipmentEvent, ShipmentState},
@@ -12,7 +10,7 @@ use eventlog::{EventLog, HandlerError, LogTransaction, RecordedEvent, StorageErr
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    fold::Fold,
+    fold::{children_changed, Fold},
     model::Batch,
     read::{rows_where, List, Page, QueryError},
     table::{col, execute_json, name_of, nullable, Backend, Kind::*, Table},
@@ -228,26 +226,8 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         return Ok(());
     }
     let (backend, suffix) = (Backend::of(tx), batch.suffix);
-    // A remembered shipment's lines and timeline were written before; they change only with
-    // these events.
-    let changed_by = |event_type: &str| -> BTreeSet<&str> {
-        batch
-            .events
-            .iter()
-            .filter(|e| e.stream.aggregate_type == SHIPMENT && e.event_type == event_type)
-            .map(|e| e.stream.aggregate_id.as_str())
-            .chain(
-                folds
-                    .iter()
-                    .filter(|f| f.from_history)
-                    .map(|f| f.id.as_str()),
-            )
-            .collect()
-    };
-    let (created, tracked) = (
-        changed_by("ShipmentCreated"),
-        changed_by("ShipmentTrackingUpdated"),
-    );
+    let created = children_changed(batch, &folds, SHIPMENT, &["ShipmentCreated"]);
+    let tracked = children_changed(batch, &folds, SHIPMENT, &["ShipmentTrackingUpdated"]);
     let lines: Vec<&ShipmentLineRow> = shipments
         .iter()
         .filter(|s| created.contains(s.shipment_id.as_str()))

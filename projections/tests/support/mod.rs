@@ -3,31 +3,18 @@
 
 pub mod history;
 
-use std::time::Duration;
-
 use eventlog::{EventLog, SubscriptionOptions};
 use projections::{ReadModel, ReadModelProjection};
 
-/// The position of the last event appended (stored, whether or not readers see it yet).
+/// The position of the last event appended, once readers of the whole log see it.
 pub async fn appended(log: &EventLog) -> i64 {
-    let sql = "SELECT coalesce(max(position), 0) FROM events";
-    match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_one(pg.pool()).await.unwrap(),
-        EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    }
+    eventlog::testing::everything_visible(log).await
 }
 
 /// Runs `model`'s projection until it has applied everything appended so far (the stored
 /// head, not only the visible one: an open transaction elsewhere may hold visibility back).
 pub async fn project(log: &EventLog, model: ReadModel) -> i64 {
     let appended = appended(log).await;
-    assert!(log
-        .wait_until_visible(appended, Duration::from_secs(30))
-        .await
-        .unwrap());
     let reached = log
         .catch_up_projection(
             &ReadModelProjection::new(log.clone(), model),
