@@ -270,6 +270,35 @@ async fn the_audit_trail_names_each_actor_and_ties_a_request_to_all_it_caused() 
             ),
         ]
     );
+    // The ERP attaches an invoice through its webhook: the history names the webhook source.
+    let invoice = json!({"type": "invoice.issued", "timestamp": "2026-11-29T10:00:00Z", "data": {
+        "order_id": order, "invoice_number": "INV-1", "issued_at": "2026-11-29T10:00:00Z",
+        "total_minor": 2500, "currency": "EUR"}});
+    assert_eq!(
+        app.erp_delivery("msg_invoice_1", &invoice).await,
+        StatusCode::ACCEPTED
+    );
+    let path = format!("/api/v1/audit/streams/order/{order}");
+    let start = std::time::Instant::now();
+    let invoiced = loop {
+        let (_, history) = app.get(Role::Auditor, &path).await;
+        let found = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_type"] == "OrderInvoiced")
+            .cloned();
+        if let Some(event) = found {
+            break event;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "never invoiced: {history}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(invoiced["metadata"]["actor"], "webhook:erp");
+
     let (_, by_finance) = app
         .get(Role::Auditor, "/api/v1/audit/events?actor=user:finance")
         .await;

@@ -91,3 +91,44 @@ async fn concurrent_requests_with_one_key_place_one_order() {
     }
     assert_eq!(orders(&app).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_whose_first_request_is_still_in_flight_is_a_conflict() {
+    use sha2::{Digest, Sha256};
+    let app = App::postgres().await;
+    let bytes = serde_json::to_vec(&new_order()).unwrap();
+    // The first request with this key is running (recorded, no response yet): as the
+    // middleware records it, for the operator, with the fingerprint of method, path and body.
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST /api/v1/orders\n");
+    hasher.update(&bytes);
+    let fingerprint = hex::encode(hasher.finalize());
+    let operator = api::auth::authenticate(&app.log, app.token(Role::Operator))
+        .await
+        .unwrap()
+        .unwrap();
+    let sql = "INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms) \
+               VALUES ($1, 'running', 'POST', '/api/v1/orders', $2, $3)";
+    let eventlog::EventLog::Postgres(pg) = &app.log else {
+        unreachable!("a PostgreSQL app")
+    };
+    sqlx::query(sql)
+        .bind(&operator.user_id)
+        .bind(&fingerprint)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    let response = app
+        .request(Role::Operator, Method::POST, "/api/v1/orders")
+        .header("idempotency-key", "running")
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = read(response).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "idempotency_key_in_flight");
+    assert_eq!(orders(&app).await, 0);
+}

@@ -9,6 +9,9 @@ use eventlog::testing::TestDatabase;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// The ERP's webhook signing secret (Standard Webhooks).
+pub const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// A running app.
 pub struct App {
     pub base: String,
@@ -39,7 +42,11 @@ impl App {
     async fn start(db: TestDatabase) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
-        let state = api::AppState::new(log.clone());
+        let secrets: adapters::inbound::WebhookSecrets =
+            serde_json::from_value(json!({ "erp": ERP_SECRET })).unwrap();
+        let webhooks =
+            adapters::inbound::WebhookState::new(log.clone(), secrets.verifiers().unwrap());
+        let state = api::AppState::with_webhooks(log.clone(), webhooks);
         api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
@@ -129,4 +136,26 @@ pub fn new_order() -> Value {
         "shipping_address": {"recipient": "Ana Lima", "line1": "Hauptstrasse 1", "city": "Berlin", "country": "DE"},
         "external_reference": "SHOP-1001"
     })
+}
+
+impl App {
+    /// Sends `body` to `/webhooks/erp` as the ERP would: signed, with message id `id`.
+    pub async fn erp_delivery(&self, id: &str, body: &Value) -> StatusCode {
+        let body = serde_json::to_vec(body).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let signature = adapters::inbound::signature::StandardWebhooksVerifier::new(ERP_SECRET)
+            .unwrap()
+            .sign(id, now, &body);
+        self.client
+            .post(format!("{}/webhooks/erp", self.base))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
 }
