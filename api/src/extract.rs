@@ -144,7 +144,7 @@ impl MinPosition {
             return Ok(());
         };
         // A position past the log's head was never given out: waiting could not help.
-        if position > state.log.head().await? {
+        if position > state.log.last_position().await? {
             return Err(Problem::validation(
                 "min_position",
                 "this position is past the end of the log; send one a command answered",

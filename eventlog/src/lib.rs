@@ -274,6 +274,19 @@ impl EventLog {
             Self::Sqlite(log) => log.head().await,
         }
     }
+
+    /// The position of the last event stored (0: empty log), whether or not readers of the
+    /// whole log see it yet: on PostgreSQL the visible [`EventLog::head`] lags it while any
+    /// older transaction of the cluster is open (ADR 0001).
+    pub async fn last_position(&self) -> Result<i64, StorageError> {
+        use error::Context as _;
+        let sql = "SELECT coalesce(max(position), 0) FROM events";
+        match self {
+            Self::Postgres(log) => sqlx::query_scalar(sql).fetch_one(log.pool()).await,
+            Self::Sqlite(log) => sqlx::query_scalar(sql).fetch_one(log.readers()).await,
+        }
+        .context("reading the last position")
+    }
 }
 
 /// The events the append that recorded idempotency key `$1` wrote, in order; one SQL text

@@ -186,12 +186,10 @@ macro_rules! on_both_backends {
 /// is open, another test's included (ADR 0001): a test that must see "everything appended"
 /// waits for this, never for [`EventLog::head`].
 pub async fn everything_visible(log: &EventLog) -> i64 {
-    let sql = "SELECT coalesce(max(position), 0) FROM events";
-    let stored: Result<i64, sqlx::Error> = match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_one(pg.pool()).await,
-        EventLog::Sqlite(lite) => sqlx::query_scalar(sql).fetch_one(lite.readers()).await,
-    };
-    let stored = stored.unwrap_or_else(|error| panic!("reading the stored head: {error}"));
+    let stored = log
+        .last_position()
+        .await
+        .unwrap_or_else(|error| panic!("reading the stored head: {error}"));
     let visible = log
         .wait_until_visible(stored, std::time::Duration::from_secs(30))
         .await
