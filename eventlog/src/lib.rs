@@ -136,6 +136,17 @@ impl EventLog {
         }
     }
 
+    /// Refreshes the query planner's statistics of the log (PostgreSQL; nothing to do on
+    /// SQLite). Worth it before reading the whole log in large batches: without statistics
+    /// (a log written faster than autovacuum looks at it), PostgreSQL may answer each batch
+    /// by sorting every later event instead of walking the position index (ADR 0006).
+    pub async fn refresh_statistics(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => log.refresh_statistics().await,
+            Self::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Appends atomically; concurrent appends share a commit.
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
         match self {

@@ -179,6 +179,17 @@ impl PgLog {
         rows.iter().map(decode_event).collect()
     }
 
+    /// `ANALYZE` of the columns a read of the whole log filters and orders by (the payloads'
+    /// statistics would cost far more and serve no query of ours): see
+    /// [`crate::EventLog::refresh_statistics`].
+    pub async fn refresh_statistics(&self) -> Result<(), StorageError> {
+        sqlx::query("ANALYZE events (position, transaction_id)")
+            .execute(&self.pool)
+            .await
+            .context("analyzing the events table")?;
+        Ok(())
+    }
+
     /// The position of the last event a reader of the whole log can see (0: empty).
     pub async fn head(&self) -> Result<i64, StorageError> {
         let sql = format!("SELECT coalesce(max(position), 0) FROM events WHERE {VISIBLE}");
@@ -278,7 +289,7 @@ async fn append_batch(
             e_type.push(event.event_type.as_str());
             e_version.push(event.event_version);
             e_payload.push(&event.payload);
-            e_metadata.push(serde_json::to_value(&event.metadata).unwrap_or_default());
+            e_metadata.push(sqlx::types::Json(&event.metadata));
         }
     }
     let rows = sqlx::query(
@@ -487,9 +498,10 @@ pub(crate) fn decode_event(row: &PgRow) -> Result<RecordedEvent, StorageError> {
 
 fn decode_event_with_stream(row: &PgRow, stream: StreamId) -> Result<RecordedEvent, StorageError> {
     let position: i64 = row.try_get("position").context("reading an event")?;
-    let metadata: serde_json::Value = row.try_get("metadata").context("reading an event")?;
-    let metadata: Metadata =
-        serde_json::from_value(metadata).map_err(|e| StorageError::Corrupt {
+    // Straight from the column's JSON text into the struct, without a `Value` in between.
+    let sqlx::types::Json(metadata) = row
+        .try_get::<sqlx::types::Json<Metadata>, _>("metadata")
+        .map_err(|e| StorageError::Corrupt {
             position,
             reason: e.to_string(),
         })?;

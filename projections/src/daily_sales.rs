@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use domain::{order::OrderEvent, EventCodec};
-use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
+use eventlog::{EventLog, HandlerError, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     model::Batch,
     orders::ORDER,
     read::{rows, Param},
-    table::{col, execute_json, Backend, Kind::*, Table},
+    table::{col, Backend, Kind::*, Table, Writes},
 };
 
 pub(crate) const DAILY_SALES: Table = Table {
@@ -62,7 +62,7 @@ pub struct DailySalesRow {
 }
 
 /// The batch's figures, summed per day and currency, added to the stored ones in one statement.
-pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let mut days: BTreeMap<(NaiveDate, String), DailySalesRow> = BTreeMap::new();
     let mut currencies: BTreeMap<&str, String> = BTreeMap::new();
     for recorded in batch.events {
@@ -99,13 +99,10 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
             _ => {}
         }
     }
-    if days.is_empty() {
-        return Ok(());
-    }
     let rows: Vec<&DailySalesRow> = days.values().collect();
-    let add = DAILY_SALES.add(Backend::of(tx), batch.suffix, SUMS);
-    execute_json(tx, &add, serde_json::to_string(&rows)?).await?;
-    Ok(())
+    let mut writes = Writes::default();
+    writes.add(batch, &DAILY_SALES, SUMS, &rows)?;
+    Ok(writes)
 }
 
 fn entry<'a>(

@@ -1,8 +1,8 @@
 //! Folding an aggregate's events into its state for a read model's row, remembering the states
 //! of the streams a projection has seen: a batch then folds only its own events onto them, and
 //! reads a stream's history (one query for all such streams of the batch) only for streams it
-//! does not know, or knows at another point of the log. Rows always reflect exactly the events
-//! up to the batch's last position, whatever was remembered.
+//! neither knows nor saw begin in the batch, or knows at another point of the log. Rows always
+//! reflect exactly the events up to the batch's last position, whatever was remembered.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -129,6 +129,18 @@ impl<S: Default + Clone> Folds<S> {
                         }
                         folds.push(fold);
                     }
+                    // Begun in this batch: a batch holds every event between its first and
+                    // last position, so these are all the stream's events up to its end.
+                    None if first == 1 => {
+                        let mut fold = Fold::new(id);
+                        for event in events {
+                            fold.step(step, event).map_err(|source| FoldError::Decode {
+                                position: event.position,
+                                source,
+                            })?;
+                        }
+                        folds.push(fold);
+                    }
                     _ => unknown.push(*id),
                 }
             }
@@ -153,6 +165,7 @@ impl<S: Default + Clone> Folds<S> {
                 }
             }
             folds.extend(current);
+            folds.sort_by(|a, b| a.id.cmp(&b.id));
         }
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
         if remembered.len() + folds.len() > REMEMBERED {

@@ -72,6 +72,7 @@ pub async fn rebuild(
         .ok_or(RebuildError::AlreadyRunning)?;
     let backend = Backend::of_log(log);
     let shadow = ReadModelProjection::shadow(log.clone(), models);
+    log.refresh_statistics().await?;
 
     let mut tx = log.begin().await?;
     for &model in models {

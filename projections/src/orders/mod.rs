@@ -4,7 +4,7 @@
 mod row;
 
 use chrono::{DateTime, Utc};
-use eventlog::{EventLog, HandlerError, LogTransaction, StorageError};
+use eventlog::{EventLog, HandlerError, StorageError};
 use serde::{Deserialize, Serialize};
 
 pub use row::{LineRow, OrderRow, ORDER};
@@ -13,7 +13,7 @@ use crate::{
     fold::children_changed,
     model::Batch,
     read::{rows_where, List, Page, QueryError},
-    table::{col, execute_json, nullable, Backend, Kind::*, Table},
+    table::{col, nullable, Kind::*, Table, Writes},
 };
 
 pub(crate) const ORDERS: Table = Table {
@@ -82,13 +82,9 @@ struct LineRecord<'a> {
 /// Each order the batch touched is folded up to the batch's last position and written with its
 /// lines, in two statements for the whole batch. (An order's lines are fixed when it is placed,
 /// so upserting them never leaves a stale one behind.)
-pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let folds = batch.folds.orders.of(batch, ORDER, row::step).await?;
     let mut orders: Vec<OrderRow> = folds.iter().filter_map(row::row_of).collect();
-    if orders.is_empty() {
-        return Ok(());
-    }
-    let backend = Backend::of(tx);
     let lines_changed = children_changed(batch, &folds, ORDER, LINE_EVENTS);
     let lines: Vec<LineRecord<'_>> = orders
         .iter()
@@ -100,20 +96,15 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
             })
         })
         .collect();
-    let suffix = batch.suffix;
-    let lines = (!lines.is_empty())
-        .then(|| serde_json::to_string(&lines))
-        .transpose()?;
+    let mut writes = Writes::default();
+    writes.upsert(batch, &ORDER_LINES, &lines)?;
     // The orders' own rows go without their lines, which the statement would only skip.
+    drop(lines);
     for order in &mut orders {
         order.lines.clear();
     }
-    let rows = serde_json::to_string(&orders)?;
-    execute_json(tx, &ORDERS.upsert(backend, suffix), rows).await?;
-    if let Some(lines) = lines {
-        execute_json(tx, &ORDER_LINES.upsert(backend, suffix), lines).await?;
-    }
-    Ok(())
+    writes.upsert(batch, &ORDERS, &orders)?;
+    Ok(writes)
 }
 
 /// Filters of the order list; all optional.

@@ -6,14 +6,14 @@ use domain::{
     payment::{Payment, PaymentEvent, PaymentState},
     Decider, DecodeError, EventCodec,
 };
-use eventlog::{EventLog, HandlerError, LogTransaction, RecordedEvent, StorageError};
+use eventlog::{EventLog, HandlerError, RecordedEvent, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     fold::Fold,
     model::Batch,
     read::{rows_where, List, Page, QueryError},
-    table::{col, execute_json, nullable, Backend, Kind::*, Table},
+    table::{col, nullable, Kind::*, Table, Writes},
 };
 
 /// The aggregate type whose events this read model follows.
@@ -144,15 +144,12 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
 }
 
 /// Each payment the batch touched, folded and written in one statement.
-pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let folds = batch.folds.payments.of(batch, PAYMENT, step).await?;
     let payments: Vec<PaymentRow> = folds.iter().filter_map(row_of).collect();
-    if payments.is_empty() {
-        return Ok(());
-    }
-    let upsert = PAYMENTS.upsert(Backend::of(tx), batch.suffix);
-    execute_json(tx, &upsert, serde_json::to_string(&payments)?).await?;
-    Ok(())
+    let mut writes = Writes::default();
+    writes.upsert(batch, &PAYMENTS, &payments)?;
+    Ok(writes)
 }
 
 /// Filters of the payment list; all optional.

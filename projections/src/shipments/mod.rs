@@ -6,14 +6,14 @@ use domain::{
     shipment::{Shipment, ShipmentEvent, ShipmentState},
     Decider, DecodeError, EventCodec,
 };
-use eventlog::{EventLog, HandlerError, LogTransaction, RecordedEvent, StorageError};
+use eventlog::{EventLog, HandlerError, RecordedEvent, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     fold::{children_changed, Fold},
     model::Batch,
     read::{rows_where, List, Page, QueryError},
-    table::{col, execute_json, name_of, nullable, Backend, Kind::*, Table},
+    table::{col, name_of, nullable, Kind::*, Table, Writes},
 };
 
 /// The aggregate type whose events this read model follows.
@@ -219,13 +219,9 @@ fn row_of(fold: &Fold<Option<ShipmentState>>) -> Option<ShipmentRow> {
 /// Each shipment the batch touched, folded and written with its lines and timeline, one
 /// statement per table. (Lines are fixed at creation and the timeline only grows, so upserts
 /// never leave a stale row behind.)
-pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<(), HandlerError> {
+pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let folds = batch.folds.shipments.of(batch, SHIPMENT, step).await?;
     let mut shipments: Vec<ShipmentRow> = folds.iter().filter_map(row_of).collect();
-    if shipments.is_empty() {
-        return Ok(());
-    }
-    let (backend, suffix) = (Backend::of(tx), batch.suffix);
     let created = children_changed(batch, &folds, SHIPMENT, &["ShipmentCreated"]);
     let tracked = children_changed(batch, &folds, SHIPMENT, &["ShipmentTrackingUpdated"]);
     let lines: Vec<&ShipmentLineRow> = shipments
@@ -238,23 +234,17 @@ pub(crate) async fn apply(tx: &mut LogTransaction, batch: &Batch<'_>) -> Result<
         .filter(|s| tracked.contains(s.shipment_id.as_str()))
         .flat_map(|s| &s.tracking)
         .collect();
-    let children = [
-        (&SHIPMENT_LINES, serde_json::to_string(&lines)?),
-        (&SHIPMENT_TRACKING, serde_json::to_string(&tracking)?),
-    ];
+    let mut writes = Writes::default();
+    writes.upsert(batch, &SHIPMENT_LINES, &lines)?;
+    writes.upsert(batch, &SHIPMENT_TRACKING, &tracking)?;
     // The shipments' own rows go without their children, which the statement would only skip.
+    drop((lines, tracking));
     for shipment in &mut shipments {
         shipment.lines.clear();
         shipment.tracking.clear();
     }
-    let upsert = SHIPMENTS.upsert(backend, suffix);
-    execute_json(tx, &upsert, serde_json::to_string(&shipments)?).await?;
-    for (table, rows) in children {
-        if rows != "[]" {
-            execute_json(tx, &table.upsert(backend, suffix), rows).await?;
-        }
-    }
-    Ok(())
+    writes.upsert(batch, &SHIPMENTS, &shipments)?;
+    Ok(writes)
 }
 
 /// Filters of the shipment list; all optional.
