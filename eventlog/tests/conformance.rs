@@ -23,6 +23,7 @@ eventlog::on_both_backends!(
     racing_appends_with_one_idempotency_key_write_once,
     an_append_without_events_is_refused,
     appends_in_a_transaction_commit_or_roll_back_with_it,
+    concurrent_appends_sharing_a_commit_are_each_answered_with_their_own_positions,
 );
 
 /// Waits until the whole-log readers see `position`: on PostgreSQL, open write transactions of
@@ -477,4 +478,72 @@ async fn appends_in_a_transaction_commit_or_roll_back_with_it(_db: &TestDatabase
         .map(|e| e.event_id)
         .collect();
     assert_eq!(ids.len(), 2);
+}
+
+/// Concurrent appends share a commit (group commit); each caller must still be told exactly
+/// the positions and versions its own events were stored at, also when an append between
+/// them in the batch fails its expected version.
+async fn concurrent_appends_sharing_a_commit_are_each_answered_with_their_own_positions(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    for stale in 0..4 {
+        log.append(Append::new(
+            order(&format!("stale-{stale}")),
+            ExpectedVersion::NoStream,
+            events(1),
+        ))
+        .await
+        .unwrap();
+    }
+    let appends: Vec<_> = (0..24_u64)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                // Every sixth append names a stream that exists as if it did not.
+                let stream = if i % 6 == 5 {
+                    order(&format!("stale-{}", i / 6))
+                } else {
+                    order(&format!("fresh-{i}"))
+                };
+                let outcome = log
+                    .append(Append::new(
+                        stream.clone(),
+                        ExpectedVersion::NoStream,
+                        events(i % 4 + 1),
+                    ))
+                    .await;
+                (stream, outcome)
+            })
+        })
+        .collect();
+    let mut positions = HashSet::new();
+    let mut written = 0;
+    for append in appends {
+        let (stream, outcome) = append.await.unwrap();
+        match outcome {
+            Ok(appended) => {
+                let answered: Vec<_> = appended
+                    .events
+                    .iter()
+                    .map(|e| (e.position, e.sequence, e.event_id))
+                    .collect();
+                let stored: Vec<_> = log
+                    .read_stream(&stream, 1)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e.position, e.sequence, e.event_id))
+                    .collect();
+                assert_eq!(answered, stored, "{stream:?}");
+                positions.extend(answered.iter().map(|(position, ..)| *position));
+                written += answered.len();
+            }
+            Err(AppendError::WrongExpectedVersion { actual: 1, .. })
+                if stream.aggregate_id.starts_with("stale-") => {}
+            Err(other) => panic!("{stream:?}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(positions.len(), written, "a position answered twice");
+    assert_eq!(written, 48, "events of the 20 fresh appends");
 }
