@@ -57,8 +57,11 @@ impl<S: Default> Fold<S> {
         }
     }
 
-    fn step(&mut self, step: Step<S>, event: &RecordedEvent) -> Result<(), DecodeError> {
-        step(&mut self.state, &mut self.started_at, event)?;
+    fn step(&mut self, step: Step<S>, event: &RecordedEvent) -> Result<(), FoldError> {
+        step(&mut self.state, &mut self.started_at, event).map_err(|source| FoldError::Decode {
+            position: event.position,
+            source,
+        })?;
         self.version = event.sequence;
         self.position = event.position;
         self.updated_at = event.recorded_at;
@@ -122,10 +125,7 @@ impl<S: Default + Clone> Folds<S> {
                         fold.from_history = false;
                         let known_version = known.version;
                         for event in events.iter().filter(|e| e.sequence > known_version) {
-                            fold.step(step, event).map_err(|source| FoldError::Decode {
-                                position: event.position,
-                                source,
-                            })?;
+                            fold.step(step, event)?;
                         }
                         folds.push(fold);
                     }
@@ -134,10 +134,7 @@ impl<S: Default + Clone> Folds<S> {
                     None if first == 1 => {
                         let mut fold = Fold::new(id);
                         for event in events {
-                            fold.step(step, event).map_err(|source| FoldError::Decode {
-                                position: event.position,
-                                source,
-                            })?;
+                            fold.step(step, event)?;
                         }
                         folds.push(fold);
                     }
@@ -158,10 +155,7 @@ impl<S: Default + Clone> Folds<S> {
                     current = Some(Fold::new(id));
                 }
                 if let Some(fold) = current.as_mut() {
-                    fold.step(step, event).map_err(|source| FoldError::Decode {
-                        position: event.position,
-                        source,
-                    })?;
+                    fold.step(step, event)?;
                 }
             }
             folds.extend(current);
