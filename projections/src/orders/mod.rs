@@ -99,7 +99,6 @@ pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let mut writes = Writes::default();
     writes.upsert(batch, &ORDER_LINES, &lines)?;
     // The orders' own rows go without their lines, which the statement would only skip.
-    drop(lines);
     for order in &mut orders {
         order.lines.clear();
     }

@@ -238,7 +238,6 @@ pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     writes.upsert(batch, &SHIPMENT_LINES, &lines)?;
     writes.upsert(batch, &SHIPMENT_TRACKING, &tracking)?;
     // The shipments' own rows go without their children, which the statement would only skip.
-    drop((lines, tracking));
     for shipment in &mut shipments {
         shipment.lines.clear();
         shipment.tracking.clear();
