@@ -142,22 +142,12 @@ impl CommandHandler {
                     replayed: false,
                 });
             }
-            let expected = match u64::try_from(version) {
-                Ok(0) | Err(_) => ExpectedVersion::NoStream,
-                Ok(version) => ExpectedVersion::Exact(version),
+            let metadata = Metadata {
+                idempotency_key: meta.idempotency_key.clone(),
+                ..meta.metadata.clone()
             };
-            let new_events = events
-                .iter()
-                .map(|event| {
-                    let stored = event.encode();
-                    NewEvent::new(stored.event_type, stored.event_version, stored.payload)
-                        .with_metadata(Metadata {
-                            idempotency_key: meta.idempotency_key.clone(),
-                            ..meta.metadata.clone()
-                        })
-                })
-                .collect();
-            let mut append = Append::new(stream.clone(), expected, new_events);
+            let new_events = new_events(&events, &metadata);
+            let mut append = Append::new(stream.clone(), ExpectedVersion::at(version), new_events);
             append.idempotency_key = meta.idempotency_key.clone();
             match self.log.append(append).await {
                 Ok(appended) => {
@@ -211,4 +201,16 @@ fn replayed<E>(
         replayed: true,
         events: first.events,
     })
+}
+
+/// Decided events as the log stores them, each with `metadata`.
+pub fn new_events<E: EventCodec>(events: &[E], metadata: &Metadata) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|event| {
+            let stored = event.encode();
+            NewEvent::new(stored.event_type, stored.event_version, stored.payload)
+                .with_metadata(metadata.clone())
+        })
+        .collect()
 }

@@ -6,4 +6,4 @@ mod handler;
 pub mod process;
 
 pub use error::CommandError;
-pub use handler::{CommandHandler, CommandMeta, Executed};
+pub use handler::{new_events, CommandHandler, CommandMeta, Executed};

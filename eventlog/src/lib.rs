@@ -19,7 +19,7 @@ pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedE
 pub use postgres::PgLog;
 pub use sqlite::{sqlite_time, SqliteLog};
 pub use subscription::{
-    Claim, HandlerError, Projection, Subscriber, SubscriberStatus, SubscriptionError,
+    error_chain, Claim, HandlerError, Projection, Subscriber, SubscriberStatus, SubscriptionError,
     SubscriptionOptions,
 };
 

@@ -41,6 +41,14 @@ pub enum ExpectedVersion {
 }
 
 impl ExpectedVersion {
+    /// That the stream is still at `version`, as it was loaded (0: it does not exist yet).
+    pub fn at(version: i64) -> Self {
+        match u64::try_from(version) {
+            Ok(0) | Err(_) => Self::NoStream,
+            Ok(version) => Self::Exact(version),
+        }
+    }
+
     /// The encoding the SQL side uses: -1 any, 0 no stream, n exact.
     pub(crate) fn as_sql(self) -> i64 {
         match self {

@@ -357,8 +357,9 @@ impl Drop for Prefetch {
     }
 }
 
-/// An error and its causes on one line, for the status a person reads.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its causes on one line (`outer: cause: root cause`), for a status or a
+/// stored error a person reads.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {

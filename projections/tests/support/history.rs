@@ -11,7 +11,7 @@ use domain::{
     Address, Code, Context, CountryCode, Currency, CustomerId, Decider, EventCodec, ExternalRef,
     Money, NonEmptyText, OrderId, PaymentId, Quantity, ShipmentId, Sku,
 };
-use eventlog::{Append, EventLog, ExpectedVersion, NewEvent, StreamId};
+use eventlog::{Append, EventLog, ExpectedVersion, Metadata, StreamId};
 use futures::{stream, StreamExt};
 
 pub fn id(kind: u128, n: u128) -> uuid::Uuid {
@@ -49,17 +49,10 @@ where
 }
 
 fn append<E: EventCodec>(id: impl ToString, events: &[E]) -> Append {
-    let events = events
-        .iter()
-        .map(|event| {
-            let stored = event.encode();
-            NewEvent::new(stored.event_type, stored.event_version, stored.payload)
-        })
-        .collect();
     Append::new(
         StreamId::new(E::AGGREGATE_TYPE, id.to_string()),
         ExpectedVersion::NoStream,
-        events,
+        commands::new_events(events, &Metadata::default()),
     )
 }
 

@@ -9,7 +9,7 @@
 use chrono::Utc;
 use commands::CommandError;
 use domain::{Context, Decider, EventCodec};
-use eventlog::{Append, AppendError, ExpectedVersion, Metadata, NewEvent, StreamId};
+use eventlog::{Append, AppendError, ExpectedVersion, Metadata, StreamId};
 
 use super::{Outcome, Worker, WorkerError};
 use crate::inbound::inbox::{Claimed, DeliveryStatus, Finish};
@@ -77,19 +77,9 @@ impl Worker {
             }
             let mut tx = self.inbox.log().begin().await?;
             if !events.is_empty() {
-                let expected = match u64::try_from(version) {
-                    Ok(0) | Err(_) => ExpectedVersion::NoStream,
-                    Ok(version) => ExpectedVersion::Exact(version),
-                };
-                let new_events = events
-                    .iter()
-                    .map(|event| {
-                        let stored = event.encode();
-                        NewEvent::new(stored.event_type, stored.event_version, stored.payload)
-                            .with_metadata(metadata.clone())
-                    })
-                    .collect();
-                let append = Append::new(stream.clone(), expected, new_events).idempotent(&key);
+                let new_events = commands::new_events(&events, &metadata);
+                let append = Append::new(stream.clone(), ExpectedVersion::at(version), new_events)
+                    .idempotent(&key);
                 match self.inbox.log().append_in(&mut tx, append).await {
                     Ok(_) => {}
                     Err(AppendError::WrongExpectedVersion { .. }) => {

@@ -12,7 +12,7 @@ use domain::{
     payment::Payment,
     shipment::{Shipment, ShipmentCommand},
 };
-use eventlog::{AppendError, EventLog, StorageError, StreamId};
+use eventlog::{error_chain, AppendError, EventLog, StorageError, StreamId};
 use projections::{
     payments::{list_payments, PaymentFilter},
     shipments::{list_shipments, ShipmentFilter},
@@ -316,16 +316,4 @@ impl Worker {
 
 fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
-}
-
-/// An error and its causes, for the row's `last_error`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
