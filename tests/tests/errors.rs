@@ -8,16 +8,28 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::{new_order, read, App};
 
-async fn problem(app: &App, request: reqwest::RequestBuilder) -> (StatusCode, Value, String) {
+/// The status, body and the named response headers (empty where absent).
+async fn problem(request: reqwest::RequestBuilder) -> (StatusCode, Value, Headers) {
     let response = request.send().await.unwrap();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let _ = app;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let headers = Headers {
+        content_type: header("content-type"),
+        connection: header("connection"),
+    };
     let (status, body) = read(response).await;
-    (status, body, content_type)
+    (status, body, headers)
+}
+
+#[derive(Debug)]
+struct Headers {
+    content_type: String,
+    connection: String,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -32,7 +44,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "validation",
         problem(
-            &app,
             app.request(Role::Operator, Method::POST, "/api/v1/orders")
                 .json(&bad),
         )
@@ -44,7 +55,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "missing field",
         problem(
-            &app,
             app.request(Role::Operator, Method::POST, "/api/v1/orders")
                 .json(&missing),
         )
@@ -53,14 +63,11 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     // 404.
     seen.push((
         "not found",
-        problem(
-            &app,
-            app.request(
-                Role::Viewer,
-                Method::GET,
-                "/api/v1/orders/0190d8a4-0000-7000-8000-000000000000",
-            ),
-        )
+        problem(app.request(
+            Role::Viewer,
+            Method::GET,
+            "/api/v1/orders/0190d8a4-0000-7000-8000-000000000000",
+        ))
         .await,
     ));
     // 409: a business rule (a refund above what was captured).
@@ -75,7 +82,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "business rule",
         problem(
-            &app,
             app.request(
                 Role::Finance,
                 Method::POST,
@@ -93,7 +99,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "version conflict",
         problem(
-            &app,
             app.request(
                 Role::Operator,
                 Method::POST,
@@ -105,19 +110,15 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
         .await,
     ));
     // 401: no token, and an unknown one.
-    seen.push((
-        "unauthenticated",
-        problem(&app, app.client.get(&orders)).await,
-    ));
+    seen.push(("unauthenticated", problem(app.client.get(&orders)).await));
     seen.push((
         "unknown token",
-        problem(&app, app.client.get(&orders).bearer_auth("bo_nope_nope")).await,
+        problem(app.client.get(&orders).bearer_auth("bo_nope_nope")).await,
     ));
     // 403: a viewer placing an order.
     seen.push((
         "forbidden",
         problem(
-            &app,
             app.request(Role::Viewer, Method::POST, "/api/v1/orders")
                 .json(&new_order()),
         )
@@ -127,7 +128,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "malformed json",
         problem(
-            &app,
             app.request(Role::Operator, Method::POST, "/api/v1/orders")
                 .header("content-type", "application/json")
                 .body("{\"lines\": ["),
@@ -138,7 +138,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "wrong content type",
         problem(
-            &app,
             app.request(Role::Operator, Method::POST, "/api/v1/orders")
                 .header("content-type", "text/plain")
                 .body("hello"),
@@ -150,7 +149,6 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     seen.push((
         "too large",
         problem(
-            &app,
             app.request(Role::Operator, Method::POST, "/api/v1/orders")
                 .header("content-type", "application/json")
                 .body(huge),
@@ -160,32 +158,26 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
     // An unknown route and a wrong method.
     seen.push((
         "no route",
-        problem(
-            &app,
-            app.request(Role::Viewer, Method::GET, "/api/v1/nothing"),
-        )
-        .await,
+        problem(app.request(Role::Viewer, Method::GET, "/api/v1/nothing")).await,
     ));
     seen.push((
         "wrong method",
-        problem(
-            &app,
-            app.request(Role::Viewer, Method::DELETE, "/api/v1/orders"),
-        )
-        .await,
+        problem(app.request(Role::Viewer, Method::DELETE, "/api/v1/orders")).await,
     ));
     // A bad query parameter.
     seen.push((
         "bad query",
-        problem(
-            &app,
-            app.request(Role::Viewer, Method::GET, "/api/v1/orders?limit=lots"),
-        )
-        .await,
+        problem(app.request(Role::Viewer, Method::GET, "/api/v1/orders?limit=lots")).await,
     ));
 
-    for (name, (status, body, content_type)) in &seen {
-        assert_eq!(content_type, "application/problem+json", "{name}: {body}");
+    for (name, (status, body, headers)) in &seen {
+        assert_eq!(
+            headers.content_type, "application/problem+json",
+            "{name}: {body}"
+        );
+        // Only a 413 leaves a body unread, and only it closes the connection.
+        let closes = *status == StatusCode::PAYLOAD_TOO_LARGE;
+        assert_eq!(headers.connection == "close", closes, "{name}: {headers:?}");
         assert_eq!(
             body["status"].as_u64(),
             Some(u64::from(status.as_u16())),
