@@ -10,6 +10,7 @@ pub mod health;
 pub mod idempotency;
 pub mod openapi;
 pub mod problem;
+mod unread_body;
 pub mod v1;
 
 use std::time::Duration;
@@ -146,6 +147,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
         )
+        .layer(middleware::from_fn(unread_body::close_if_body_unread))
 }
 
 /// Lets only callers with the `admin` permission through.
@@ -168,22 +170,8 @@ async fn admin_only(
 
 /// Turns error responses made outside the handlers (method not allowed, body too large, time
 /// out) into problem details like every other error.
-///
-/// A 413 also says `Connection: close`: the rest of its body was never read, so the server
-/// closes the connection after answering, and a client that was told so does not send its next
-/// request down a connection that is going away.
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
-    let mut response = as_problem(next.run(request).await);
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// An error response as problem details, unless it already is one.
-fn as_problem(response: Response) -> Response {
+    let response = next.run(request).await;
     let status = response.status();
     let is_problem = response
         .headers()
