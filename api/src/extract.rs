@@ -104,7 +104,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
 #[derive(Debug, Clone, Copy)]
 pub struct MinPosition(pub Option<i64>);
 
-/// How long a read waits for its position before a 503.
+/// How long a read waits for its position before a 503, by default.
 pub const CONSISTENCY_WAIT: Duration = Duration::from_secs(5);
 
 impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
@@ -138,7 +138,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 
 impl MinPosition {
     /// Waits until `projection` includes the position, or fails with a 503 problem after
-    /// [`CONSISTENCY_WAIT`].
+    /// the state's `consistency_wait`.
     pub async fn wait(self, state: &AppState, projection: &str) -> Result<(), Problem> {
         let Some(position) = self.0 else {
             return Ok(());
@@ -150,7 +150,7 @@ impl MinPosition {
                 "this position is past the end of the log; send one a command answered",
             ));
         }
-        projections::wait_for(&state.log, projection, position, CONSISTENCY_WAIT)
+        projections::wait_for(&state.log, projection, position, state.consistency_wait)
             .await
             .map_err(|error| match error {
                 projections::WaitError::Timeout { reached, .. } => Problem::new(

@@ -47,6 +47,9 @@ pub struct AppState {
     pub handler: CommandHandler,
     /// The webhook inbox's side of the HTTP server.
     pub webhooks: WebhookState,
+    /// How long a read asked for a log position waits for it before a 503
+    /// (5 s unless set).
+    pub consistency_wait: Duration,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             handler: CommandHandler::new(log.clone()),
             log,
             webhooks,
+            consistency_wait: extract::CONSISTENCY_WAIT,
         }
     }
 }

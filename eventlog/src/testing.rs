@@ -64,9 +64,14 @@ impl TestDatabase {
         }
     }
 
-    /// The migrated event log on this database.
+    /// The migrated event log on this database. A connection may take up to 30 s to come free
+    /// (production: 5 s): tests run many at once on a shared machine.
     pub async fn log(&self) -> EventLog {
-        self.log_with(&ConnectOptions::default()).await
+        self.log_with(&ConnectOptions {
+            acquire_timeout: Duration::from_secs(30),
+            ..ConnectOptions::default()
+        })
+        .await
     }
 
     /// The migrated event log on this database, connected with `options`.
@@ -116,7 +121,8 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Checks once per test binary that PostgreSQL answers within a few seconds.
+/// Checks once per test binary that PostgreSQL answers within 15 s (a refused connection
+/// fails at once; a busy server may be slow to start a backend).
 async fn ensure_reachable(admin_url: &str) {
     static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
     if let Some(known) = REACHABLE.get() {
@@ -126,28 +132,25 @@ async fn ensure_reachable(admin_url: &str) {
         return;
     }
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(
-        Duration::from_secs(5),
-        PgConnection::connect(admin_url),
-    )
-    .await
-    {
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-            Ok(())
-        }
-        Ok(Err(e)) => Err(format!(
-            "PostgreSQL is unreachable at {} ({e}). The tests need it: start it with \
+    let outcome =
+        match tokio::time::timeout(Duration::from_secs(15), PgConnection::connect(admin_url)).await
+        {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!(
+                "PostgreSQL is unreachable at {} ({e}). The tests need it: start it with \
              `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
              or point BACKOFFICE_TEST_POSTGRES_URL at a server.",
-            crate::redact_url(admin_url)
-        )),
-        Err(_) => Err(format!(
-            "PostgreSQL at {} did not answer within {:?}; the tests need it.",
-            crate::redact_url(admin_url),
-            started.elapsed()
-        )),
-    };
+                crate::redact_url(admin_url)
+            )),
+            Err(_) => Err(format!(
+                "PostgreSQL at {} did not answer within {:?}; the tests need it.",
+                crate::redact_url(admin_url),
+                started.elapsed()
+            )),
+        };
     let outcome = REACHABLE.get_or_init(|| outcome);
     if let Err(message) = outcome {
         panic!("{message}");

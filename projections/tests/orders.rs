@@ -2,7 +2,13 @@
 //! exactly-once application when the projection is stopped mid-run.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use commands::{CommandHandler, CommandMeta};
 use domain::{
@@ -10,15 +16,56 @@ use domain::{
     Address, CountryCode, Currency, CustomerId, Money, NonEmptyText, OrderId, PaymentId, Quantity,
     Sku,
 };
-use eventlog::{testing::TestDatabase, EventLog, SubscriptionOptions};
+use eventlog::{
+    testing::TestDatabase, EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
+    SubscriptionOptions,
+};
 use projections::{
     orders::{get_order, list_orders, OrderFilter},
     wait_for, QueryError, ReadModel, ReadModelProjection, WaitError,
 };
+use tokio::sync::Notify;
 
 mod support;
 
 const ORDERS: ReadModel = ReadModel::Orders;
+
+/// A projection that applies `batches - 1` batches, then applies the next one's rows and hangs
+/// inside its transaction, before the runner can commit it.
+struct HangsInBatch {
+    inner: ReadModelProjection,
+    batches_left: AtomicUsize,
+    hung: Arc<Notify>,
+}
+
+impl HangsInBatch {
+    fn new(inner: ReadModelProjection, batches: usize) -> Self {
+        Self {
+            inner,
+            batches_left: AtomicUsize::new(batches),
+            hung: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl Projection for HangsInBatch {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut LogTransaction,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandlerError> {
+        self.inner.apply(tx, events).await?;
+        if self.batches_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.hung.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
 
 async fn project(log: &EventLog) {
     support::project(log, ORDERS).await;
@@ -282,33 +329,29 @@ async fn stopping_the_projection_mid_run_leaves_the_same_tables_as_an_uninterrup
         .await
         .unwrap());
 
-    // Stopped after a few batches of 7 events, whatever it was doing, then restarted.
+    // Stopped in the middle of its fourth batch of 7 events, its rows written but not yet
+    // committed, then restarted.
     let small = SubscriptionOptions {
         batch_size: 7,
         ..SubscriptionOptions::default()
     };
+    let hanging = HangsInBatch::new(ReadModelProjection::new(log.clone(), ORDERS), 4);
+    let hung = Arc::clone(&hanging.hung);
     let running = {
-        let (log, projection, small) = (
-            log.clone(),
-            ReadModelProjection::new(log.clone(), ORDERS),
-            small.clone(),
-        );
-        tokio::spawn(async move { log.run_projection(&projection, &small).await })
+        let (log, small) = (log.clone(), small.clone());
+        tokio::spawn(async move { log.run_projection(&hanging, &small).await })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while log.checkpoint(ORDERS.name()).await.unwrap() < 20 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the projection never started"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(30), hung.notified())
+        .await
+        .expect("the projection never reached its fourth batch");
     running.abort();
     let _ = running.await;
     let stopped_at = log.checkpoint(ORDERS.name()).await.unwrap();
-    assert!(
-        stopped_at < head,
-        "stopped before the end ({stopped_at} of {head})"
+    let three_batches = log.read_all(0, 3 * 7).await.unwrap();
+    assert_eq!(
+        stopped_at,
+        three_batches.last().unwrap().position,
+        "three batches committed, the fourth not"
     );
     // The aborted run's transaction is rolled back, and its claim released, only when its
     // connection is next used or closed: until then it holds the claim, and its open

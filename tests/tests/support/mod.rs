@@ -46,7 +46,10 @@ impl App {
             serde_json::from_value(json!({ "erp": ERP_SECRET })).unwrap();
         let webhooks =
             adapters::inbound::WebhookState::new(log.clone(), secrets.verifiers().unwrap());
-        let state = api::AppState::with_webhooks(log.clone(), webhooks);
+        let mut state = api::AppState::with_webhooks(log.clone(), webhooks);
+        // A fresh App's projections first claim and catch up; on a busy machine that can take
+        // longer than the production wait.
+        state.consistency_wait = Duration::from_secs(30);
         api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
