@@ -26,6 +26,7 @@ use axum::{
 };
 use commands::CommandHandler;
 use eventlog::EventLog;
+use tokio::task::JoinSet;
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
@@ -72,23 +73,25 @@ impl AppState {
 
 /// Runs, in the background, everything that follows the log and the inbox: the read-model
 /// projections, the process managers (each under its claim, so several processes may call
-/// this) and the webhook inbox worker.
-pub fn spawn_workers(state: &AppState) {
+/// this) and the webhook inbox worker. Dropping the returned set stops them.
+#[must_use = "dropping the set stops the workers"]
+pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
+    let mut workers = JoinSet::new();
     let log = &state.log;
     let worker = Worker::new(log.clone(), WorkerOptions::default()).woken_by(state.webhooks.wake());
-    tokio::spawn(async move { worker.run().await });
+    workers.spawn(async move { worker.run().await });
     use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
     use projections::{ReadModel, ReadModelProjection};
     for model in ReadModel::ALL {
         let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
-        tokio::spawn(async move { log.run_projection(&projection, &Default::default()).await });
+        workers.spawn(async move { log.run_projection(&projection, &Default::default()).await });
     }
     let handler = CommandHandler::new(log.clone());
     let options = eventlog::SubscriptionOptions::default();
     macro_rules! spawn {
         ($($manager:expr),*) => {$({
             let (log, options, manager) = (log.clone(), options.clone(), $manager);
-            tokio::spawn(async move { log.run(&manager, &options).await });
+            workers.spawn(async move { log.run(&manager, &options).await });
         })*};
     }
     spawn!(
@@ -97,6 +100,7 @@ pub fn spawn_workers(state: &AppState) {
         OrderFulfillment::new(handler.clone()),
         OrderCompletion::new(handler)
     );
+    workers
 }
 
 /// The `/api/v1` routes and the OpenAPI document of every route the router serves.

@@ -268,7 +268,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         log.clone(),
         adapters::inbound::WebhookState::new(log.clone(), verifiers),
     );
-    api::spawn_workers(&state);
+    let _workers = api::spawn_workers(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;

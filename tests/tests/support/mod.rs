@@ -18,6 +18,8 @@ pub struct App {
     pub client: reqwest::Client,
     pub log: eventlog::EventLog,
     tokens: Vec<(Role, String)>,
+    /// Stopped (dropped) before the database is dropped.
+    _workers: tokio::task::JoinSet<()>,
     _db: TestDatabase,
     server: tokio::task::JoinHandle<()>,
 }
@@ -50,7 +52,7 @@ impl App {
         // A fresh App's projections first claim and catch up; on a busy machine that can take
         // longer than the production wait.
         state.consistency_wait = Duration::from_secs(30);
-        api::spawn_workers(&state);
+        let workers = api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
             let token = api::auth::create_user(&log, role.name(), role)
@@ -69,6 +71,7 @@ impl App {
             client: reqwest::Client::new(),
             log,
             tokens,
+            _workers: workers,
             _db: db,
             server,
         }
