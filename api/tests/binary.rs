@@ -5,6 +5,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::mpsc::{self, RecvTimeoutError},
     time::Duration,
 };
 
@@ -26,7 +27,8 @@ impl Drop for Served {
     }
 }
 
-/// Runs `backoffice serve` in `folder` with only `env` set (port 0), and waits for its address.
+/// Runs `backoffice serve` in `folder` with only `env` set (port 0), and waits (up to a minute)
+/// for its address. Its log goes on being read, so that it never writes into a closed pipe.
 fn serve(folder: &Path, env: &[(&str, &str)]) -> Served {
     let mut command = Command::new(BINARY);
     command
@@ -42,26 +44,34 @@ fn serve(folder: &Path, env: &[(&str, &str)]) -> Served {
     }
     let mut child = command.spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if let Some(address) = entry["fields"]["address"].as_str() {
-            return Served {
-                child,
-                address: address.to_owned(),
+    let (address_tx, address_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
             };
+            if let Some(address) = entry["fields"]["address"].as_str() {
+                let _ = address_tx.send(address.to_owned());
+            }
+        }
+    });
+    match address_rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(address) => Served { child, address },
+        Err(RecvTimeoutError::Disconnected) => {
+            let status = child.wait().unwrap();
+            panic!("backoffice exited ({status}) before serving");
+        }
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            panic!("backoffice did not serve within a minute");
         }
     }
-    let status = child.wait().unwrap();
-    panic!("backoffice exited ({status}) before serving");
 }
 
 async fn get(address: &str, path: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .get(format!("http://{address}{path}"))
-        .timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
         .send()
         .await
         .unwrap();
