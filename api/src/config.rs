@@ -177,9 +177,18 @@ mod tests {
 
     use super::*;
 
+    /// Runs `test` in a jail (its own folder and environment) without the machine's variables:
+    /// a `DATABASE_URL` set where the tests run must not change what they see.
+    fn in_clean_jail(test: impl FnOnce(&mut Jail) -> figment::error::Result<()>) {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            test(jail)
+        });
+    }
+
     #[test]
     fn with_no_configuration_the_service_uses_sqlite_under_data_on_port_8080() {
-        Jail::expect_with(|_jail| {
+        in_clean_jail(|_jail| {
             let config = Config::load(Path::new("backoffice.toml")).unwrap();
             assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
             assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
@@ -190,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
-        Jail::expect_with(|jail| {
+        in_clean_jail(|jail| {
             jail.create_file(
                 "backoffice.toml",
                 "listen = \"0.0.0.0:9000\"\nmax_connections = 3\n",
@@ -214,20 +223,20 @@ mod tests {
 
     #[test]
     fn an_invalid_value_is_refused_with_a_message_naming_the_key() {
-        Jail::expect_with(|jail| {
+        in_clean_jail(|jail| {
             jail.set_env("BACKOFFICE_LISTEN", "not-an-address");
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "listen");
             assert!(error.to_string().contains("BACKOFFICE_"), "{error}");
             Ok(())
         });
-        Jail::expect_with(|jail| {
+        in_clean_jail(|jail| {
             jail.set_env("BACKOFFICE_DATABASE_URL", "mysql://localhost/x");
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "database_url");
             Ok(())
         });
-        Jail::expect_with(|jail| {
+        in_clean_jail(|jail| {
             jail.create_file("backoffice.toml", "log_format = \"xml\"\n")?;
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "log_format");
@@ -238,7 +247,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_refused_rather_than_ignored() {
-        Jail::expect_with(|jail| {
+        in_clean_jail(|jail| {
             jail.create_file("backoffice.toml", "listne = \"127.0.0.1:1\"\n")?;
             let error = Config::load(Path::new("backoffice.toml"))
                 .unwrap_err()
