@@ -30,6 +30,24 @@ async fn after_the_server_drops_its_connections_the_next_append_succeeds_and_non
         .execute(&mut admin)
         .await
         .unwrap();
+    // Termination is a signal: wait until the backends are gone, so that none dies later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} backends outlived their termination"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The append on the dropped connection may fail, as a storage error, and then is not stored.
     let first = log.append(append("during")).await;
