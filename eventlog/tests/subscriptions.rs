@@ -327,3 +327,49 @@ async fn a_projection_failing_midway_through_a_batch_keeps_the_events_before_the
         "each event exactly once"
     );
 }
+
+/// Sessions opened on the test database so far (PostgreSQL counts them as backends report).
+async fn sessions_opened(log: &EventLog) -> i64 {
+    let EventLog::Postgres(pg) = log else {
+        unreachable!("PostgreSQL only")
+    };
+    sqlx::query_scalar("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_standby_process_waits_for_its_claim_on_one_connection() {
+    let db = TestDatabase::postgres().await;
+    let log = db.log().await;
+    let held = log.try_claim("recorder").await.unwrap().unwrap();
+    let before = sessions_opened(&log).await;
+
+    // Another process's subscriber polls for the claim every 10 ms for two seconds.
+    let standby = {
+        let log = log.clone();
+        let options = SubscriptionOptions {
+            poll_interval: std::time::Duration::from_millis(10),
+            ..small_batches()
+        };
+        tokio::spawn(async move { log.run(&Recorder::new(None), &options).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    drop(held);
+    let last = append(&log, "a", &["A"]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while log.checkpoint("recorder").await.unwrap() < last {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never took over"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    standby.abort();
+
+    // A connection per attempt opened 74 here; one connection, 5 (the count also takes in the
+    // pool's own, as backends report them late).
+    let opened = sessions_opened(&log).await - before;
+    assert!(opened < 20, "{opened} sessions: a connection per attempt");
+}

@@ -42,22 +42,44 @@ impl Drop for Claim {
     }
 }
 
+/// Where a subscriber waiting for its claim keeps, on PostgreSQL, the connection it asks on, so
+/// that a standby process asks again on one connection instead of opening one per attempt.
+#[derive(Debug, Default)]
+pub(crate) struct Standby(Option<sqlx::PgConnection>);
+
 impl EventLog {
     /// Claims `name` if no one else holds it.
     pub async fn try_claim(&self, name: &str) -> Result<Option<Claim>, StorageError> {
+        self.try_claim_from(name, &mut Standby::default()).await
+    }
+
+    /// Claims `name` if no one else holds it, asking on `standby`'s connection if it has one,
+    /// and leaving the connection there if the claim is held elsewhere.
+    pub(crate) async fn try_claim_from(
+        &self,
+        name: &str,
+        standby: &mut Standby,
+    ) -> Result<Option<Claim>, StorageError> {
         match self {
             EventLog::Postgres(pg) => {
-                let options = pg.pool().connect_options();
-                let mut connection = sqlx::PgConnection::connect_with(&options)
-                    .await
-                    .context("opening a claim connection")?;
+                let mut connection = match standby.0.take() {
+                    Some(connection) => connection,
+                    None => sqlx::PgConnection::connect_with(&pg.pool().connect_options())
+                        .await
+                        .context("opening a claim connection")?,
+                };
                 let locked: bool =
                     sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                         .bind(format!("subscription:{name}"))
                         .fetch_one(&mut connection)
                         .await
                         .context("claiming a subscriber")?;
-                Ok(locked.then_some(Claim::Postgres(connection)))
+                if locked {
+                    Ok(Some(Claim::Postgres(connection)))
+                } else {
+                    standby.0 = Some(connection);
+                    Ok(None)
+                }
             }
             EventLog::Sqlite(lite) => {
                 let claims = Arc::clone(lite.claims());

@@ -12,6 +12,7 @@ use std::{future::Future, time::Duration};
 
 pub use checkpoint::SubscriberStatus;
 pub use claim::Claim;
+use claim::Standby;
 
 use crate::{error::StorageError, EventLog, LogTransaction, RecordedEvent};
 
@@ -223,8 +224,9 @@ impl EventLog {
     /// lock with it) and claims again.
     async fn run_with<D: Delivery>(&self, delivery: &D, options: &SubscriptionOptions) {
         let name = delivery.name().to_owned();
+        let mut standby = Standby::default();
         loop {
-            let claim = match self.try_claim(&name).await {
+            let claim = match self.try_claim_from(&name, &mut standby).await {
                 Ok(Some(claim)) => claim,
                 Ok(None) => {
                     tokio::time::sleep(options.poll_interval).await;
