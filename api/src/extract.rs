@@ -49,14 +49,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// 413.
+/// 413: over the API's body limit.
 pub fn too_large() -> Problem {
-    Problem::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        "The body is too large",
-        "request bodies are limited to 1 MiB",
-    )
+    Problem::too_large(crate::idempotency::BODY_LIMIT)
 }
 
 /// `bytes` as JSON, then as `T`: a syntax error is 400, an invalid value 422 naming its path.

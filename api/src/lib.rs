@@ -9,7 +9,7 @@ mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod openapi;
-pub mod problem;
+pub use ::problem;
 mod unread_body;
 pub mod v1;
 

@@ -13,9 +13,10 @@ use axum::{
     Json, Router,
 };
 use chrono::Utc;
+use problem::Problem;
 use serde::Deserialize;
 
-use super::{problem::Problem, WebhookState};
+use super::WebhookState;
 use crate::inbound::{
     inbox::{DeliveryFilter, DeliveryStatus, ListError, RetryOutcome},
     payload::Source,

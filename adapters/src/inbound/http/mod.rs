@@ -18,6 +18,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use eventlog::EventLog;
+use problem::Problem;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
@@ -29,10 +30,9 @@ use crate::inbound::{
 };
 
 mod admin;
-pub mod problem;
+mod refusals;
 
 pub use admin::admin_routes;
-use problem::Problem;
 
 /// The largest body accepted: 1 MiB (Stripe's events stay far below it).
 pub const MAX_BODY: usize = 1024 * 1024;

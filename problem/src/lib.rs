@@ -1,6 +1,7 @@
-//! Errors as RFC 9457 problem details: a stable `code` (and `type` URI) per kind, a human
+//! Errors as RFC 9457 problem details, the one error format of every HTTP route (the API, the
+//! webhooks and their admin routes): a stable `code` (and `type` URI) per kind, a human
 //! `detail`, and the offending `field` or broken `rule` where there is one. Internal errors are
-//! an opaque 500 whose cause is logged, never shown.
+//! an opaque 500, a failed dependency of a webhook a 503, their cause logged, never shown.
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -152,6 +153,35 @@ impl Problem {
             "forbidden",
             "Not allowed",
             format!("this action needs the permission {permission}"),
+        )
+    }
+
+    /// The same problem, naming the field (body part, header or parameter) at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 413: the body is larger than `limit` bytes.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The body is too large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+        .with_field("body")
+    }
+
+    /// 503: the database (or another dependency) failed, so that a sender that retries (a
+    /// webhook provider) tries again later; the cause goes to the log only.
+    pub fn unavailable(error: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error, cause = ?error.source(), "storage failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "Storage unavailable",
+            "the request could not be stored; retry later",
         )
     }
 
