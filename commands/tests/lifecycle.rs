@@ -4,18 +4,21 @@
 
 mod support;
 
+use commands::process::{OrderCancellation, OrderFulfillment};
 use commands::CommandHandler;
 use domain::{
-    order::{Order, OrderCommand, OrderStatus},
+    order::{AllocationStatus, Order, OrderCommand, OrderStatus},
     payment::{Payment, PaymentCommand, PaymentStatus},
-    shipment::{Shipment, ShipmentCommand},
+    shipment::{Shipment, ShipmentCommand, ShipmentStatus},
 };
-use eventlog::{testing::TestDatabase, EventLog};
+use eventlog::{testing::TestDatabase, EventLog, SubscriptionOptions};
 use support::*;
 
 eventlog::on_both_backends!(
     an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_completed,
     a_cancelled_order_refunds_its_captured_money,
+    a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caught_up,
+    a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_process_runs_first,
 );
 
 async fn an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_completed(
@@ -172,5 +175,139 @@ async fn a_cancelled_order_refunds_its_captured_money(_db: &TestDatabase, log: E
     insta::assert_json_snapshot!(
         "cancellation_payment",
         history(&log, "payment", payment).await
+    );
+}
+
+async fn a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caught_up(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = (order_id(3), payment_id(3));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let capture = PaymentCommand::CapturePayment {
+        capture_id: ext("ch_3"),
+        amount: eur(2500),
+        provider_reference: Some(ext("pi_3")),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+    // Refunded in part at the provider; the order has not heard of it yet.
+    let refund = PaymentCommand::RefundPayment {
+        refund_id: ext("re_3"),
+        amount: eur(1000),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), refund, &by_user("dashboard"))
+        .await
+        .unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("customer changed their mind"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel"))
+        .await
+        .unwrap();
+
+    // The cancellation alone: what the payment still holds, 1500, not the 2500 the order saw.
+    log.catch_up(
+        &OrderCancellation::new(handler.clone()),
+        &SubscriptionOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (payment_state, _) = handler.load::<Payment>(&payment.to_string()).await.unwrap();
+    let payment_state = payment_state.unwrap();
+    assert_eq!(payment_state.status(), PaymentStatus::Refunded);
+    assert_eq!(payment_state.refunded, eur(2500));
+
+    settle(&handler).await;
+    let (order_state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    let order_state = order_state.unwrap();
+    assert_eq!(order_state.net_paid(), eur(0));
+    assert!(order_state.refunds_due().is_empty());
+}
+
+async fn a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_process_runs_first(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let options = SubscriptionOptions::default();
+    let (order, shipment) = (order_id(4), shipment_id(4));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let allocate = OrderCommand::AllocateShipment {
+        shipment_id: shipment,
+        carrier: code("ups"),
+        lines: vec![line("SKU-A", 1)],
+    };
+    handler
+        .execute::<Order>(&order.to_string(), allocate, &by_user("allocate"))
+        .await
+        .unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("out of stock"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel"))
+        .await
+        .unwrap();
+
+    // The cancellation runs before the shipment exists: it has nothing to cancel yet.
+    log.catch_up(&OrderCancellation::new(handler.clone()), &options)
+        .await
+        .unwrap();
+    let (nothing, _) = handler
+        .load::<Shipment>(&shipment.to_string())
+        .await
+        .unwrap();
+    assert!(nothing.is_none());
+    log.catch_up(&OrderFulfillment::new(handler.clone()), &options)
+        .await
+        .unwrap();
+    settle(&handler).await;
+
+    let (shipment_state, _) = handler
+        .load::<Shipment>(&shipment.to_string())
+        .await
+        .unwrap();
+    assert_eq!(shipment_state.unwrap().status, ShipmentStatus::Cancelled);
+    let (order_state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    let order_state = order_state.unwrap();
+    assert_eq!(order_state.status, OrderStatus::Cancelled);
+    assert!(
+        order_state
+            .allocations
+            .values()
+            .all(|a| a.status == AllocationStatus::Released),
+        "{:?}",
+        order_state.allocations
     );
 }

@@ -5,7 +5,7 @@ use domain::{
     order::OrderEvent,
     payment::{Payment, PaymentCommand},
     shipment::{Shipment, ShipmentCommand},
-    ExternalRef,
+    ExternalRef, NonEmptyText, PaymentId,
 };
 use eventlog::{HandlerError, RecordedEvent, Subscriber};
 
@@ -28,6 +28,41 @@ impl OrderCancellation {
     }
 }
 
+impl OrderCancellation {
+    /// What cancelling `recorded`'s order does to `payment_id`: refund what it still holds, void
+    /// it while nothing is captured, nothing once it is settled (or does not exist).
+    async fn settlement(
+        &self,
+        recorded: &RecordedEvent,
+        payment_id: PaymentId,
+        reason: &NonEmptyText,
+    ) -> Result<Option<PaymentCommand>, HandlerError> {
+        let (payment, _) = self
+            .handler
+            .load::<Payment>(&payment_id.to_string())
+            .await?;
+        let Some(payment) = payment else {
+            return Ok(None);
+        };
+        let refundable = payment.refundable();
+        Ok(if refundable.is_positive() {
+            // Our own refund id: the refund is ours, named by the cancellation that caused it.
+            let refund_id =
+                ExternalRef::parse(&format!("cancel-{}-{payment_id}", recorded.event_id))?;
+            Some(PaymentCommand::RefundPayment {
+                refund_id,
+                amount: refundable,
+            })
+        } else if payment.captured.is_positive() {
+            None
+        } else {
+            Some(PaymentCommand::VoidPayment {
+                reason: reason.clone(),
+            })
+        })
+    }
+}
+
 impl Subscriber for OrderCancellation {
     fn name(&self) -> &str {
         Self::NAME
@@ -41,26 +76,22 @@ impl Subscriber for OrderCancellation {
             // The order's own reason, as given: a prefix could push a valid reason past its limit.
             let reason = cancelled.reason.clone();
             let mut step = Step::new(&self.handler, Self::NAME, recorded);
-            for due in cancelled.refunds_due {
-                // Our own refund id: the refund is ours, named by the cancellation that caused it.
-                let refund_id = ExternalRef::parse(&format!(
-                    "cancel-{}-{}",
-                    recorded.event_id, due.payment_id
-                ))?;
-                let command = PaymentCommand::RefundPayment {
-                    refund_id,
-                    amount: due.amount,
-                };
-                step.send::<Payment>(due.payment_id, command).await?;
+            // The order's view of its payments can lag theirs (a refund made at the provider, a
+            // capture not yet carried over), so each payment the cancellation names is settled
+            // from its own state: what it still holds is refunded, an open one voided.
+            let mut payments: Vec<PaymentId> = Vec::new();
+            for payment_id in (cancelled.refunds_due.iter().map(|due| due.payment_id))
+                .chain(cancelled.voids_due.iter().copied())
+            {
+                if !payments.contains(&payment_id) {
+                    payments.push(payment_id);
+                }
             }
-            for payment_id in cancelled.voids_due {
-                step.send::<Payment>(
-                    payment_id,
-                    PaymentCommand::VoidPayment {
-                        reason: reason.clone(),
-                    },
-                )
-                .await?;
+            for payment_id in payments {
+                match self.settlement(recorded, payment_id, &reason).await? {
+                    Some(command) => step.send::<Payment>(payment_id, command).await?,
+                    None => step.pass(),
+                }
             }
             for shipment_id in cancelled.shipments_to_cancel {
                 let command = ShipmentCommand::CancelShipment {

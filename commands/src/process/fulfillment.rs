@@ -1,5 +1,6 @@
-//! Order allocation -> shipment created; shipment dispatched, delivered, returned or cancelled
-//! -> the order records it (a cancelled shipment releases its allocation).
+//! Order allocation -> shipment created (and cancelled at once if the order was cancelled
+//! first); shipment dispatched, delivered, returned or cancelled -> the order records it (a
+//! cancelled shipment releases its allocation).
 
 use domain::{
     order::{Order, OrderCommand, OrderEvent},
@@ -45,6 +46,16 @@ impl Subscriber for OrderFulfillment {
                     };
                     step.send::<Shipment>(allocated.shipment_id, command)
                         .await?;
+                    // An order cancelled before its shipment existed had nothing to cancel
+                    // then: the shipment is cancelled now that it exists.
+                    let (order, _) = self
+                        .handler
+                        .load::<Order>(&recorded.stream.aggregate_id)
+                        .await?;
+                    if let Some(reason) = order.and_then(|order| order.cancel_reason) {
+                        let cancel = ShipmentCommand::CancelShipment { reason };
+                        step.send::<Shipment>(allocated.shipment_id, cancel).await?;
+                    }
                 }
                 AnyEvent::Shipment(event) => {
                     let shipment_id: ShipmentId = recorded.stream.aggregate_id.parse()?;

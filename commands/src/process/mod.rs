@@ -70,6 +70,12 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Counts a step that sends nothing this time, so that the steps after it keep their
+    /// numbers, and so their idempotency keys, when the event is handled again.
+    pub(crate) fn pass(&mut self) {
+        self.sent += 1;
+    }
+
     /// Sends `command` to aggregate `D` with id `id`.
     pub(crate) async fn send<D>(
         &mut self,
