@@ -1,5 +1,6 @@
-//! The order lifecycle over HTTP: placed, paid, shipped, delivered, completed; and a
-//! cancellation with refund. On PostgreSQL, and the same lifecycle on SQLite.
+//! The order lifecycle over HTTP: placed, paid, shipped, delivered, completed; a cancellation
+//! with refund; a payment refused for an order it cannot pay. On PostgreSQL, and the same
+//! lifecycle on SQLite.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -144,4 +145,32 @@ async fn a_cancelled_paid_order_is_refunded() {
         })
         .await;
     assert_eq!(order["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_for_an_order_that_does_not_exist_or_in_another_currency_is_refused() {
+    let app = App::sqlite().await;
+    let (_, placed) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    let order = placed["id"].as_str().unwrap().to_owned();
+
+    let nowhere = "0190d8a4-0000-7000-8000-000000000000";
+    let (status, problem) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": nowhere, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "order_id", "{problem}");
+    let (status, problem) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "USD", "provider": "stripe"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "currency", "{problem}");
+
+    eventlog::testing::everything_visible(&app.log).await;
+    let events = app.log.read_all(0, 1000).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.stream.aggregate_type != "payment"),
+        "no payment stored"
+    );
 }

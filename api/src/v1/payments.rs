@@ -6,6 +6,7 @@ use axum::{
     Json,
 };
 use domain::{
+    order::Order,
     payment::{Payment, PaymentCommand},
     Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId,
 };
@@ -114,6 +115,27 @@ pub async fn request(
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsCreate)?;
     let amount = positive(body.amount_minor, "amount_minor")?;
+    // The order must exist, in the payment's currency: otherwise the order-payments process
+    // would wait for an order that never comes, or pass over every fact of the payment.
+    let (order, _) = state
+        .handler
+        .load::<Order>(&body.order_id.to_string())
+        .await?;
+    match order {
+        None => {
+            return Err(Problem::validation(
+                "order_id",
+                format!("no order {}", body.order_id),
+            ))
+        }
+        Some(order) if order.currency != body.currency => {
+            return Err(Problem::validation(
+                "currency",
+                format!("the order is in {}", order.currency),
+            ))
+        }
+        Some(_) => {}
+    }
     let payment_id = body
         .payment_id
         .unwrap_or_else(|| PaymentId::from(uuid::Uuid::now_v7()));
