@@ -2,7 +2,7 @@
 //! if not JSON, 400 if malformed, 422 with the field's path if a value is invalid), query
 //! strings, the consistency position, and the metadata a command carries.
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 
 use axum::{
     body::Bytes,
@@ -10,9 +10,10 @@ use axum::{
     http::{header, request::Parts, HeaderMap},
 };
 use commands::CommandMeta;
-use eventlog::Metadata;
+use eventlog::{Appended, Metadata};
 use serde::de::DeserializeOwned;
 use tower_http::request_id::RequestId;
+use uuid::Uuid;
 
 use crate::{auth::Caller, problem::Problem, AppState};
 
@@ -181,9 +182,9 @@ impl FromRequestParts<AppState> for CommandContext {
             .get::<RequestId>()
             .and_then(|id| id.header_value().to_str().ok())
             .map(str::to_owned);
-        let idempotency_key = header_text(&parts.headers, "idempotency-key")
+        let idempotency_key = header_text(&parts.headers, "Idempotency-Key")?
             .map(|key| format!("api:{}:{key}", caller.user_id));
-        let expected_version = match header_text(&parts.headers, "if-match") {
+        let expected_version = match header_text(&parts.headers, "If-Match")? {
             None => None,
             Some(value) => Some(value.trim_matches('"').parse::<i64>().map_err(|_| {
                 Problem::validation(
@@ -207,9 +208,46 @@ impl FromRequestParts<AppState> for CommandContext {
     }
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of header `name`, if sent; a value that is not visible ASCII is a 422 naming the
+/// header rather than a header silently ignored.
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Problem> {
     headers
         .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
+        .map(|value| {
+            value.to_str().map(str::to_owned).map_err(|_| {
+                Problem::validation(name, "a header value is visible ASCII characters only")
+            })
+        })
+        .transpose()
+}
+
+impl CommandContext {
+    /// What the log recorded under this request's idempotency key, if anything: a retry whose
+    /// stored response was lost (a time-out, a crash) finds there the ids its first run chose.
+    pub async fn first_run(&self, state: &AppState) -> Result<Option<Appended>, Problem> {
+        match &self.meta.idempotency_key {
+            Some(key) => Ok(state.log.recorded(key).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// The id of the stream a creating command starts: the one the caller gave, else the one
+    /// the first run of this idempotency key chose, else a new one.
+    pub async fn stream_id<Id>(&self, state: &AppState, given: Option<Id>) -> Result<Id, Problem>
+    where
+        Id: FromStr + From<Uuid>,
+        Id::Err: std::fmt::Display,
+    {
+        if let Some(id) = given {
+            return Ok(id);
+        }
+        match self.first_run(state).await? {
+            Some(first) => first
+                .stream
+                .aggregate_id
+                .parse()
+                .map_err(|e: Id::Err| Problem::internal(&e)),
+            None => Ok(Id::from(Uuid::now_v7())),
+        }
+    }
 }

@@ -1,6 +1,8 @@
-//! `Idempotency-Key` on POST: the same key and body answer the stored response again; the
-//! same key with another body is a 422; a key whose first request is still in flight is a
-//! 409. Keys are scoped to the caller and kept 24 hours, then pruned (ADR 0008).
+//! `Idempotency-Key` on POST: the same key and body answer the stored response again (with its
+//! `Location` and `X-Position`); the same key with another body is a 422; a key whose first
+//! request is still in flight is a 409. Only a decided answer (a success, a business-rule
+//! refusal) is kept; any other error releases the key. Keys are scoped to the caller and kept
+//! 24 hours, then pruned (ADR 0008).
 
 use axum::{
     body::{to_bytes, Body},
@@ -15,8 +17,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::{
     auth::Caller,
     db::{now_ms, storage, with_pool},
-    extract::too_large,
-    problem::{Problem, PROBLEM_JSON},
+    extract::{header_text, too_large},
+    problem::{Problem, ProblemDetails, PROBLEM_JSON},
     AppState,
 };
 
@@ -32,11 +34,10 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let key = match header_text(request.headers(), "Idempotency-Key") {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
     let (Some(key), true) = (key, request.method() == Method::POST) else {
         return next.run(request).await;
     };
@@ -74,15 +75,20 @@ async fn handle(
     let actor = caller.user_id.clone();
 
     for _ in 0..2 {
-        if claim(state, &actor, &key, &path, &fingerprint)
+        if let Some(claimed_at) = claim(state, &actor, &key, &path, &fingerprint)
             .await
             .map_err(internal)?
         {
             let request = Request::from_parts(parts, Body::from(bytes));
             let response = next.run(request).await;
-            return Ok(store(state, &actor, &key, response).await);
+            let claim = Claim {
+                actor: &actor,
+                key: &key,
+                claimed_at,
+            };
+            return Ok(store(state, &claim, response).await);
         }
-        let Some((stored_fingerprint, status, body, created)) =
+        let Some((stored_fingerprint, status, body, headers, created)) =
             lookup(state, &actor, &key).await.map_err(internal)?
         else {
             continue;
@@ -97,9 +103,16 @@ async fn handle(
             .into_response());
         }
         match status {
-            Some(status) => return Ok(replay(status, body.unwrap_or_default())),
+            Some(status) => {
+                return Ok(replay(status, headers.as_deref(), body.unwrap_or_default()))
+            }
             None if now_ms() - created > ABANDONED_MS => {
-                release(state, &actor, &key).await.map_err(internal)?;
+                let abandoned = Claim {
+                    actor: &actor,
+                    key: &key,
+                    claimed_at: created,
+                };
+                release(state, &abandoned).await.map_err(internal)?;
             }
             None => {
                 return Err(Problem::new(
@@ -119,14 +132,22 @@ fn internal(error: eventlog::StorageError) -> Response {
     Problem::from(error).into_response()
 }
 
-/// Records the key as in flight; false if it is already recorded.
+/// A key recorded as in flight by one request: its caller, the key, and when it was claimed,
+/// which tells this claim from a later one of the same key.
+struct Claim<'a> {
+    actor: &'a str,
+    key: &'a str,
+    claimed_at: i64,
+}
+
+/// Records the key as in flight and answers when; nothing if it is already recorded.
 async fn claim(
     state: &AppState,
     actor: &str,
     key: &str,
     path: &str,
     fingerprint: &str,
-) -> Result<bool, eventlog::StorageError> {
+) -> Result<Option<i64>, eventlog::StorageError> {
     let now = now_ms();
     let prune = now - LAST_PRUNED_MS.load(Ordering::Relaxed) >= PRUNE_EVERY_MS;
     if prune {
@@ -143,10 +164,15 @@ async fn claim(
             .execute(pool).await.map(|done| done.rows_affected())
     }.await)
     .map_err(storage("recording an idempotency key"))?;
-    Ok(inserted == 1)
+    Ok((inserted == 1).then_some(now))
 }
 
-type Stored = (String, Option<i32>, Option<String>, i64);
+/// A kept request: its fingerprint, then (once answered) the status, body and kept headers,
+/// and when it was claimed.
+type Stored = (String, Option<i32>, Option<String>, Option<String>, i64);
+
+/// The response headers a replay repeats: where a created resource is, and the log position.
+const KEPT_HEADERS: [&str; 2] = ["location", "x-position"];
 
 async fn lookup(
     state: &AppState,
@@ -154,40 +180,62 @@ async fn lookup(
     key: &str,
 ) -> Result<Option<Stored>, eventlog::StorageError> {
     with_pool!(&state.log, write, pool => {
-        sqlx::query_as("SELECT request_sha256, status, response_body, created_at_ms FROM idempotent_requests \
+        sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms FROM idempotent_requests \
                         WHERE actor = $1 AND idempotency_key = $2")
             .bind(actor).bind(key).fetch_optional(pool).await
     })
     .map_err(storage("reading an idempotency key"))
 }
 
-async fn release(state: &AppState, actor: &str, key: &str) -> Result<(), eventlog::StorageError> {
+/// Forgets `claim` if it is still in flight, so that the next request with its key runs; a
+/// later claim of the same key is left alone.
+async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::StorageError> {
     with_pool!(&state.log, write, pool => {
-        sqlx::query("DELETE FROM idempotent_requests WHERE actor = $1 AND idempotency_key = $2")
-            .bind(actor).bind(key).execute(pool).await.map(|_| ())
+        sqlx::query("DELETE FROM idempotent_requests WHERE actor = $1 AND idempotency_key = $2 \
+                     AND created_at_ms = $3 AND status IS NULL")
+            .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
 }
 
-/// Keeps the response under the key (a server error releases the key instead, so that a
-/// retry runs again) and answers it.
-async fn store(state: &AppState, actor: &str, key: &str, response: Response) -> Response {
-    let status = response.status();
-    if status.is_server_error() {
-        if let Err(error) = release(state, actor, key).await {
-            tracing::warn!(%error, "could not release an idempotency key");
-        }
-        return response;
-    }
+/// Whether a response is the request's decided answer, kept for its retries: a success, or a
+/// refusal by a business rule. Anything else (a malformed or invalid request, a stale
+/// `If-Match`, a resource that kept changing, a missing permission, a server error) releases
+/// the key, so that a corrected retry runs.
+fn decided(status: StatusCode, body: &[u8]) -> bool {
+    status.is_success()
+        || (status == StatusCode::CONFLICT
+            && serde_json::from_slice::<ProblemDetails>(body)
+                .is_ok_and(|problem| problem.code == "business_rule"))
+}
+
+/// Keeps a decided response under the claim (anything else releases it) and answers it.
+async fn store(state: &AppState, claim: &Claim<'_>, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
-        let _ = release(state, actor, key).await;
+        let _ = release(state, claim).await;
         return Problem::internal(&"a response too large to keep").into_response();
     };
+    if !decided(parts.status, &bytes) {
+        if let Err(error) = release(state, claim).await {
+            tracing::warn!(%error, "could not release an idempotency key");
+        }
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     let text = String::from_utf8_lossy(&bytes).into_owned();
+    let headers: serde_json::Map<String, serde_json::Value> = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.into()))
+        })
+        .collect();
+    let headers = serde_json::Value::Object(headers).to_string();
     let stored = with_pool!(&state.log, write, pool => {
-        sqlx::query("UPDATE idempotent_requests SET status = $3, response_body = $4 WHERE actor = $1 AND idempotency_key = $2")
-            .bind(actor).bind(key).bind(i32::from(status.as_u16())).bind(&text)
+        sqlx::query("UPDATE idempotent_requests SET status = $4, response_body = $5, response_headers = $6 \
+                     WHERE actor = $1 AND idempotency_key = $2 AND created_at_ms = $3")
+            .bind(claim.actor).bind(claim.key).bind(claim.claimed_at)
+            .bind(i32::from(parts.status.as_u16())).bind(&text).bind(&headers)
             .execute(pool).await.map(|_| ())
     });
     if let Err(error) = stored {
@@ -196,7 +244,7 @@ async fn store(state: &AppState, actor: &str, key: &str, response: Response) -> 
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn replay(status: i32, body: String) -> Response {
+fn replay(status: i32, headers: Option<&str>, body: String) -> Response {
     let status = u16::try_from(status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -207,11 +255,17 @@ fn replay(status: i32, body: String) -> Response {
         "application/json"
     };
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    let replayed = response.headers_mut();
+    replayed.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    replayed.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    let kept: serde_json::Map<String, serde_json::Value> = headers
+        .and_then(|headers| serde_json::from_str(headers).ok())
+        .unwrap_or_default();
+    for name in KEPT_HEADERS {
+        let value = kept.get(name).and_then(serde_json::Value::as_str);
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            replayed.insert(name, value);
+        }
+    }
     response
 }

@@ -1,5 +1,6 @@
-//! Idempotency-Key on POST: the stored response again for the same key and body, 422 for
-//! another body, and two concurrent requests with one key place one order.
+//! Idempotency-Key on POST: the stored response again for the same key and body (headers
+//! included), 422 for another body, two concurrent requests with one key place one order; only
+//! decided answers are kept; a retry whose kept response was lost finds its first result.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -130,5 +131,176 @@ async fn a_key_whose_first_request_is_still_in_flight_is_a_conflict() {
     let (status, answer) = read(response).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert_eq!(answer["code"], "idempotency_key_in_flight");
+    assert_eq!(orders(&app).await, 0);
+}
+
+/// Runs `sql` with the app's pool (SQLite apps).
+async fn execute(app: &App, sql: &str) {
+    let eventlog::EventLog::Sqlite(lite) = &app.log else {
+        unreachable!("a SQLite app")
+    };
+    sqlx::query(sql).execute(lite.writer()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_repeats_the_location_and_position_of_the_first_response() {
+    let app = App::sqlite().await;
+    let body = new_order();
+    let send = || async {
+        app.request(Role::Operator, Method::POST, "/api/v1/orders")
+            .header("idempotency-key", "with-headers")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = send().await;
+    let again = send().await;
+    assert!(again.headers().contains_key("idempotent-replayed"));
+    for name in ["location", "x-position"] {
+        assert!(first.headers().contains_key(name), "{name}");
+        assert_eq!(
+            first.headers().get(name),
+            again.headers().get(name),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_a_decided_answer_is_kept_so_a_corrected_retry_runs() {
+    let app = App::sqlite().await;
+    let bytes = serde_json::to_vec(&new_order()).unwrap();
+    // Not declared as JSON: a 415, not kept.
+    let response = app
+        .request(Role::Operator, Method::POST, "/api/v1/orders")
+        .header("idempotency-key", "corrected")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = app
+        .request(Role::Operator, Method::POST, "/api/v1/orders")
+        .header("idempotency-key", "corrected")
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let (status, placed) = read(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let order = placed["id"].as_str().unwrap();
+
+    // A stale If-Match: a 409 not kept; the same key with the right version runs.
+    let cancel = |version: &'static str| {
+        app.request(
+            Role::Operator,
+            Method::POST,
+            &format!("/api/v1/orders/{order}/cancel"),
+        )
+        .header("idempotency-key", "cancel-once")
+        .header("if-match", version)
+        .json(&json!({"reason": "late"}))
+        .send()
+    };
+    let (status, stale) = read(cancel("\"7\"").await.unwrap()).await;
+    assert_eq!(
+        (status, stale["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version_conflict"))
+    );
+    let (status, cancelled) = read(cancel("\"1\"").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusal_by_a_business_rule_is_kept_and_replayed() {
+    let app = App::sqlite().await;
+    let (_, placed, _) = place(&app, "order", &new_order()).await;
+    let (status, payment) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": placed["id"], "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let payment = payment["id"].as_str().unwrap();
+    // Nothing is captured: a refund is refused by the rules, and that answer is the decided one.
+    let refund = || async {
+        let response = app
+            .request(
+                Role::Finance,
+                Method::POST,
+                &format!("/api/v1/payments/{payment}/refund"),
+            )
+            .header("idempotency-key", "refund-too-much")
+            .json(&json!({"amount_minor": 100}))
+            .send()
+            .await
+            .unwrap();
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        let (status, body) = read(response).await;
+        (status, body, replayed)
+    };
+    let (status, refused, replayed) = refund().await;
+    assert_eq!(
+        (status, refused["code"].as_str(), replayed),
+        (StatusCode::CONFLICT, Some("business_rule"), false)
+    );
+    let (status, again, replayed) = refund().await;
+    assert_eq!((status, replayed), (StatusCode::CONFLICT, true));
+    assert_eq!(again, refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_whose_kept_response_was_lost_answers_the_first_order_not_a_second() {
+    let app = App::sqlite().await;
+    let body = new_order();
+    let (status, first, _) = place(&app, "lost", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The first run's response was never kept (a time-out, a crash before it was stored).
+    execute(&app, "DELETE FROM idempotent_requests").await;
+    let (status, again, _) = place(&app, "lost", &body).await;
+    assert!(status.is_success(), "{status}: {again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(orders(&app).await, 1);
+
+    // The same for a shipment allocated without an id of the caller's.
+    let order = first["id"].as_str().unwrap();
+    let allocate = || async {
+        let response = app
+            .request(
+                Role::Operator,
+                Method::POST,
+                &format!("/api/v1/orders/{order}/shipments"),
+            )
+            .header("idempotency-key", "allocate-lost")
+            .json(&json!({"carrier": "dhl", "lines": [{"sku": "SKU-A", "quantity": 1}]}))
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    };
+    let (status, shipment) = allocate().await;
+    assert_eq!(status, StatusCode::OK, "{shipment}");
+    execute(&app, "DELETE FROM idempotent_requests").await;
+    let (status, again) = allocate().await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], shipment["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_that_is_not_ascii_is_refused_naming_the_header() {
+    let app = App::sqlite().await;
+    let response = app
+        .request(Role::Operator, Method::POST, "/api/v1/orders")
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes("commande-\u{e9}".as_bytes()).unwrap(),
+        )
+        .json(&new_order())
+        .send()
+        .await
+        .unwrap();
+    let (status, problem) = read(response).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "Idempotency-Key");
     assert_eq!(orders(&app).await, 0);
 }

@@ -6,10 +6,10 @@ use axum::{
     Json,
 };
 use domain::{
-    order::{Order, OrderCommand, OrderLine, PlaceOrder},
+    order::{Order, OrderCommand, OrderEvent, OrderLine, PlaceOrder},
     shipment::ShipmentLine,
-    Address, Code, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId, Quantity,
-    ShipmentId, Sku,
+    Address, Code, Currency, CustomerId, EventCodec as _, ExternalRef, Money, NonEmptyText,
+    OrderId, Quantity, ShipmentId, Sku,
 };
 use projections::{
     orders::{OrderFilter, OrderRow},
@@ -193,9 +193,7 @@ pub async fn place(
         });
     }
     let address = body.shipping_address;
-    let order_id = body
-        .order_id
-        .unwrap_or_else(|| OrderId::from(uuid::Uuid::now_v7()));
+    let order_id: OrderId = ctx.stream_id(&state, body.order_id).await?;
     let command = OrderCommand::PlaceOrder(PlaceOrder {
         order_id,
         customer_id: body.customer_id,
@@ -306,6 +304,25 @@ pub async fn cancel(
     Ok(accepted(&executed, &id, None))
 }
 
+/// The shipment the first run of this request's idempotency key allocated, if it ran: its
+/// retry answers with that shipment, not a new id.
+async fn first_allocation(
+    state: &AppState,
+    ctx: &CommandContext,
+) -> Result<Option<ShipmentId>, Problem> {
+    let Some(first) = ctx.first_run(state).await? else {
+        return Ok(None);
+    };
+    for event in &first.events {
+        let decoded = OrderEvent::decode(&event.event_type, event.event_version, &event.payload)
+            .map_err(|e| Problem::internal(&e))?;
+        if let OrderEvent::OrderShipmentAllocated(allocated) = decoded {
+            return Ok(Some(allocated.shipment_id));
+        }
+    }
+    Ok(None)
+}
+
 /// Allocates goods of the order to a new shipment (the shipment is created by a process
 /// manager).
 #[utoipa::path(post, path = "/orders/{id}/shipments", tag = "orders", request_body = AllocateRequest,
@@ -329,9 +346,12 @@ pub async fn allocate_shipment(
             "a shipment needs at least one line",
         ));
     }
-    let shipment_id = body
-        .shipment_id
-        .unwrap_or_else(|| ShipmentId::from(uuid::Uuid::now_v7()));
+    let shipment_id = match body.shipment_id {
+        Some(id) => id,
+        None => first_allocation(&state, &ctx)
+            .await?
+            .unwrap_or_else(|| ShipmentId::from(uuid::Uuid::now_v7())),
+    };
     let command = OrderCommand::AllocateShipment {
         shipment_id,
         carrier: body.carrier,

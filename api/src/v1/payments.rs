@@ -136,9 +136,7 @@ pub async fn request(
         }
         Some(_) => {}
     }
-    let payment_id = body
-        .payment_id
-        .unwrap_or_else(|| PaymentId::from(uuid::Uuid::now_v7()));
+    let payment_id: PaymentId = ctx.stream_id(&state, body.payment_id).await?;
     let command = PaymentCommand::RequestPayment {
         payment_id,
         order_id: body.order_id,
