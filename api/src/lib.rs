@@ -138,6 +138,12 @@ pub fn router(state: AppState) -> Router {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such route")
         })
         .with_state(state)
+        // A request that takes too long is the server's failure to answer, not the client's
+        // slowness (408): a 503, and inside the problem mapping, so it is problem details too.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(
             ServiceBuilder::new()
@@ -152,11 +158,13 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CompressionLayer::new())
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
         )
         .layer(middleware::from_fn(unread_body::close_if_body_unread))
 }
+
+/// How long a request may take before it is answered with a 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Lets only callers with the `admin` permission through.
 async fn admin_only(
@@ -191,7 +199,7 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let (code, title) = match status {
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The body is too large"),
-        StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long"),
+        StatusCode::SERVICE_UNAVAILABLE => ("timeout", "The request took too long"),
         StatusCode::NOT_FOUND => ("not_found", "Not found"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "The body must be JSON"),
         s if s.is_server_error() => ("internal_error", "Internal error"),

@@ -169,6 +169,26 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
         "wrong method",
         problem(app.request(Role::Viewer, Method::DELETE, "/api/v1/orders")).await,
     ));
+    // A status filter no status has, and a page size out of range.
+    seen.push((
+        "unknown status",
+        problem(app.request(Role::Viewer, Method::GET, "/api/v1/orders?status=bogus")).await,
+    ));
+    seen.push((
+        "page too large",
+        problem(app.request(Role::Viewer, Method::GET, "/api/v1/payments?limit=1000")).await,
+    ));
+    // 422: an order whose total would overflow.
+    let mut huge_total = new_order();
+    huge_total["lines"][0]["unit_price_minor"] = json!(i64::MAX / 2 + 1);
+    seen.push((
+        "total too large",
+        problem(
+            app.request(Role::Operator, Method::POST, "/api/v1/orders")
+                .json(&huge_total),
+        )
+        .await,
+    ));
     // A bad query parameter.
     seen.push((
         "bad query",

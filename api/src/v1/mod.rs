@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::AppState;
+use crate::{problem::Problem, AppState};
 
 /// The `/api/v1` routes with their OpenAPI descriptions.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -94,15 +94,33 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub(crate) fn limit(&self) -> u32 {
-        self.limit.unwrap_or(50)
+    /// The page size asked for (50 if none); outside 1 to 200, a 422 naming `limit` rather than
+    /// a page of another size than asked.
+    pub(crate) fn limit(&self) -> Result<u32, Problem> {
+        match self.limit.unwrap_or(50) {
+            limit @ 1..=200 => Ok(limit),
+            _ => Err(Problem::validation("limit", "a page has 1 to 200 items")),
+        }
     }
 }
 
-pub(crate) fn query_problem(error: projections::QueryError) -> crate::problem::Problem {
+/// A status filter: one of the names of `S` (the domain's status, in snake case), else a 422
+/// naming `field` rather than an empty page.
+pub(crate) fn status_filter<S: serde::de::DeserializeOwned>(
+    value: Option<String>,
+    field: &str,
+) -> Result<Option<String>, Problem> {
+    if let Some(name) = &value {
+        serde_json::from_value::<S>(serde_json::Value::String(name.clone()))
+            .map_err(|error| Problem::validation(field, error.to_string()))?;
+    }
+    Ok(value)
+}
+
+pub(crate) fn query_problem(error: projections::QueryError) -> Problem {
     match error {
         projections::QueryError::InvalidCursor => {
-            crate::problem::Problem::validation("cursor", "not a cursor this list gave out")
+            Problem::validation("cursor", "not a cursor this list gave out")
         }
         projections::QueryError::Storage(error) => error.into(),
     }

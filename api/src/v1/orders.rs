@@ -6,7 +6,10 @@ use axum::{
     Json,
 };
 use domain::{
-    order::{Order, OrderCommand, OrderEvent, OrderLine, PlaceOrder},
+    order::{
+        FulfillmentStatus, Order, OrderCommand, OrderEvent, OrderLine, OrderPaymentStatus,
+        OrderStatus, PlaceOrder,
+    },
     shipment::ShipmentLine,
     Address, Code, Currency, CustomerId, EventCodec as _, ExternalRef, Money, NonEmptyText,
     OrderId, Quantity, ShipmentId, Sku,
@@ -18,7 +21,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, Accepted, Paging};
+use super::{accepted, query_problem, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition, QueryParams},
@@ -152,6 +155,10 @@ pub struct OrderQuery {
     pub min_position: Option<i64>,
 }
 
+/// The largest order total (10^15 minor units, ten trillion euros): sums of many orders, as the
+/// daily sales report keeps them, stay far from overflowing.
+const MAX_ORDER_TOTAL_MINOR: i64 = 1_000_000_000_000_000;
+
 /// Places an order.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body answer the stored response for 24 hours")),
@@ -172,6 +179,7 @@ pub async fn place(
         ));
     }
     let mut lines = Vec::with_capacity(body.lines.len());
+    let mut total: i64 = 0;
     for (i, line) in body.lines.into_iter().enumerate() {
         if line.unit_price_minor < 0 {
             return Err(Problem::validation(
@@ -179,6 +187,17 @@ pub async fn place(
                 "a price is 0 or more",
             ));
         }
+        total = line
+            .unit_price_minor
+            .checked_mul(i64::from(line.quantity.get()))
+            .and_then(|amount| total.checked_add(amount))
+            .filter(|total| *total <= MAX_ORDER_TOTAL_MINOR)
+            .ok_or_else(|| {
+                Problem::validation(
+                    format!("lines[{i}].unit_price_minor"),
+                    format!("an order's total is at most {MAX_ORDER_TOTAL_MINOR} minor units"),
+                )
+            })?;
         if lines.iter().any(|l: &OrderLine| l.sku == line.sku) {
             return Err(Problem::validation(
                 format!("lines[{i}].sku"),
@@ -256,9 +275,15 @@ pub async fn list(
     caller.require(Permission::OrdersView)?;
     consistency.wait(&state, ReadModel::Orders.name()).await?;
     let filter = OrderFilter {
-        status: query.status,
-        payment_status: query.payment_status,
-        fulfillment_status: query.fulfillment_status,
+        status: status_filter::<OrderStatus>(query.status, "status")?,
+        payment_status: status_filter::<OrderPaymentStatus>(
+            query.payment_status,
+            "payment_status",
+        )?,
+        fulfillment_status: status_filter::<FulfillmentStatus>(
+            query.fulfillment_status,
+            "fulfillment_status",
+        )?,
         customer_id: query.customer_id,
         placed_from: query.placed_from,
         placed_to: query.placed_to,
@@ -271,7 +296,7 @@ pub async fn list(
         &state.log,
         &filter,
         paging.cursor.as_deref(),
-        paging.limit(),
+        paging.limit()?,
     )
     .await
     .map(Json)

@@ -7,7 +7,7 @@ use axum::{
 };
 use domain::{
     order::Order,
-    payment::{Payment, PaymentCommand},
+    payment::{Payment, PaymentCommand, PaymentStatus},
     Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId,
 };
 use projections::{
@@ -17,7 +17,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, Accepted, Paging};
+use super::{accepted, query_problem, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition, QueryParams},
@@ -300,7 +300,7 @@ pub async fn list(
     caller.require(Permission::PaymentsView)?;
     consistency.wait(&state, ReadModel::Payments.name()).await?;
     let filter = PaymentFilter {
-        status: query.status,
+        status: status_filter::<PaymentStatus>(query.status, "status")?,
         order_id: query.order_id,
         provider: query.provider,
         provider_reference: query.provider_reference,
@@ -315,7 +315,7 @@ pub async fn list(
         &state.log,
         &filter,
         paging.cursor.as_deref(),
-        paging.limit(),
+        paging.limit()?,
     )
     .await
     .map(Json)

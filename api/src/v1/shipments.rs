@@ -6,7 +6,7 @@ use axum::{
     Json,
 };
 use domain::{
-    shipment::{Shipment, ShipmentCommand},
+    shipment::{Shipment, ShipmentCommand, ShipmentStatus},
     ExternalRef,
 };
 use projections::{
@@ -16,7 +16,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, Accepted, Paging};
+use super::{accepted, query_problem, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition, QueryParams},
@@ -161,7 +161,7 @@ pub async fn list(
         .wait(&state, ReadModel::Shipments.name())
         .await?;
     let filter = ShipmentFilter {
-        status: query.status,
+        status: status_filter::<ShipmentStatus>(query.status, "status")?,
         order_id: query.order_id,
         carrier: query.carrier,
         tracking_number: query.tracking_number,
@@ -176,7 +176,7 @@ pub async fn list(
         &state.log,
         &filter,
         paging.cursor.as_deref(),
-        paging.limit(),
+        paging.limit()?,
     )
     .await
     .map(Json)
