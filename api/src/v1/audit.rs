@@ -90,6 +90,7 @@ pub struct AuditQuery {
     /// Events after this log position (the previous page's `next_after`).
     pub after: Option<i64>,
     /// Events per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

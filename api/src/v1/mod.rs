@@ -90,6 +90,7 @@ pub struct Paging {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

@@ -87,6 +87,7 @@ pub struct PaymentQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Wait until the list includes this log position (read by `MinPosition`; declared here
     /// for the OpenAPI document).
