@@ -59,41 +59,7 @@ pub fn too_large() -> Problem {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Problem::malformed_json(error.to_string()))?;
-    serde_path_to_error::deserialize(value).map_err(|error| invalid(&error))
-}
-
-/// A 422 naming the field at fault: the error's path, or for a missing or unknown field the
-/// field itself within it.
-fn invalid<E: std::fmt::Display>(error: &serde_path_to_error::Error<E>) -> Problem {
-    let path = error.path().to_string();
-    let detail = error.inner().to_string();
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| detail.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
-    let field = match (named, path.as_str()) {
-        (Some(name), "." | "") => name.to_owned(),
-        (Some(name), parent) => format!("{parent}.{name}"),
-        (None, _) => path,
-    };
-    Problem::validation(field, detail)
-}
-
-/// A query string, validated into `T` (422 naming the parameter).
-#[derive(Debug)]
-pub struct QueryParams<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let query = parts.uri.query().unwrap_or_default();
-        let deserializer =
-            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(deserializer)
-            .map(QueryParams)
-            .map_err(|error| invalid(&error))
-    }
+    serde_path_to_error::deserialize(value).map_err(|error| Problem::invalid(&error))
 }
 
 /// The log position a read must include: header `X-Min-Position` or query `min_position`.

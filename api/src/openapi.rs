@@ -199,7 +199,6 @@ pub fn document_webhook_routes(document: &mut Document) {
                 problem_response("Missing, malformed, stale or wrong signature; nothing stored"),
             )
             .response("413", problem_response("Over 1 MiB"))
-            .response("415", problem_response("Not JSON"))
             .response(
                 "503",
                 problem_response("No secret configured for this source, or storage unavailable"),
@@ -222,10 +221,10 @@ pub fn document_webhook_routes(document: &mut Document) {
                 [&str; 0],
                 &str,
             >("bearer", []))
-            .response("400", problem_response("A parameter is invalid"))
             .response("401", problem_response("Authentication required"))
             .response("403", problem_response("Needs the admin permission"))
             .response("422", problem_response("A parameter is invalid"))
+            .response("503", problem_response("Storage unavailable"))
     };
     let list = admin("Webhook deliveries by source and status, newest first")
         .parameter(text_param("source", ParameterIn::Query, false))

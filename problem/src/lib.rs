@@ -4,11 +4,12 @@
 //! an opaque 500, a failed dependency of a webhook a 503, their cause logged, never shown.
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The media type of problem responses.
@@ -80,6 +81,23 @@ impl Problem {
         );
         problem.field = Some(field.into()).filter(|f: &String| !f.is_empty() && f != ".");
         problem
+    }
+
+    /// 422 for a value serde refused, naming the field at fault: the error's path, or for a
+    /// missing or unknown field the field itself within it.
+    pub fn invalid<E: std::fmt::Display>(error: &serde_path_to_error::Error<E>) -> Self {
+        let path = error.path().to_string();
+        let detail = error.inner().to_string();
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|prefix| detail.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        let field = match (named, path.as_str()) {
+            (Some(name), "." | "") => name.to_owned(),
+            (Some(name), parent) => format!("{parent}.{name}"),
+            (None, _) => path,
+        };
+        Self::validation(field, detail)
     }
 
     /// 400: the body is not JSON.
@@ -213,6 +231,23 @@ impl IntoResponse for Problem {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// A query string, validated into `T` (422 naming the parameter).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(QueryParams)
+            .map_err(|error| Problem::invalid(&error))
     }
 }
 

@@ -219,6 +219,15 @@ async fn a_poison_delivery_dead_letters_without_holding_the_rest_and_an_admin_re
     let (status, page) = send(&app.admin, list).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    // A filter no delivery can match, or a page size out of range, is a 422 naming it.
+    for (query, field) in [("status=bogus", "status"), ("limit=0", "limit")] {
+        let list = Request::get(format!("/deliveries?{query}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, problem) = send(&app.admin, list).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
 
     // Fixed: the money arrives. An admin retry then applies the dispute, once.
     send(&app.router, stripe(&capture("evt_poison_capture"))).await;

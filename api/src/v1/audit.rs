@@ -12,8 +12,7 @@ use utoipa::ToSchema;
 
 use crate::{
     auth::{Caller, Permission},
-    extract::QueryParams,
-    problem::{Problem, ProblemDetails},
+    problem::{Problem, ProblemDetails, QueryParams},
     AppState,
 };
 

@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 use super::{accepted, query_problem, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
-    extract::{CommandContext, JsonBody, MinPosition, QueryParams},
-    problem::{Problem, ProblemDetails},
+    extract::{CommandContext, JsonBody, MinPosition},
+    problem::{Problem, ProblemDetails, QueryParams},
     AppState,
 };
 

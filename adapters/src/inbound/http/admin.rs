@@ -6,14 +6,14 @@
 //! - `POST /deliveries/{source}/{event_id}/retry`: a dead, unmatched or failed one, due now.
 
 use axum::{
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
 };
 use chrono::Utc;
-use problem::Problem;
+use problem::{Problem, QueryParams};
 use serde::Deserialize;
 
 use super::WebhookState;
@@ -41,39 +41,25 @@ struct ListQuery {
 
 async fn list(
     State(state): State<WebhookState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Response {
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "Invalid query",
-                rejection.body_text(),
-            )
-            .into_response()
-        }
+    let limit = match query.limit.unwrap_or(50) {
+        limit @ 1..=200 => limit,
+        _ => return Problem::validation("limit", "a page has 1 to 200 items").into_response(),
     };
     let filter = DeliveryFilter {
         source: query.source,
         status: query.status,
     };
-    let limit = query.limit.unwrap_or(50);
     match state
         .inbox()
         .list(&filter, query.cursor.as_deref(), limit)
         .await
     {
         Ok(page) => Json(page).into_response(),
-        Err(ListError::InvalidCursor) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_cursor",
-            "Invalid cursor",
-            "the cursor is not one this list gave out",
-        )
-        .with_field("cursor")
-        .into_response(),
+        Err(ListError::InvalidCursor) => {
+            Problem::validation("cursor", "not a cursor this list gave out").into_response()
+        }
         Err(ListError::Storage(error)) => Problem::unavailable(&error).into_response(),
     }
 }
