@@ -189,6 +189,15 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
         )
         .await,
     ));
+    // 422: a payment larger than any amount the back office takes.
+    seen.push((
+        "amount too large",
+        problem(
+            app.request(Role::Operator, Method::POST, "/api/v1/payments")
+                .json(&json!({"order_id": order, "amount_minor": i64::MAX, "currency": "EUR", "provider": "stripe"})),
+        )
+        .await,
+    ));
     // A bad query parameter.
     seen.push((
         "bad query",

@@ -21,7 +21,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging};
+use super::{accepted, query_problem, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -156,10 +156,6 @@ pub struct OrderQuery {
     pub min_position: Option<i64>,
 }
 
-/// The largest order total (10^15 minor units, ten trillion euros): sums of many orders, as the
-/// daily sales report keeps them, stay far from overflowing.
-const MAX_ORDER_TOTAL_MINOR: i64 = 1_000_000_000_000_000;
-
 /// Places an order.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrderRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body answer the stored response for 24 hours")),
@@ -192,11 +188,11 @@ pub async fn place(
             .unit_price_minor
             .checked_mul(i64::from(line.quantity.get()))
             .and_then(|amount| total.checked_add(amount))
-            .filter(|total| *total <= MAX_ORDER_TOTAL_MINOR)
+            .filter(|total| *total <= MAX_AMOUNT_MINOR)
             .ok_or_else(|| {
                 Problem::validation(
                     format!("lines[{i}].unit_price_minor"),
-                    format!("an order's total is at most {MAX_ORDER_TOTAL_MINOR} minor units"),
+                    format!("an order's total is at most {MAX_AMOUNT_MINOR} minor units"),
                 )
             })?;
         if lines.iter().any(|l: &OrderLine| l.sku == line.sku) {

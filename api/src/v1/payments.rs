@@ -17,7 +17,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging};
+use super::{accepted, query_problem, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -96,10 +96,13 @@ pub struct PaymentQuery {
 }
 
 fn positive(amount: i64, field: &str) -> Result<i64, Problem> {
-    if amount > 0 {
+    if (1..=MAX_AMOUNT_MINOR).contains(&amount) {
         Ok(amount)
     } else {
-        Err(Problem::validation(field, "an amount is more than 0"))
+        Err(Problem::validation(
+            field,
+            format!("an amount is 1 to {MAX_AMOUNT_MINOR} minor units"),
+        ))
     }
 }
 
