@@ -123,34 +123,7 @@ async fn an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_com
 
 async fn a_cancelled_order_refunds_its_captured_money(_db: &TestDatabase, log: EventLog) {
     let handler = CommandHandler::new(log.clone());
-    let (order, payment) = (order_id(2), payment_id(2));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
-    let capture = PaymentCommand::CapturePayment {
-        capture_id: ext("ch_1"),
-        amount: eur(2500),
-        provider_reference: Some(ext("pi_2")),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
-        .await
-        .unwrap();
+    let (order, payment) = placed_and_captured(&handler, 2, 2500).await;
     settle(&handler).await;
 
     let cancel = OrderCommand::CancelOrder {
@@ -183,34 +156,7 @@ async fn a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caug
     log: EventLog,
 ) {
     let handler = CommandHandler::new(log.clone());
-    let (order, payment) = (order_id(3), payment_id(3));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
-    let capture = PaymentCommand::CapturePayment {
-        capture_id: ext("ch_3"),
-        amount: eur(2500),
-        provider_reference: Some(ext("pi_3")),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
-        .await
-        .unwrap();
+    let (order, payment) = placed_and_captured(&handler, 3, 2500).await;
     settle(&handler).await;
     // Refunded in part at the provider; the order has not heard of it yet.
     let refund = PaymentCommand::RefundPayment {

@@ -28,34 +28,7 @@ async fn event_count(log: &EventLog) -> usize {
 
 /// An order paid, partly refunded on cancellation, with one shipment allocated and cancelled.
 async fn busy_history(handler: &CommandHandler) {
-    let (order, payment) = (order_id(7), payment_id(7));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
-    let capture = PaymentCommand::CapturePayment {
-        capture_id: ext("ch_7"),
-        amount: eur(2500),
-        provider_reference: Some(ext("pi_7")),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
-        .await
-        .unwrap();
+    let (order, _) = placed_and_captured(handler, 7, 2500).await;
     let allocate = OrderCommand::AllocateShipment {
         shipment_id: shipment_id(7),
         carrier: code("ups"),
@@ -113,34 +86,7 @@ async fn a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect(
     log: EventLog,
 ) {
     let handler = CommandHandler::new(log.clone());
-    let (order, payment) = (order_id(8), payment_id(8));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
-    let capture = PaymentCommand::CapturePayment {
-        capture_id: ext("ch_8"),
-        amount: eur(1000),
-        provider_reference: Some(ext("pi_8")),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
-        .await
-        .unwrap();
+    let (order, _) = placed_and_captured(&handler, 8, 1000).await;
 
     // The process manager handles the batch and "crashes" before saving its checkpoint.
     let payments = OrderPayments::new(handler.clone());

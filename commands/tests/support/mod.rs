@@ -6,7 +6,8 @@ use commands::{
     CommandHandler, CommandMeta,
 };
 use domain::{
-    order::{OrderLine, PlaceOrder},
+    order::{Order, OrderCommand, OrderLine, PlaceOrder},
+    payment::{Payment, PaymentCommand},
     shipment::ShipmentLine,
     Address, Code, CountryCode, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId,
     PaymentId, Quantity, ShipmentId, Sku,
@@ -99,6 +100,45 @@ pub fn by_user(key: &str) -> CommandMeta {
         idempotency_key: Some(format!("api:{key}")),
         expected_version: None,
     }
+}
+
+/// Order `n` placed (2 × SKU-A at 10.00 and 1 × SKU-B at 5.00 EUR), a Stripe payment of 25.00
+/// requested for it, and `captured` minor units of it captured (capture `ch_{n}` of intent
+/// `pi_{n}`). The process managers have not run.
+pub async fn placed_and_captured(
+    handler: &CommandHandler,
+    n: u128,
+    captured: i64,
+) -> (OrderId, PaymentId) {
+    let (order, payment) = (order_id(n), payment_id(n));
+    handler
+        .execute::<Order>(
+            &order.to_string(),
+            OrderCommand::PlaceOrder(place(order)),
+            &by_user("place"),
+        )
+        .await
+        .unwrap();
+    let request = PaymentCommand::RequestPayment {
+        payment_id: payment,
+        order_id: order,
+        amount: eur(2500),
+        provider: code("stripe"),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .await
+        .unwrap();
+    let capture = PaymentCommand::CapturePayment {
+        capture_id: ext(&format!("ch_{n}")),
+        amount: eur(captured),
+        provider_reference: Some(ext(&format!("pi_{n}"))),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), capture, &by_user("capture"))
+        .await
+        .unwrap();
+    (order, payment)
 }
 
 /// Runs every process manager until none has anything left to do.
