@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
-use crate::{auth::Caller, problem::Problem, AppState};
+use crate::{auth::Caller, idempotency::RequestFingerprint, problem::Problem, AppState};
 
 /// A JSON body, validated into `T`.
 #[derive(Debug)]
@@ -148,8 +148,13 @@ impl FromRequestParts<AppState> for CommandContext {
             .get::<RequestId>()
             .and_then(|id| id.header_value().to_str().ok())
             .map(str::to_owned);
+        let fingerprint = parts
+            .extensions
+            .get::<RequestFingerprint>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default();
         let idempotency_key = header_text(&parts.headers, "Idempotency-Key")?
-            .map(|key| format!("api:{}:{key}", caller.user_id));
+            .map(|key| format!("api:{}:{key}:{fingerprint}", caller.user_id));
         let expected_version = match header_text(&parts.headers, "If-Match")? {
             None => None,
             Some(value) => Some(value.trim_matches('"').parse::<i64>().map_err(|_| {

@@ -27,19 +27,28 @@ pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Expired keys are deleted at most this often per process, not on every request.
 const PRUNE_EVERY_MS: i64 = 60 * 1000;
 static LAST_PRUNED_MS: AtomicI64 = AtomicI64::new(0);
-/// A first request in flight for longer is taken as abandoned (its process died).
-const ABANDONED_MS: i64 = 60 * 1000;
+/// A first request in flight for longer is taken as abandoned: it timed out (the request
+/// time-out dropped it, unanswered and unreleased) or its process died.
+const ABANDONED_MS: i64 = 35 * 1000;
 /// The largest request or stored response body.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// The fingerprint (method, path, body) of a request carrying an `Idempotency-Key`, for the
+/// command it runs: the log records the key with it, so that the same key with the same body
+/// finds its first result for good, while after the 24 hours the same key with another body is
+/// a new request.
+#[derive(Debug, Clone)]
+pub struct RequestFingerprint(pub String);
+
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let key = match header_text(request.headers(), "Idempotency-Key") {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let (Some(key), true) = (key, request.method() == Method::POST) else {
+    if request.method() != Method::POST {
         return next.run(request).await;
+    }
+    let key = match header_text(request.headers(), "Idempotency-Key") {
+        Ok(Some(key)) => key,
+        Ok(None) => return next.run(request).await,
+        Err(problem) => return problem.into_response(),
     };
     match handle(&state, key, request, next).await {
         Ok(response) | Err(response) => response,
@@ -72,6 +81,9 @@ async fn handle(
     hasher.update(b"\n");
     hasher.update(&bytes);
     let fingerprint = hex::encode(hasher.finalize());
+    parts
+        .extensions
+        .insert(RequestFingerprint(fingerprint.clone()));
     let actor = caller.user_id.clone();
 
     for _ in 0..2 {

@@ -373,3 +373,66 @@ async fn a_standby_process_waits_for_its_claim_on_one_connection() {
     let opened = sessions_opened(&log).await - before;
     assert!(opened < 20, "{opened} sessions: a connection per attempt");
 }
+
+#[tokio::test]
+async fn a_standby_whose_connection_the_server_closed_asks_again_at_once() {
+    let db = TestDatabase::postgres().await;
+    let log = db.log().await;
+    let EventLog::Postgres(pg) = &log else {
+        unreachable!("PostgreSQL only")
+    };
+    let mut held = log.try_claim("recorder").await.unwrap().unwrap();
+    let eventlog::Claim::Postgres(holder) = &mut held else {
+        unreachable!("a PostgreSQL claim")
+    };
+    let holder: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(holder)
+        .await
+        .unwrap();
+
+    // A standby that, after a failure, would wait a minute before claiming again.
+    let standby = {
+        let log = log.clone();
+        let options = SubscriptionOptions {
+            poll_interval: std::time::Duration::from_millis(10),
+            retry_after: std::time::Duration::from_secs(60),
+            ..small_batches()
+        };
+        tokio::spawn(async move { log.run(&Recorder::new(None), &options).await })
+    };
+    // The server closes the standby's connection (as an idle time-out would).
+    let asking = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                  AND pid NOT IN ($1, pg_backend_pid()) AND query LIKE '%pg_try_advisory_lock%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let standby_pid: i32 = loop {
+        let found: Option<i32> = sqlx::query_scalar(asking)
+            .bind(holder)
+            .fetch_optional(pg.pool())
+            .await
+            .unwrap();
+        if let Some(pid) = found {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no standby asked");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(standby_pid)
+        .execute(pg.pool())
+        .await
+        .unwrap();
+
+    // Released, the claim goes to the standby well within its minute of retry pause.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(held);
+    let last = append(&log, "a", &["A"]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while log.checkpoint("recorder").await.unwrap() < last {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby did not ask again on a new connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    standby.abort();
+}

@@ -261,6 +261,15 @@ async fn a_retry_whose_kept_response_was_lost_answers_the_first_order_not_a_seco
     assert!(status.is_success(), "{status}: {again}");
     assert_eq!(again["id"], first["id"]);
     assert_eq!(orders(&app).await, 1);
+    // Once its kept response is gone (after 24 hours), the key with another body is a new
+    // request, not the first one's answer.
+    execute(&app, "DELETE FROM idempotent_requests").await;
+    let mut other = body.clone();
+    other["external_reference"] = json!("SHOP-2");
+    let (status, second, _) = place(&app, "lost", &other).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(orders(&app).await, 2);
 
     // The same for a shipment allocated without an id of the caller's.
     let order = first["id"].as_str().unwrap();

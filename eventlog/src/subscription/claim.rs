@@ -9,7 +9,7 @@ use sqlx::Connection as _;
 
 use crate::{
     error::{Context, StorageError},
-    EventLog,
+    EventLog, PgLog,
 };
 
 /// A held claim: on PostgreSQL an advisory lock held by a connection of its own (closed, and so
@@ -62,23 +62,22 @@ impl EventLog {
     ) -> Result<Option<Claim>, StorageError> {
         match self {
             EventLog::Postgres(pg) => {
-                let mut connection = match standby.0.take() {
-                    Some(connection) => connection,
-                    None => sqlx::PgConnection::connect_with(&pg.pool().connect_options())
-                        .await
-                        .context("opening a claim connection")?,
+                let lock = format!("subscription:{name}");
+                // A kept connection the server has closed meanwhile (an idle time-out) is
+                // replaced at once by a new one.
+                let asked = match standby.0.take() {
+                    Some(kept) => match try_lock(kept, &lock).await {
+                        Ok(asked) => asked,
+                        Err(_) => try_lock(own_connection(pg).await?, &lock).await?,
+                    },
+                    None => try_lock(own_connection(pg).await?, &lock).await?,
                 };
-                let locked: bool =
-                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                        .bind(format!("subscription:{name}"))
-                        .fetch_one(&mut connection)
-                        .await
-                        .context("claiming a subscriber")?;
-                if locked {
-                    Ok(Some(Claim::Postgres(connection)))
-                } else {
-                    standby.0 = Some(connection);
-                    Ok(None)
+                match asked {
+                    (connection, true) => Ok(Some(Claim::Postgres(connection))),
+                    (connection, false) => {
+                        standby.0 = Some(connection);
+                        Ok(None)
+                    }
                 }
             }
             EventLog::Sqlite(lite) => {
@@ -95,4 +94,24 @@ impl EventLog {
             }
         }
     }
+}
+
+/// Asks for the advisory lock `lock` on `connection`: the connection, and whether it holds it.
+async fn try_lock(
+    mut connection: sqlx::PgConnection,
+    lock: &str,
+) -> Result<(sqlx::PgConnection, bool), StorageError> {
+    let locked = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(lock)
+        .fetch_one(&mut connection)
+        .await
+        .context("claiming a subscriber")?;
+    Ok((connection, locked))
+}
+
+/// A connection of the claim's own, not the pool's: the lock lives and dies with it.
+async fn own_connection(pg: &PgLog) -> Result<sqlx::PgConnection, StorageError> {
+    sqlx::PgConnection::connect_with(&pg.pool().connect_options())
+        .await
+        .context("opening a claim connection")
 }

@@ -50,8 +50,9 @@ impl App {
             adapters::inbound::WebhookState::new(log.clone(), secrets.verifiers().unwrap());
         let mut state = api::AppState::with_webhooks(log.clone(), webhooks);
         // A fresh App's projections first claim and catch up; on a busy machine that can take
-        // longer than the production wait.
-        state.consistency_wait = Duration::from_secs(30);
+        // longer than the production wait (and short of the 30 s request time-out, so that a
+        // lagging read says so rather than timing out).
+        state.consistency_wait = Duration::from_secs(25);
         let workers = api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
