@@ -30,14 +30,16 @@ impl OrderCancellation {
 
 impl OrderCancellation {
     /// What cancelling `recorded`'s order does to `payment_id`: refund what it still holds, void
-    /// it while nothing is captured, nothing once it is settled (or does not exist).
+    /// it while nothing is captured, nothing once it is settled (or does not exist); with the
+    /// payment's version it was decided at, so that a refund or capture landing in between
+    /// makes it decided again rather than refused.
     async fn settlement(
         &self,
         recorded: &RecordedEvent,
         payment_id: PaymentId,
         reason: &NonEmptyText,
-    ) -> Result<Option<PaymentCommand>, HandlerError> {
-        let (payment, _) = self
+    ) -> Result<Option<(PaymentCommand, i64)>, HandlerError> {
+        let (payment, version) = self
             .handler
             .load::<Payment>(&payment_id.to_string())
             .await?;
@@ -45,21 +47,22 @@ impl OrderCancellation {
             return Ok(None);
         };
         let refundable = payment.refundable();
-        Ok(if refundable.is_positive() {
+        let command = if refundable.is_positive() {
             // Our own refund id: the refund is ours, named by the cancellation that caused it.
             let refund_id =
                 ExternalRef::parse(&format!("cancel-{}-{payment_id}", recorded.event_id))?;
-            Some(PaymentCommand::RefundPayment {
+            PaymentCommand::RefundPayment {
                 refund_id,
                 amount: refundable,
-            })
+            }
         } else if payment.captured.is_positive() {
-            None
+            return Ok(None);
         } else {
-            Some(PaymentCommand::VoidPayment {
+            PaymentCommand::VoidPayment {
                 reason: reason.clone(),
-            })
-        })
+            }
+        };
+        Ok(Some((command, version)))
     }
 }
 
@@ -89,7 +92,10 @@ impl Subscriber for OrderCancellation {
             }
             for payment_id in payments {
                 match self.settlement(recorded, payment_id, &reason).await? {
-                    Some(command) => step.send::<Payment>(payment_id, command).await?,
+                    Some((command, version)) => {
+                        step.send_at::<Payment>(payment_id, command, Some(version))
+                            .await?;
+                    }
                     None => step.pass(),
                 }
             }

@@ -88,6 +88,24 @@ impl<'a> Step<'a> {
         D::Event: EventCodec,
         D::Error: std::error::Error + Send + Sync + 'static,
     {
+        self.send_at::<D>(id, command, None).await
+    }
+
+    /// Sends `command`, decided from the aggregate at stream version `version` (if given): if
+    /// the aggregate has moved since, the step fails and its batch is handled again, from a
+    /// fresh look, instead of the domain refusing a command sized for an older state.
+    pub(crate) async fn send_at<D>(
+        &mut self,
+        id: impl Display,
+        command: D::Command,
+        version: Option<i64>,
+    ) -> Result<(), HandlerError>
+    where
+        D: Decider,
+        D::Command: Clone,
+        D::Event: EventCodec,
+        D::Error: std::error::Error + Send + Sync + 'static,
+    {
         self.sent += 1;
         let source = self.process.to_owned();
         let meta = CommandMeta {
@@ -104,7 +122,7 @@ impl<'a> Step<'a> {
                 ..Metadata::default()
             },
             idempotency_key: Some(format!("{source}:{}:{}", self.cause.event_id, self.sent)),
-            expected_version: None,
+            expected_version: version,
         };
         let id = id.to_string();
         match self.handler.execute::<D>(&id, command, &meta).await {
