@@ -142,3 +142,65 @@ impl<'a> Step<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use domain::{
+        payment::{Payment, PaymentCommand},
+        Code, Currency, ExternalRef, Money, PaymentId,
+    };
+    use eventlog::testing::TestDatabase;
+
+    use super::Step;
+    use crate::{CommandHandler, CommandMeta};
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("EUR").unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_step_decided_at_a_version_the_aggregate_has_left_fails_rather_than_passing_over() {
+        let db = TestDatabase::sqlite();
+        let log = db.log().await;
+        let handler = CommandHandler::new(log.clone());
+        let payment: PaymentId = uuid::Uuid::now_v7().to_string().parse().unwrap();
+        let id = payment.to_string();
+        let request = PaymentCommand::RequestPayment {
+            payment_id: payment,
+            order_id: uuid::Uuid::now_v7().to_string().parse().unwrap(),
+            amount: eur(2500),
+            provider: Code::parse("stripe").unwrap(),
+        };
+        handler
+            .execute::<Payment>(&id, request, &CommandMeta::default())
+            .await
+            .unwrap();
+        let (_, requested_at) = handler.load::<Payment>(&id).await.unwrap();
+        let capture = PaymentCommand::CapturePayment {
+            capture_id: ExternalRef::parse("ch_1").unwrap(),
+            amount: eur(2500),
+            provider_reference: None,
+        };
+        handler
+            .execute::<Payment>(&id, capture, &CommandMeta::default())
+            .await
+            .unwrap();
+        let cause = log.read_all(0, 1).await.unwrap().remove(0);
+        let mut step = Step::new(&handler, "process:test", &cause);
+
+        // A void decided while nothing was captured: the capture since makes it fail, where
+        // without the version the domain's refusal would be passed over.
+        let void = PaymentCommand::VoidPayment {
+            reason: domain::NonEmptyText::parse("cancelled").unwrap(),
+        };
+        let stale = step
+            .send_at::<Payment>(payment, void.clone(), Some(requested_at))
+            .await;
+        assert!(stale.is_err(), "{stale:?}");
+        assert!(step.send::<Payment>(payment, void).await.is_ok());
+        let (state, _) = handler.load::<Payment>(&id).await.unwrap();
+        assert!(!state.unwrap().voided, "nothing voided after a capture");
+    }
+}
