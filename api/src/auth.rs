@@ -210,7 +210,8 @@ fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// The caller holding `token` (`bo_{token id}_{secret}`), if it is known and not revoked.
+/// The caller holding `token` (`bo_{token id}_{secret}`), if it is known, not revoked, and its
+/// user not deactivated.
 pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>, StorageError> {
     let Some((token_id, secret)) = token
         .strip_prefix("bo_")
@@ -220,7 +221,7 @@ pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>,
     };
     let sql = "SELECT t.secret_sha256, u.user_id, u.name, u.role FROM api_tokens t \
                JOIN api_users u ON u.user_id = t.user_id \
-               WHERE t.token_id = $1 AND t.revoked_at_ms IS NULL";
+               WHERE t.token_id = $1 AND t.revoked_at_ms IS NULL AND u.deactivated_at_ms IS NULL";
     let row: Option<(String, String, String, String)> = with_pool!(log, read, pool => {
         sqlx::query_as(sql).bind(token_id).fetch_optional(pool).await
     })
@@ -340,4 +341,42 @@ pub async fn revoke_token(log: &EventLog, token_id: &str) -> Result<bool, Storag
     })
     .map_err(storage("revoking a token"))?;
     Ok(revoked > 0)
+}
+
+/// Gives user `name` `role`, from its next request on; false if there is no such user.
+pub async fn set_role(log: &EventLog, name: &str, role: Role) -> Result<bool, StorageError> {
+    let changed = with_pool!(log, write, pool => {
+        sqlx::query("UPDATE api_users SET role = $2 WHERE name = $1")
+            .bind(name).bind(role.name())
+            .execute(pool).await.map(|done| done.rows_affected())
+    })
+    .map_err(storage("changing a role"))?;
+    Ok(changed > 0)
+}
+
+/// Deactivates user `name`: every token of theirs is refused from the next request on. The
+/// user stays, so that the events they caused keep naming them. False if there is no such
+/// active user.
+pub async fn deactivate_user(log: &EventLog, name: &str) -> Result<bool, StorageError> {
+    let changed = with_pool!(log, write, pool => {
+        sqlx::query("UPDATE api_users SET deactivated_at_ms = $2 WHERE name = $1 AND deactivated_at_ms IS NULL")
+            .bind(name).bind(now_ms())
+            .execute(pool).await.map(|done| done.rows_affected())
+    })
+    .map_err(storage("deactivating a user"))?;
+    Ok(changed > 0)
+}
+
+/// A new token for active user `name` (as when a token is lost: revoke the old one too);
+/// nothing if there is no such active user.
+pub async fn issue_token(log: &EventLog, name: &str) -> Result<Option<String>, StorageError> {
+    let user_id: Option<String> = with_pool!(log, read, pool => {
+        sqlx::query_scalar("SELECT user_id FROM api_users WHERE name = $1 AND deactivated_at_ms IS NULL")
+            .bind(name).fetch_optional(pool).await
+    })
+    .map_err(storage("finding a user"))?;
+    match user_id {
+        Some(user_id) => Ok(Some(create_token(log, &user_id).await?)),
+        None => Ok(None),
+    }
 }

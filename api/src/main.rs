@@ -57,12 +57,34 @@ enum UsersCommand {
         #[arg(long)]
         role: String,
     },
+    /// Gives a user another role, from their next request on.
+    SetRole {
+        /// The user's name.
+        #[arg(long)]
+        name: String,
+        /// admin, operator, finance, auditor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Deactivates a user: all their tokens are refused from the next request on (the user
+    /// stays, so that the events they caused keep naming them).
+    Deactivate {
+        /// The user's name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum TokensCommand {
     /// Lists tokens (never their secrets).
     List,
+    /// Prints a new token for an active user, once (as when a token is lost: revoke the old).
+    Create {
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+    },
     /// Revokes a token: refused from the next request on.
     Revoke {
         /// The token's id (as `tokens list` shows it).
@@ -125,6 +147,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             let log = connect(&config).await?;
             let token = api::auth::create_user(&log, &name, role).await?;
+            print(&format!("{token}\n"))
+        }
+        Command::Users {
+            command: UsersCommand::SetRole { name, role },
+        } => {
+            let role = api::auth::Role::named(&role).with_context(|| {
+                format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
+            })?;
+            let log = connect(&config).await?;
+            if !api::auth::set_role(&log, &name, role).await? {
+                anyhow::bail!("no user {name:?}");
+            }
+            print(&format!("{name} is {}\n", role.name()))
+        }
+        Command::Users {
+            command: UsersCommand::Deactivate { name },
+        } => {
+            let log = connect(&config).await?;
+            if !api::auth::deactivate_user(&log, &name).await? {
+                anyhow::bail!("no active user {name:?}");
+            }
+            print(&format!("deactivated {name}\n"))
+        }
+        Command::Tokens {
+            command: TokensCommand::Create { user },
+        } => {
+            let log = connect(&config).await?;
+            let token = api::auth::issue_token(&log, &user)
+                .await?
+                .with_context(|| format!("no active user {user:?}"))?;
             print(&format!("{token}\n"))
         }
         Command::Tokens {

@@ -287,3 +287,54 @@ async fn readiness_fails_while_a_projection_has_failed() {
         serde_json::json!(["orders-test"])
     );
 }
+
+/// Runs `backoffice <args>` in `folder` (its SQLite database under `data/`): success, stdout,
+/// stderr.
+fn cli(folder: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .current_dir(folder)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn users_are_created_given_roles_new_tokens_and_deactivated_from_the_command_line() {
+    let folder = Folder::new();
+    let (ok, token, _) = cli(
+        &folder.0,
+        &["users", "create", "--name", "ana", "--role", "viewer"],
+    );
+    assert!(ok && token.starts_with("bo_"), "{token}");
+    let (ok, out, _) = cli(
+        &folder.0,
+        &["users", "set-role", "--name", "ana", "--role", "finance"],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "ana is finance");
+    let (ok, _, err) = cli(
+        &folder.0,
+        &["users", "set-role", "--name", "ana", "--role", "boss"],
+    );
+    assert!(!ok && err.contains("no role \"boss\""), "{err}");
+    let (ok, second, _) = cli(&folder.0, &["tokens", "create", "--user", "ana"]);
+    assert!(
+        ok && second.starts_with("bo_") && second != token,
+        "{second}"
+    );
+    let (ok, listed, _) = cli(&folder.0, &["tokens", "list"]);
+    assert!(ok && listed.matches("finance").count() == 2, "{listed}");
+
+    let (ok, out, _) = cli(&folder.0, &["users", "deactivate", "--name", "ana"]);
+    assert!(ok, "{out}");
+    let (ok, _, err) = cli(&folder.0, &["users", "deactivate", "--name", "ana"]);
+    assert!(!ok && err.contains("no active user \"ana\""), "{err}");
+    let (ok, _, err) = cli(&folder.0, &["tokens", "create", "--user", "ana"]);
+    assert!(!ok && err.contains("no active user \"ana\""), "{err}");
+}

@@ -1,5 +1,5 @@
 //! Access: the role matrix over a representative endpoint of each permission, a revoked token
-//! refused at once, and the audit trail naming who did what and tying a request to all it
+//! refused at once, a role change and a deactivated user, and the audit trail naming who did what and tying a request to all it
 //! caused.
 #![allow(clippy::unwrap_used)]
 
@@ -174,6 +174,56 @@ async fn a_revoked_token_is_refused_at_once() {
     assert!(listed
         .iter()
         .any(|t| t.token_id == token_id && t.revoked_at_ms.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_role_holds_from_the_next_request_and_a_deactivated_user_is_refused_at_once() {
+    let app = App::sqlite().await;
+    let first = api::auth::create_user(&app.log, "temp", Role::Viewer)
+        .await
+        .unwrap();
+    let place = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/api/v1/orders", app.base))
+                .bearer_auth(token)
+                .json(&new_order())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(place(first.clone()).await, StatusCode::FORBIDDEN);
+    assert!(api::auth::set_role(&app.log, "temp", Role::Operator)
+        .await
+        .unwrap());
+    assert_eq!(place(first.clone()).await, StatusCode::CREATED);
+    assert!(!api::auth::set_role(&app.log, "nobody", Role::Admin)
+        .await
+        .unwrap());
+
+    // A second token (a lost one replaced), then the user deactivated: both refused.
+    let second = api::auth::issue_token(&app.log, "temp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(place(second.clone()).await, StatusCode::CREATED);
+    assert!(api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    assert_eq!(place(first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(place(second).await, StatusCode::UNAUTHORIZED);
+    assert!(api::auth::issue_token(&app.log, "temp")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    // The events they caused still name them.
+    eventlog::testing::everything_visible(&app.log).await;
+    let placed = app.log.read_all(0, 1000).await.unwrap();
+    assert!(placed
+        .iter()
+        .any(|e| e.metadata.actor.as_deref() == Some("user:temp")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
