@@ -26,27 +26,9 @@ async fn an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_com
     log: EventLog,
 ) {
     let handler = CommandHandler::new(log.clone());
-    let (order, payment) = (order_id(1), payment_id(1));
     let (first, second) = (shipment_id(1), shipment_id(2));
-
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
+    let order = placed(&handler, 1).await;
+    let payment = requested(&handler, 1, order).await;
     let authorize = PaymentCommand::RecordAuthorization {
         provider_reference: ext("pi_1"),
         amount: eur(2500),
@@ -200,15 +182,8 @@ async fn a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_proce
 ) {
     let handler = CommandHandler::new(log.clone());
     let options = SubscriptionOptions::default();
-    let (order, shipment) = (order_id(4), shipment_id(4));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
+    let shipment = shipment_id(4);
+    let order = placed(&handler, 4).await;
     let allocate = OrderCommand::AllocateShipment {
         shipment_id: shipment,
         carrier: code("ups"),

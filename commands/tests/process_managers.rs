@@ -8,10 +8,7 @@ use commands::{
     process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments},
     CommandHandler,
 };
-use domain::{
-    order::{Order, OrderCommand},
-    payment::{Payment, PaymentCommand},
-};
+use domain::order::{Order, OrderCommand};
 use eventlog::{testing::TestDatabase, EventLog, Subscriber, SubscriptionOptions};
 use support::*;
 
@@ -125,25 +122,8 @@ async fn a_running_process_manager_reacts_to_new_events_on_its_own(
         let (log, manager) = (log.clone(), OrderPayments::new(handler.clone()));
         tokio::spawn(async move { log.run(&manager, &SubscriptionOptions::default()).await })
     };
-    let (order, payment) = (order_id(9), payment_id(9));
-    handler
-        .execute::<Order>(
-            &order.to_string(),
-            OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
-        )
-        .await
-        .unwrap();
-    let request = PaymentCommand::RequestPayment {
-        payment_id: payment,
-        order_id: order,
-        amount: eur(2500),
-        provider: code("stripe"),
-    };
-    handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
-        .await
-        .unwrap();
+    let order = placed(&handler, 9).await;
+    let payment = requested(&handler, 9, order).await;
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {

@@ -102,15 +102,9 @@ pub fn by_user(key: &str) -> CommandMeta {
     }
 }
 
-/// Order `n` placed (2 × SKU-A at 10.00 and 1 × SKU-B at 5.00 EUR), a Stripe payment of 25.00
-/// requested for it, and `captured` minor units of it captured (capture `ch_{n}` of intent
-/// `pi_{n}`). The process managers have not run.
-pub async fn placed_and_captured(
-    handler: &CommandHandler,
-    n: u128,
-    captured: i64,
-) -> (OrderId, PaymentId) {
-    let (order, payment) = (order_id(n), payment_id(n));
+/// Order `n` placed: 2 × SKU-A at 10.00 and 1 × SKU-B at 5.00 EUR.
+pub async fn placed(handler: &CommandHandler, n: u128) -> OrderId {
+    let order = order_id(n);
     handler
         .execute::<Order>(
             &order.to_string(),
@@ -119,6 +113,12 @@ pub async fn placed_and_captured(
         )
         .await
         .unwrap();
+    order
+}
+
+/// Payment `n` of 25.00 EUR requested from Stripe for `order`.
+pub async fn requested(handler: &CommandHandler, n: u128, order: OrderId) -> PaymentId {
+    let payment = payment_id(n);
     let request = PaymentCommand::RequestPayment {
         payment_id: payment,
         order_id: order,
@@ -129,6 +129,18 @@ pub async fn placed_and_captured(
         .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
         .await
         .unwrap();
+    payment
+}
+
+/// Order `n` placed, its payment `n` requested, and `captured` minor units of it captured
+/// (capture `ch_{n}` of intent `pi_{n}`). The process managers have not run.
+pub async fn placed_and_captured(
+    handler: &CommandHandler,
+    n: u128,
+    captured: i64,
+) -> (OrderId, PaymentId) {
+    let order = placed(handler, n).await;
+    let payment = requested(handler, n, order).await;
     let capture = PaymentCommand::CapturePayment {
         capture_id: ext(&format!("ch_{n}")),
         amount: eur(captured),
