@@ -81,7 +81,8 @@ pub fn docs_page(document: &Document) -> String {
 }
 
 /// Error responses are problem details: declares them as `application/problem+json`, the
-/// media type they are sent with.
+/// media type they are sent with; and declares on every operation the 503 any request may
+/// answer when it runs past the time-out.
 pub fn declare_problem_media_type(document: &mut Document) {
     for item in document.paths.paths.values_mut() {
         let operations = [
@@ -92,6 +93,22 @@ pub fn declare_problem_media_type(document: &mut Document) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| {
+                    utoipa::openapi::ResponseBuilder::new()
+                        .description("Timed out (30 s), or a dependency is unavailable")
+                        .content(
+                            crate::problem::PROBLEM_JSON,
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                                .build(),
+                        )
+                        .build()
+                        .into()
+                });
             for (status, response) in operation.responses.responses.iter_mut() {
                 let is_error = status.starts_with('4') || status.starts_with('5');
                 if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
