@@ -234,6 +234,18 @@ impl IntoResponse for Problem {
     }
 }
 
+/// A list's page size: `asked`, else `default`; outside 1 to `largest`, a 422 naming `limit`
+/// rather than a page of another size than asked.
+pub fn page_size(asked: Option<u32>, default: u32, largest: u32) -> Result<u32, Problem> {
+    match asked.unwrap_or(default) {
+        size if (1..=largest).contains(&size) => Ok(size),
+        _ => Err(Problem::validation(
+            "limit",
+            format!("a page has 1 to {largest} items"),
+        )),
+    }
+}
+
 /// A query string, validated into `T` (422 naming the parameter).
 #[derive(Debug)]
 pub struct QueryParams<T>(pub T);

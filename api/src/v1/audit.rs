@@ -125,10 +125,7 @@ pub async fn query(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, Problem> {
     caller.require(Permission::AuditView)?;
-    let limit = match query.limit.unwrap_or(100) {
-        limit @ 1..=500 => i64::from(limit),
-        _ => return Err(Problem::validation("limit", "a page has 1 to 500 events")),
-    };
+    let limit = i64::from(problem::page_size(query.limit, 100, 500)?);
     let after = query.after.unwrap_or(0);
     if after < 0 {
         return Err(Problem::validation("after", "a log position is 0 or more"));

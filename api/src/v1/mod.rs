@@ -103,10 +103,7 @@ impl Paging {
     /// The page size asked for (50 if none); outside 1 to 200, a 422 naming `limit` rather than
     /// a page of another size than asked.
     pub(crate) fn limit(&self) -> Result<u32, Problem> {
-        match self.limit.unwrap_or(50) {
-            limit @ 1..=200 => Ok(limit),
-            _ => Err(Problem::validation("limit", "a page has 1 to 200 items")),
-        }
+        problem::page_size(self.limit, 50, 200)
     }
 }
 

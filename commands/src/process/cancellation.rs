@@ -26,9 +26,7 @@ impl OrderCancellation {
     pub fn new(handler: CommandHandler) -> Self {
         Self { handler }
     }
-}
 
-impl OrderCancellation {
     /// What cancelling `recorded`'s order does to `payment_id`: refund what it still holds, void
     /// it while nothing is captured, nothing once it is settled (or does not exist); with the
     /// payment's version it was decided at, so that a refund or capture landing in between
@@ -82,14 +80,9 @@ impl Subscriber for OrderCancellation {
             // The order's view of its payments can lag theirs (a refund made at the provider, a
             // capture not yet carried over), so each payment the cancellation names is settled
             // from its own state: what it still holds is refunded, an open one voided.
-            let mut payments: Vec<PaymentId> = Vec::new();
-            for payment_id in (cancelled.refunds_due.iter().map(|due| due.payment_id))
-                .chain(cancelled.voids_due.iter().copied())
-            {
-                if !payments.contains(&payment_id) {
-                    payments.push(payment_id);
-                }
-            }
+            // The two lists are disjoint: one holds payments that captured, the other not.
+            let payments = (cancelled.refunds_due.iter().map(|due| due.payment_id))
+                .chain(cancelled.voids_due.iter().copied());
             for payment_id in payments {
                 match self.settlement(recorded, payment_id, &reason).await? {
                     Some((command, version)) => {

@@ -43,9 +43,9 @@ async fn list(
     State(state): State<WebhookState>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Response {
-    let limit = match query.limit.unwrap_or(50) {
-        limit @ 1..=200 => limit,
-        _ => return Problem::validation("limit", "a page has 1 to 200 items").into_response(),
+    let limit = match problem::page_size(query.limit, 50, 200) {
+        Ok(limit) => limit,
+        Err(problem) => return problem.into_response(),
     };
     let filter = DeliveryFilter {
         source: query.source,
