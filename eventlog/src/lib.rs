@@ -169,11 +169,58 @@ impl EventLog {
         tx: &mut LogTransaction,
         append: Append,
     ) -> Result<Appended, AppendError> {
+        let mut appended = self
+            .append_all_in(tx, std::slice::from_ref(&append))
+            .await?;
+        appended
+            .pop()
+            .ok_or(AppendError::Invalid("the database answered no outcome"))
+    }
+
+    /// Appends to several streams within `tx`, all or nothing, each at its own expected version:
+    /// a rule that reads two aggregates is decided by one append to both, so that a concurrent
+    /// change to either conflicts (ADR 0009). Only the first append may carry an idempotency
+    /// key, and a group names each stream once.
+    ///
+    /// Answers every append written; or, when the first append's key was recorded before, the
+    /// first result alone with `replayed` set and nothing of the group written; or the first
+    /// refusal (a stale version: [`AppendError::WrongExpectedVersion`] of that stream), with
+    /// nothing written. On PostgreSQL the appends must be the first write of `tx`.
+    pub async fn append_all_in(
+        &self,
+        tx: &mut LogTransaction,
+        appends: &[Append],
+    ) -> Result<Vec<Appended>, AppendError> {
         match (self, tx) {
-            (Self::Postgres(log), LogTransaction::Postgres(tx)) => log.append_in(tx, append).await,
-            (Self::Sqlite(log), LogTransaction::Sqlite(tx)) => log.append_in(tx, append).await,
+            (Self::Postgres(log), LogTransaction::Postgres(tx)) => {
+                log.append_all_in(tx, appends).await
+            }
+            (Self::Sqlite(log), LogTransaction::Sqlite(tx)) => log.append_all_in(tx, appends).await,
             _ => Err(AppendError::Invalid("a transaction of the other backend")),
         }
+    }
+
+    /// [`EventLog::append_all_in`] in a transaction of its own, committed when every append
+    /// is written and rolled back otherwise; subscribers of this process are woken after it.
+    pub async fn append_all(&self, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
+        let mut tx = self.begin().await?;
+        match self.append_all_in(&mut tx, appends).await {
+            Ok(appended) if !appended[0].replayed => {
+                tx.commit().await?;
+                self.wake_subscribers();
+                Ok(appended)
+            }
+            other => {
+                tx.rollback().await?;
+                other
+            }
+        }
+    }
+
+    /// Wakes this process's subscribers: for a writer that committed an append of its own
+    /// transaction (group commit wakes them by itself).
+    pub fn wake_subscribers(&self) {
+        self.appended().notify_waiters();
     }
 
     /// The events of `stream` from version `from_version` (1 = all).

@@ -201,6 +201,47 @@ impl Append {
     }
 }
 
+/// Refuses a group of appends no backend may write atomically: none, an invalid one, a stream
+/// named twice, or an idempotency key on any but the first (the key names the group).
+pub(crate) fn validate_group(appends: &[Append]) -> Result<(), crate::AppendError> {
+    use crate::AppendError::Invalid;
+    if appends.is_empty() {
+        return Err(Invalid("a group needs at least one append"));
+    }
+    for (index, append) in appends.iter().enumerate() {
+        append.validate()?;
+        if index > 0 && append.idempotency_key.is_some() {
+            return Err(Invalid("only the first append of a group carries a key"));
+        }
+        if appends[..index].iter().any(|a| a.stream == append.stream) {
+            return Err(Invalid("a group names each stream once"));
+        }
+    }
+    Ok(())
+}
+
+/// A group's outcomes as its one result: every append written; or, when the first one's key
+/// was recorded, that first result alone (nothing of the group is to be kept); or the first
+/// refusal.
+pub(crate) fn all_or_nothing(
+    outcomes: Vec<Result<Appended, crate::AppendError>>,
+) -> Result<Vec<Appended>, crate::AppendError> {
+    let mut written = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let appended = outcome?;
+        if appended.replayed {
+            return Ok(vec![appended]);
+        }
+        written.push(appended);
+    }
+    if written.is_empty() {
+        return Err(crate::AppendError::Invalid(
+            "the database answered no outcome",
+        ));
+    }
+    Ok(written)
+}
+
 /// An event as stored in the log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedEvent {

@@ -94,21 +94,55 @@ impl PgLog {
         self.group_commit.append(append).await
     }
 
-    /// Appends within `tx`, which must not have written anything before: the append is the
-    /// first write of its transaction (ADR 0001). Commits with `tx`.
-    pub async fn append_in(
+    /// Appends `appends` within `tx`, all or nothing: the appends are the first write of their
+    /// transaction (ADR 0001) and commit with `tx`. See [`crate::EventLog::append_all_in`].
+    pub async fn append_all_in(
         &self,
         tx: &mut Transaction<'static, Postgres>,
-        append: Append,
-    ) -> Result<Appended, AppendError> {
-        append.validate()?;
-        match append_batch(tx, std::slice::from_ref(&append)).await {
-            Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(AppendError::Invalid(
-                "the database answered no outcome",
-            ))),
-            Err(AppendError::Invalid(STREAM_RACE)) => Err(stale(&self.pool, &append).await),
-            Err(error) => Err(error),
+        appends: &[Append],
+    ) -> Result<Vec<Appended>, AppendError> {
+        crate::model::validate_group(appends)?;
+        // One append is written whole or not at all; several need a savepoint to undo the
+        // others when one of them is refused.
+        let undo = appends.len() > 1;
+        if undo {
+            sqlx::query("SAVEPOINT append_all")
+                .execute(&mut **tx)
+                .await
+                .context("opening a savepoint")?;
         }
+        let outcome = match append_batch(tx, appends).await {
+            Ok(outcomes) => crate::model::all_or_nothing(outcomes),
+            Err(AppendError::Invalid(STREAM_RACE)) => Err(self.stale_of(appends).await),
+            Err(error) => Err(error),
+        };
+        if undo {
+            let end = match &outcome {
+                Ok(appended) if !appended[0].replayed => "RELEASE append_all",
+                _ => "ROLLBACK TO append_all",
+            };
+            sqlx::query(end)
+                .execute(&mut **tx)
+                .await
+                .context("closing a savepoint")?;
+        }
+        outcome
+    }
+
+    /// The error for appends of which one lost a race: the first whose stream has moved.
+    async fn stale_of(&self, appends: &[Append]) -> AppendError {
+        let mut first = None;
+        for append in appends {
+            match stale(&self.pool, append).await {
+                AppendError::WrongExpectedVersion { actual, .. }
+                    if append.expected.admits(actual) => {}
+                error => {
+                    first = Some(error);
+                    break;
+                }
+            }
+        }
+        first.unwrap_or(AppendError::Invalid(STREAM_RACE))
     }
 
     /// Starts a transaction on the log's pool.

@@ -119,21 +119,31 @@ impl SqliteLog {
         self.group_commit.append(append).await
     }
 
-    /// Appends within `tx` (a writer transaction from [`SqliteLog::begin`]); commits with it.
-    pub async fn append_in(
+    /// Appends `appends` within `tx` (a writer transaction from [`SqliteLog::begin`]), all or
+    /// nothing; they commit with it. See [`crate::EventLog::append_all_in`].
+    pub async fn append_all_in(
         &self,
         tx: &mut Transaction<'static, Sqlite>,
-        append: Append,
-    ) -> Result<Appended, AppendError> {
-        append.validate()?;
+        appends: &[Append],
+    ) -> Result<Vec<Appended>, AppendError> {
+        crate::model::validate_group(appends)?;
         // A failed statement does not abort a SQLite transaction: without the savepoint a
-        // caller that commits anyway would keep a key without its events, or half of them.
+        // caller that commits anyway would keep a key without its events, or half a group.
         sqlx::query("SAVEPOINT append")
             .execute(&mut **tx)
             .await
             .context("opening a savepoint")?;
-        let outcome = append_one(tx, &append).await;
-        if outcome.is_err() {
+        let mut outcomes = Vec::with_capacity(appends.len());
+        for append in appends {
+            let outcome = append_one(tx, append).await;
+            let stop = !matches!(&outcome, Ok(appended) if !appended.replayed);
+            outcomes.push(outcome);
+            if stop {
+                break;
+            }
+        }
+        let outcome = crate::model::all_or_nothing(outcomes);
+        if !matches!(&outcome, Ok(appended) if !appended[0].replayed) {
             sqlx::query("ROLLBACK TO append")
                 .execute(&mut **tx)
                 .await
