@@ -68,6 +68,10 @@ uuid_id!(
     ShipmentId
 );
 uuid_id!(
+    /// Identifies an attention item (something a person must look at).
+    AttentionId
+);
+uuid_id!(
     /// Identifies a customer (its contact data lives in the CRM).
     CustomerId
 );

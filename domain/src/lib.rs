@@ -1,4 +1,5 @@
-//! Pure domain: ids, money, the Order, Payment and Shipment deciders and their events. No IO.
+//! Pure domain: ids, money, the Order, Payment, Shipment and Attention deciders and their
+//! events. No IO.
 //!
 //! Each aggregate is a [`Decider`]: `decide(&state, command, &ctx)` returns the events a command
 //! causes (or a typed refusal), `evolve(&mut state, &event)` folds them. Stored events are
@@ -6,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
+pub mod bound;
 pub mod codec;
 pub mod decider;
 pub mod ids;
@@ -15,9 +18,10 @@ pub mod payment;
 pub mod shipment;
 pub mod values;
 
+pub use bound::BoundToOrder;
 pub use codec::{DecodeError, EventCodec, StoredEvent};
 pub use decider::{Context, Decider};
-pub use ids::{CustomerId, OrderId, PaymentId, ShipmentId};
+pub use ids::{AttentionId, CustomerId, OrderId, PaymentId, ShipmentId};
 pub use money::{Currency, Money, MoneyError};
 pub use values::{
     Address, Code, CountryCode, Email, ExternalRef, NonEmptyText, Quantity, RawAddress, Sku,

@@ -53,15 +53,19 @@ pub enum OrderError {
     /// Cancel of an order already cancelled.
     #[error("order is already cancelled")]
     AlreadyCancelled,
-    /// Allocation or completion of a cancelled order.
+    /// Allocation, completion or a new payment of a cancelled order.
     #[error("order is cancelled")]
     Cancelled,
-    /// Cancel or allocation of a completed order.
+    /// Cancel, allocation or a new payment of a completed order.
     #[error("order is completed")]
     Completed,
     /// Cancel once any shipment has left.
     #[error("cannot cancel after dispatch")]
     CancelAfterDispatch,
+    /// A shipment of a cancelled order leaving (or reported delivered or returned without having
+    /// left): the cancel came first.
+    #[error("cannot dispatch the goods of a cancelled order")]
+    DispatchAfterCancel,
     /// Refunds of a payment above what it captured.
     #[error("refund exceeds recorded payment")]
     RefundExceedsPayment,

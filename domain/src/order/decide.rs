@@ -50,6 +50,11 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
             if order.payment(&payment_id).requested.is_some() {
                 return Ok(vec![]);
             }
+            match order.status {
+                OrderStatus::Cancelled => return Err(OrderError::Cancelled),
+                OrderStatus::Completed => return Err(OrderError::Completed),
+                OrderStatus::Placed => {}
+            }
             Ok(vec![OrderEvent::OrderPaymentRequested(
                 OrderPaymentRequested { payment_id, amount },
             )])
@@ -102,6 +107,9 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
         },
         C::RecordShipmentDispatched { shipment_id } => match allocation(order, &shipment_id)? {
             AllocationStatus::Released => Err(OrderError::ShipmentReleased),
+            AllocationStatus::Allocated if order.status == OrderStatus::Cancelled => {
+                Err(OrderError::DispatchAfterCancel)
+            }
             AllocationStatus::Allocated => {
                 Ok(vec![OrderEvent::OrderShipmentDispatched(ShipmentRef {
                     shipment_id,
@@ -113,6 +121,9 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
             AllocationStatus::Released => Err(OrderError::ShipmentReleased),
             AllocationStatus::Returned => Err(OrderError::ShipmentReturned),
             AllocationStatus::Delivered => Ok(vec![]),
+            AllocationStatus::Allocated if order.status == OrderStatus::Cancelled => {
+                Err(OrderError::DispatchAfterCancel)
+            }
             AllocationStatus::Allocated | AllocationStatus::Dispatched => {
                 Ok(vec![OrderEvent::OrderShipmentDelivered(ShipmentRef {
                     shipment_id,
@@ -122,6 +133,9 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
         C::RecordShipmentReturned { shipment_id } => match allocation(order, &shipment_id)? {
             AllocationStatus::Released => Err(OrderError::ShipmentReleased),
             AllocationStatus::Returned => Ok(vec![]),
+            AllocationStatus::Allocated if order.status == OrderStatus::Cancelled => {
+                Err(OrderError::DispatchAfterCancel)
+            }
             _ => Ok(vec![OrderEvent::OrderShipmentReturned(ShipmentRef {
                 shipment_id,
             })]),

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod attention;
+mod bound;
 mod order;
 mod order_properties;
 mod payment;

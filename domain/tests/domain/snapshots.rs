@@ -3,6 +3,7 @@
 //! as the old code wrote them and never regenerated).
 
 use domain::{
+    attention::{self, AttentionEvent},
     order::{
         self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid,
         OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested, OrderRefundRecorded,
@@ -185,6 +186,31 @@ fn shipment_samples() -> Vec<ShipmentEvent> {
     ]
 }
 
+fn attention_samples() -> Vec<AttentionEvent> {
+    use domain::attention::{
+        AttentionDismissed, AttentionKind, AttentionResolved, AttentionRetryFailed,
+        AttentionRetryRequested,
+    };
+    vec![
+        AttentionEvent::AttentionRaised(crate::attention::raised(AttentionKind::RefusedStep)),
+        AttentionEvent::AttentionRetryRequested(AttentionRetryRequested {
+            requested_at: now(),
+        }),
+        AttentionEvent::AttentionRetryFailed(AttentionRetryFailed {
+            rule: Some(code("refund_exceeds_captured")),
+            detail: text("refund exceeds captured amount minus refunds"),
+            failed_at: minutes(5),
+        }),
+        AttentionEvent::AttentionResolved(AttentionResolved {
+            resolved_at: minutes(10),
+        }),
+        AttentionEvent::AttentionDismissed(AttentionDismissed {
+            reason: text("refunded by hand at the provider"),
+            dismissed_at: minutes(10),
+        }),
+    ]
+}
+
 /// Snapshots each sample's stored JSON, checks the samples cover every current event type, and
 /// that each decodes back to itself.
 fn pin_every_event_type<E>(samples: Vec<E>, event_types: &[(&str, i32)])
@@ -233,7 +259,13 @@ fn every_shipment_event_type_has_pinned_stored_json() {
 }
 
 #[test]
+fn every_attention_event_type_has_pinned_stored_json() {
+    pin_every_event_type(attention_samples(), &attention::EVENT_TYPES);
+}
+
+#[test]
 fn the_aggregate_types_are_stable() {
+    assert_eq!(attention::AGGREGATE_TYPE, "attention");
     assert_eq!(order::AGGREGATE_TYPE, "order");
     assert_eq!(payment::AGGREGATE_TYPE, "payment");
     assert_eq!(shipment::AGGREGATE_TYPE, "shipment");

@@ -8,11 +8,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use domain::{order, payment, shipment, StoredEvent};
+use domain::{attention, order, payment, shipment, StoredEvent};
 
 type EventTypes = &'static [(&'static str, i32)];
 
-const AGGREGATES: [(&str, EventTypes); 3] = [
+const AGGREGATES: [(&str, EventTypes); 4] = [
+    (attention::AGGREGATE_TYPE, &attention::EVENT_TYPES),
     (order::AGGREGATE_TYPE, &order::EVENT_TYPES),
     (payment::AGGREGATE_TYPE, &payment::EVENT_TYPES),
     (shipment::AGGREGATE_TYPE, &shipment::EVENT_TYPES),
@@ -36,6 +37,9 @@ fn files(name: &str, suffix: &str) -> BTreeSet<String> {
 fn reencode(aggregate: &str, event_type: &str, version: i32, json: &str) -> StoredEvent {
     let payload: serde_json::Value = serde_json::from_str(json).unwrap();
     match aggregate {
+        "attention" => {
+            attention::encode(&attention::decode(event_type, version, &payload).unwrap())
+        }
         "order" => order::encode(&order::decode(event_type, version, &payload).unwrap()),
         "payment" => payment::encode(&payment::decode(event_type, version, &payload).unwrap()),
         "shipment" => shipment::encode(&shipment::decode(event_type, version, &payload).unwrap()),

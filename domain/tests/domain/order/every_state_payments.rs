@@ -31,9 +31,9 @@ fn recording_a_payment_request_is_decided_in_every_state() {
             emits(),
             emits(),
             emits(),
-            emits(),
-            emits(),
-            emits(),
+            O::Refused(OrderError::Cancelled),
+            O::Refused(OrderError::Cancelled),
+            O::Refused(OrderError::Completed),
         ]),
     );
 }

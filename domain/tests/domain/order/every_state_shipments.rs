@@ -102,7 +102,7 @@ fn recording_a_dispatch_is_decided_in_every_state() {
             O::Nothing,
             O::Nothing,
             O::Refused(E::UnknownShipment),
-            O::Emits(vec![dispatched(s1())]),
+            O::Refused(E::DispatchAfterCancel),
             O::Nothing,
         ]),
     );
@@ -132,7 +132,7 @@ fn recording_a_delivery_is_decided_in_every_state() {
             O::Refused(E::ShipmentReturned),
             O::Nothing,
             O::Refused(E::UnknownShipment),
-            emits(),
+            O::Refused(E::DispatchAfterCancel),
             O::Nothing,
         ]),
     );
@@ -162,7 +162,7 @@ fn recording_a_return_is_decided_in_every_state() {
             O::Nothing,
             emits(),
             O::Refused(E::UnknownShipment),
-            emits(),
+            O::Refused(E::DispatchAfterCancel),
             emits(),
         ]),
     );
