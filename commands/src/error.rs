@@ -1,5 +1,6 @@
 //! Why a command did not run: a refusal by the domain never mixes with a storage failure.
 
+use domain::order::OrderError;
 use eventlog::{StorageError, StreamId};
 
 /// The outcome of a command that appended nothing new.
@@ -8,6 +9,17 @@ pub enum CommandError<E> {
     /// The domain refused the command (a business rule).
     #[error("command refused")]
     Rejected(#[source] E),
+    /// The order the command's aggregate is bound to refused what the command decided: a rule
+    /// read across both (no dispatch once cancelled; no payment for a cancelled order), decided
+    /// by both in one append (ADR 0009).
+    #[error("{stream} refused the command")]
+    RefusedBy {
+        /// The order's stream.
+        stream: StreamId,
+        /// The order's refusal.
+        #[source]
+        refusal: OrderError,
+    },
     /// The idempotency key was first used for another stream.
     #[error("idempotency key {key:?} was already used for {recorded_for}")]
     KeyReused {

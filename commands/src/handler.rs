@@ -1,10 +1,16 @@
 //! The command handler: load a stream, fold it, decide, append at the version it was loaded at.
-//! On a version conflict it loads and decides again, a bounded number of times.
+//! What the decision binds on the aggregate's order is decided there too and appended in the
+//! same commit (ADR 0009). On a version conflict it loads and decides again, a bounded number
+//! of times.
 
 use chrono::Utc;
-use domain::{Context, Decider, EventCodec};
+use domain::{
+    order::{Order, OrderCommand},
+    BoundToOrder, Context, Decider, EventCodec, OrderId,
+};
 use eventlog::{
-    Append, AppendError, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId,
+    Append, AppendError, Appended, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    StreamId,
 };
 
 use crate::error::CommandError;
@@ -30,12 +36,13 @@ pub struct CommandMeta {
 pub struct Executed {
     /// The stream the command addressed.
     pub stream: StreamId,
-    /// The events it appended (for a replayed key, those the first run appended); empty when
-    /// the command changed nothing.
+    /// The events it appended to that stream (for a replayed key, those the first run
+    /// appended); empty when the command changed nothing.
     pub events: Vec<RecordedEvent>,
     /// The stream's version afterwards.
     pub stream_version: i64,
-    /// The global position of its last event: a reader waits for it to read its own write.
+    /// The global position of its last event, on any stream it wrote: a reader waits for it to
+    /// read its own write.
     pub position: Option<i64>,
     /// True when the idempotency key was recorded before and nothing new was written.
     pub replayed: bool,
@@ -47,6 +54,9 @@ impl Executed {
         !self.events.is_empty()
     }
 }
+
+/// What a decision asks of its order: nothing, or this append at the order's version.
+pub type OrderAppend = Option<Append>;
 
 /// Runs commands against the log.
 #[derive(Debug, Clone)]
@@ -92,7 +102,69 @@ impl CommandHandler {
         Ok((state, version))
     }
 
-    /// Decides `command` against aggregate `D` with id `id` and appends what it causes.
+    /// What `events` of aggregate `D` (already folded into `state`) bind on its order: the
+    /// order's decision on them, as an append at the order's current version, with `metadata`.
+    /// The order's refusal is the command's ([`CommandError::RefusedBy`]).
+    pub async fn order_append<D>(
+        &self,
+        state: &D::State,
+        events: &[D::Event],
+        metadata: &Metadata,
+    ) -> Result<OrderAppend, CommandError<D::Error>>
+    where
+        D: BoundToOrder,
+    {
+        let Some((order_id, commands)) = D::order_commands(state, events) else {
+            return Ok(None);
+        };
+        self.decide_on_order(order_id, commands, metadata)
+            .await
+            .map_err(|error| match error {
+                CommandError::Rejected(refusal) => CommandError::RefusedBy {
+                    stream: order_stream(order_id),
+                    refusal,
+                },
+                CommandError::Storage(error) => CommandError::Storage(error),
+                CommandError::Corrupt {
+                    stream,
+                    sequence,
+                    source,
+                } => CommandError::Corrupt {
+                    stream,
+                    sequence,
+                    source,
+                },
+                other => CommandError::Invalid(unexpected(&other)),
+            })
+    }
+
+    async fn decide_on_order(
+        &self,
+        order_id: OrderId,
+        commands: Vec<OrderCommand>,
+        metadata: &Metadata,
+    ) -> Result<OrderAppend, CommandError<domain::order::OrderError>> {
+        let (mut order, version) = self.load::<Order>(&order_id.to_string()).await?;
+        let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
+        let mut events = Vec::new();
+        for command in commands {
+            let decided = Order::decide(&order, command, &ctx).map_err(CommandError::Rejected)?;
+            for event in &decided {
+                Order::evolve(&mut order, event);
+            }
+            events.extend(decided);
+        }
+        Ok((!events.is_empty()).then(|| {
+            Append::new(
+                order_stream(order_id),
+                ExpectedVersion::at(version),
+                new_events(&events, metadata),
+            )
+        }))
+    }
+
+    /// Decides `command` against aggregate `D` with id `id` and appends what it causes, with
+    /// what it binds on the aggregate's order, in one commit.
     #[tracing::instrument(skip_all, fields(aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE, id = %id), err(Debug))]
     pub async fn execute<D>(
         &self,
@@ -101,7 +173,7 @@ impl CommandHandler {
         meta: &CommandMeta,
     ) -> Result<Executed, CommandError<D::Error>>
     where
-        D: Decider,
+        D: BoundToOrder,
         D::Command: Clone,
         D::Event: EventCodec,
         D::Error: std::error::Error,
@@ -111,7 +183,7 @@ impl CommandHandler {
         // left, a repeat decides nothing or is refused (then the key is looked up below), or
         // decides events whose append the log answers with the first result.
         for _ in 0..MAX_ATTEMPTS {
-            let (state, version) = self.load::<D>(id).await?;
+            let (mut state, version) = self.load::<D>(id).await?;
             if let Some(expected) = meta.expected_version {
                 if expected != version {
                     return Err(CommandError::VersionConflict {
@@ -146,21 +218,28 @@ impl CommandHandler {
                 idempotency_key: meta.idempotency_key.clone(),
                 ..meta.metadata.clone()
             };
-            let new_events = new_events(&events, &metadata);
-            let mut append = Append::new(stream.clone(), ExpectedVersion::at(version), new_events);
+            for event in &events {
+                D::evolve(&mut state, event);
+            }
+            let bound = self.order_append::<D>(&state, &events, &metadata).await?;
+            let mut append = Append::new(
+                stream.clone(),
+                ExpectedVersion::at(version),
+                new_events(&events, &metadata),
+            );
             append.idempotency_key = meta.idempotency_key.clone();
-            match self.log.append(append).await {
-                Ok(appended) => {
-                    return Ok(Executed {
-                        stream,
-                        stream_version: appended.stream_version().unwrap_or(version),
-                        position: appended.last_position(),
-                        replayed: appended.replayed,
-                        events: appended.events,
-                    })
-                }
-                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
-                    if let Some(expected) = meta.expected_version {
+            let written = match bound {
+                None => self.log.append(append).await.map(|one| vec![one]),
+                Some(order) => self.log.append_all(&[append, order]).await,
+            };
+            match written {
+                Ok(written) => return Ok(executed(stream, version, written)),
+                Err(AppendError::WrongExpectedVersion {
+                    stream: stale,
+                    actual,
+                    ..
+                }) => {
+                    if let (Some(expected), true) = (meta.expected_version, stale == stream) {
                         return Err(CommandError::VersionConflict {
                             stream,
                             expected,
@@ -183,11 +262,40 @@ impl CommandHandler {
     }
 }
 
-fn replayed<E>(
-    stream: StreamId,
-    first: eventlog::Appended,
-    key: &str,
-) -> Result<Executed, CommandError<E>> {
+fn order_stream(order_id: OrderId) -> StreamId {
+    StreamId::new(domain::order::AGGREGATE_TYPE, order_id.to_string())
+}
+
+fn unexpected<E>(error: &CommandError<E>) -> &'static str {
+    match error {
+        CommandError::KeyReused { .. } => "an order decision reused a key",
+        CommandError::VersionConflict { .. } | CommandError::Contended { .. } => {
+            "an order decision conflicted while deciding"
+        }
+        _ => "an order decision failed unexpectedly",
+    }
+}
+
+/// The command's answer from what its appends wrote: the first is its own stream's.
+fn executed(stream: StreamId, version: i64, written: Vec<Appended>) -> Executed {
+    let position = written.iter().filter_map(Appended::last_position).max();
+    let mut written = written.into_iter();
+    let own = written.next();
+    let replayed = own.as_ref().is_some_and(|own| own.replayed);
+    let (stream_version, events) = match own {
+        Some(own) => (own.stream_version().unwrap_or(version), own.events),
+        None => (version, vec![]),
+    };
+    Executed {
+        stream,
+        events,
+        stream_version,
+        position,
+        replayed,
+    }
+}
+
+fn replayed<E>(stream: StreamId, first: Appended, key: &str) -> Result<Executed, CommandError<E>> {
     if first.stream != stream {
         return Err(CommandError::KeyReused {
             key: key.to_owned(),

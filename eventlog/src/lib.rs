@@ -3,10 +3,12 @@
 //! the whole log gap-free, the head position. ADR 0001 and 0002 explain the design.
 
 mod audit;
+pub mod backoff;
 mod error;
 mod group_commit;
 mod model;
 mod postgres;
+mod sql;
 mod sqlite;
 mod subscription;
 pub mod testing;
@@ -17,10 +19,11 @@ pub use audit::AuditFilter;
 pub use error::{AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
+pub use sql::json_object;
 pub use sqlite::{sqlite_time, SqliteLog};
 pub use subscription::{
-    error_chain, Claim, HandlerError, Projection, Subscriber, SubscriberStatus, SubscriptionError,
-    SubscriptionOptions,
+    error_chain, Claim, HandlerError, Projection, Refusal, SetAside, SetAsideStep, StepError,
+    StepState, Subscriber, SubscriberStatus, SubscriptionError, SubscriptionOptions,
 };
 
 /// How to connect to the database.
@@ -246,6 +249,25 @@ impl EventLog {
         match self {
             Self::Postgres(log) => log.read_streams(aggregate_type, ids, up_to).await,
             Self::Sqlite(log) => log.read_streams(aggregate_type, ids, up_to).await,
+        }
+    }
+
+    /// The event at `position`, if there is one.
+    pub async fn event_at(&self, position: i64) -> Result<Option<RecordedEvent>, StorageError> {
+        match self {
+            Self::Postgres(log) => log.event(Some(position), None).await,
+            Self::Sqlite(log) => log.event(Some(position), None).await,
+        }
+    }
+
+    /// The event with id `event_id`, if there is one.
+    pub async fn event_by_id(
+        &self,
+        event_id: uuid::Uuid,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        match self {
+            Self::Postgres(log) => log.event(None, Some(event_id)).await,
+            Self::Sqlite(log) => log.event(None, Some(event_id)).await,
         }
     }
 

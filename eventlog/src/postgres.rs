@@ -193,6 +193,23 @@ impl PgLog {
         rows.iter().map(decode_event).collect()
     }
 
+    /// The event at `position` or with id `event_id` (one of the two given).
+    pub async fn event(
+        &self,
+        position: Option<i64>,
+        event_id: Option<Uuid>,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events e WHERE position = $1 OR event_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(position)
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading an event")?;
+        row.as_ref().map(decode_event).transpose()
+    }
+
     /// Up to `limit` events after position `after`, in position order, never skipping one that
     /// commits later (ADR 0001).
     pub async fn read_all(

@@ -2,10 +2,8 @@
 //! order and readers never skip), a pool of readers, WAL mode, group commit.
 
 use std::{
-    collections::HashSet,
-    path::Path,
+    path::{Path, PathBuf},
     str::FromStr,
-    sync::{Arc, Mutex},
 };
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -38,8 +36,8 @@ pub struct SqliteLog {
     writer: SqlitePool,
     readers: SqlitePool,
     group_commit: GroupCommit,
-    /// Subscribers claimed in this process (SQLite serves one process).
-    claims: Arc<Mutex<HashSet<String>>>,
+    /// The database file: claims are locks on files beside it.
+    path: PathBuf,
 }
 
 impl SqliteLog {
@@ -53,9 +51,13 @@ impl SqliteLog {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout);
-        if let Some(folder) = connect.get_filename().parent() {
+        let path = connect.get_filename().to_path_buf();
+        if let Some(folder) = path.parent() {
             create_folder(folder)?;
         }
+        let mut claims = path.as_os_str().to_owned();
+        claims.push(".claims");
+        create_folder(Path::new(&claims))?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -78,7 +80,7 @@ impl SqliteLog {
             writer,
             readers,
             group_commit,
-            claims: Arc::default(),
+            path,
         })
     }
 
@@ -87,9 +89,9 @@ impl SqliteLog {
         &self.writer
     }
 
-    /// The subscribers claimed through this log.
-    pub(crate) fn claims(&self) -> &Arc<Mutex<HashSet<String>>> {
-        &self.claims
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The readers' pool.
@@ -221,6 +223,22 @@ impl SqliteLog {
             .await
             .context("reading streams")?;
         rows.iter().map(decode_event).collect()
+    }
+
+    /// The event at `position` or with id `event_id` (one of the two given).
+    pub async fn event(
+        &self,
+        position: Option<i64>,
+        event_id: Option<Uuid>,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position = ? OR event_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(position)
+            .bind(event_id.map(|id| id.to_string()))
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading an event")?;
+        row.as_ref().map(decode_event).transpose()
     }
 
     /// Up to `limit` events after position `after`, in position order. With one writer, commit

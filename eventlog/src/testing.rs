@@ -95,6 +95,9 @@ impl Drop for TestDatabase {
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);
                 }
+                let mut claims = path.clone().into_os_string();
+                claims.push(".claims");
+                let _ = std::fs::remove_dir_all(claims);
             }
             Cleanup::Postgres { admin_url, name } => {
                 let (admin_url, name) = (admin_url.clone(), name.clone());

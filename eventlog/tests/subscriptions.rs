@@ -5,24 +5,22 @@ use std::sync::Mutex;
 
 use eventlog::{
     testing::TestDatabase, Append, EventLog, ExpectedVersion, HandlerError, LogTransaction,
-    NewEvent, Projection, RecordedEvent, StreamId, Subscriber, SubscriptionError,
-    SubscriptionOptions,
+    NewEvent, Projection, RecordedEvent, SetAside, StepError, StreamId, Subscriber,
+    SubscriptionError, SubscriptionOptions,
 };
 use serde_json::json;
 
 eventlog::on_both_backends!(
     a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_checkpoint,
-    a_failing_batch_leaves_the_checkpoint_where_it_was,
     a_claimed_subscriber_cannot_be_claimed_again_until_released,
     a_recorded_idempotency_key_can_be_looked_up,
-    a_failed_subscriber_shows_why_and_where_until_it_is_fixed,
-    a_projection_failing_midway_through_a_batch_keeps_the_events_before_the_failing_one_once,
+    a_failed_projection_shows_why_and_where_until_it_is_fixed,
+    two_logs_on_one_database_never_hold_one_claim_at_once,
 );
 
 /// Records the positions it sees; fails on the event types it is told to.
 struct Recorder {
     seen: Mutex<Vec<i64>>,
-    batches: Mutex<usize>,
     fail_on: Option<&'static str>,
 }
 
@@ -30,7 +28,6 @@ impl Recorder {
     fn new(fail_on: Option<&'static str>) -> Self {
         Self {
             seen: Mutex::default(),
-            batches: Mutex::default(),
             fail_on,
         }
     }
@@ -41,17 +38,26 @@ impl Subscriber for Recorder {
         "recorder"
     }
 
-    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
-        if let Some(bad) = self.fail_on {
-            if events.iter().any(|e| e.event_type == bad) {
-                return Err(format!("cannot handle {bad}").into());
-            }
+    fn lane(&self, event: &RecordedEvent) -> Option<String> {
+        Some(event.stream.to_string())
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), StepError> {
+        if self.fail_on == Some(event.event_type.as_str()) {
+            return Err(StepError::failed(format!(
+                "cannot handle {}",
+                event.event_type
+            )));
         }
-        *self.batches.lock().unwrap() += 1;
-        self.seen
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|e| e.position));
+        self.seen.lock().unwrap().push(event.position);
+        Ok(())
+    }
+
+    async fn set_aside(&self, _: &RecordedEvent, _: SetAside<'_>) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn went_through(&self, _: &RecordedEvent) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -95,11 +101,6 @@ async fn a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_c
         log.catch_up(&recorder, &small_batches()).await.unwrap(),
         last
     );
-    assert_eq!(
-        *recorder.batches.lock().unwrap(),
-        2,
-        "6 events in batches of 3"
-    );
     assert_eq!(log.checkpoint("recorder").await.unwrap(), last);
 
     let newest = append(&log, "c", &["Placed"]).await;
@@ -119,30 +120,6 @@ async fn a_subscriber_handles_every_event_once_in_batches_and_resumes_from_its_c
         seen, all,
         "each event once, in order, the second run from the checkpoint"
     );
-}
-
-async fn a_failing_batch_leaves_the_checkpoint_where_it_was(_db: &TestDatabase, log: EventLog) {
-    let good = append(&log, "a", &["Placed", "Paid", "Shipped"]).await;
-    append(&log, "b", &["Poison"]).await;
-    let recorder = Recorder::new(Some("Poison"));
-    match log.catch_up(&recorder, &small_batches()).await {
-        Err(SubscriptionError::Handler { position, .. }) => assert_eq!(position, good + 1),
-        other => panic!("expected the poison batch to fail, got {other:?}"),
-    }
-    assert_eq!(
-        log.checkpoint("recorder").await.unwrap(),
-        good,
-        "nothing after the failure is skipped"
-    );
-
-    let fixed = Recorder::new(None);
-    let last = log.catch_up(&fixed, &small_batches()).await.unwrap();
-    assert_eq!(
-        *fixed.seen.lock().unwrap(),
-        vec![good + 1],
-        "after a fix it resumes at the failed event"
-    );
-    assert_eq!(last, good + 1);
 }
 
 async fn a_claimed_subscriber_cannot_be_claimed_again_until_released(
@@ -192,41 +169,6 @@ async fn a_recorded_idempotency_key_can_be_looked_up(_db: &TestDatabase, log: Ev
     let recorded = log.recorded("api:k").await.unwrap().unwrap();
     assert_eq!(recorded.events, appended.events);
     assert_eq!(recorded.stream, StreamId::new("order", "a"));
-}
-
-async fn a_failed_subscriber_shows_why_and_where_until_it_is_fixed(
-    _db: &TestDatabase,
-    log: EventLog,
-) {
-    let good = append(&log, "a", &["Placed"]).await;
-    let poison = append(&log, "b", &["Poison"]).await;
-    assert!(log
-        .catch_up(&Recorder::new(Some("Poison")), &small_batches())
-        .await
-        .is_err());
-    let status = log.subscribers().await.unwrap();
-    let recorder = status.iter().find(|s| s.name == "recorder").unwrap();
-    assert_eq!(
-        (
-            recorder.state.as_str(),
-            recorder.position,
-            recorder.error_position,
-            recorder.last_error.as_deref()
-        ),
-        // Both events are in one batch of three: it fails, and is retried one event at a time,
-        // which handles the good one and names the poison one.
-        ("failed", good, Some(poison), Some("cannot handle Poison"))
-    );
-    log.catch_up(&Recorder::new(None), &small_batches())
-        .await
-        .unwrap();
-    let status = log.subscribers().await.unwrap();
-    let recorder = status.iter().find(|s| s.name == "recorder").unwrap();
-    assert_eq!(
-        (recorder.state.as_str(), recorder.last_error.as_deref()),
-        ("running", None)
-    );
-    assert!(recorder.last_batch_at.is_some());
 }
 
 /// Writes each event's position into a table whose key refuses a second write; fails after
@@ -279,7 +221,7 @@ async fn projected(log: &EventLog) -> Vec<i64> {
     }
 }
 
-async fn a_projection_failing_midway_through_a_batch_keeps_the_events_before_the_failing_one_once(
+async fn a_failed_projection_shows_why_and_where_until_it_is_fixed(
     _db: &TestDatabase,
     log: EventLog,
 ) {
@@ -314,6 +256,19 @@ async fn a_projection_failing_midway_through_a_batch_keeps_the_events_before_the
     );
     assert_eq!(log.checkpoint("positions").await.unwrap(), last - 1);
 
+    let status = log.subscribers().await.unwrap();
+    let failed = status.iter().find(|s| s.name == "positions").unwrap();
+    assert_eq!(
+        (
+            failed.state.as_str(),
+            failed.position,
+            failed.error_position,
+            failed.last_error.as_deref()
+        ),
+        ("failed", last - 1, Some(last), Some("crashed mid-batch"))
+    );
+    assert!(failed.is_degraded());
+
     let fixed = Positions { crash_at: None };
     assert_eq!(
         log.catch_up_projection(&fixed, &small_batches())
@@ -326,6 +281,63 @@ async fn a_projection_failing_midway_through_a_batch_keeps_the_events_before_the
         (last - 5..=last).collect::<Vec<_>>(),
         "each event exactly once"
     );
+    let status = log.subscribers().await.unwrap();
+    let fixed = status.iter().find(|s| s.name == "positions").unwrap();
+    assert_eq!(
+        (fixed.state.as_str(), fixed.last_error.as_deref()),
+        ("running", None)
+    );
+    assert!(fixed.last_batch_at.is_some());
+}
+
+/// Two connections to one database (as two processes have) exclude each other: on SQLite the
+/// claim is a lock on a file beside the database, not a name known to one process only.
+async fn two_logs_on_one_database_never_hold_one_claim_at_once(db: &TestDatabase, log: EventLog) {
+    let other = db.log().await;
+    let held = log
+        .try_claim("rebuild")
+        .await
+        .unwrap()
+        .expect("the first claim");
+    assert!(other.try_claim("rebuild").await.unwrap().is_none());
+    assert!(other.try_claim("orders").await.unwrap().is_some());
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while other.try_claim("rebuild").await.unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "never released");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A claim whose connection the server ended (as a network failure or a restart of the server
+/// would) knows it no longer holds: its runner stops before another process takes over.
+#[tokio::test]
+async fn a_claim_whose_connection_is_gone_no_longer_holds() {
+    let db = TestDatabase::postgres().await;
+    let log = db.log().await;
+    let EventLog::Postgres(pg) = &log else {
+        unreachable!("PostgreSQL only")
+    };
+    let mut held = log.try_claim("recorder").await.unwrap().unwrap();
+    assert!(held.holds().await);
+    let eventlog::Claim::Postgres(connection) = &mut held else {
+        unreachable!("a PostgreSQL claim")
+    };
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(connection)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while held.holds().await {
+        assert!(std::time::Instant::now() < deadline, "still believed held");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(log.try_claim("recorder").await.unwrap().is_some());
 }
 
 /// Sessions opened on the test database so far (PostgreSQL counts them as backends report).

@@ -25,6 +25,22 @@ pub struct SubscriberStatus {
     pub error_position: Option<i64>,
     /// When its last batch was handled.
     pub last_batch_at: Option<DateTime<Utc>>,
+    /// Steps parked after their attempts, waiting for a person.
+    pub parked: i64,
+    /// Steps waiting for an entity that does not exist yet.
+    pub waiting: i64,
+    /// Steps set aside that will be tried again by themselves (failed, queued behind another
+    /// of their lane, or asked for by a person).
+    pub retrying: i64,
+}
+
+impl SubscriberStatus {
+    /// Whether it needs a look: failed, or holding parked or waiting steps. A degraded
+    /// subscriber still runs (everything not behind its steps goes on); the process serving it
+    /// is ready all the same.
+    pub fn is_degraded(&self) -> bool {
+        self.state == "failed" || self.parked > 0 || self.waiting > 0
+    }
 }
 
 const SAVE_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
@@ -56,8 +72,14 @@ const FAIL_SQLITE: &str = "INSERT INTO subscription_checkpoints \
      (name, position, state, last_error, error_position, updated_at) VALUES ($1, 0, 'failed', $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET state = 'failed', last_error = excluded.last_error, \
      error_position = excluded.error_position, updated_at = excluded.updated_at";
-const STATUS: &str = "SELECT name, position, state, last_error, error_position, last_batch_at \
-     FROM subscription_checkpoints ORDER BY name";
+const STATUS: &str = "SELECT name, position, state, last_error, error_position, last_batch_at, \
+     (SELECT count(*) FROM subscription_steps s WHERE s.subscriber = c.name \
+        AND s.state = 'parked') AS parked, \
+     (SELECT count(*) FROM subscription_steps s WHERE s.subscriber = c.name \
+        AND s.state = 'waiting') AS waiting, \
+     (SELECT count(*) FROM subscription_steps s WHERE s.subscriber = c.name \
+        AND s.state IN ('queued', 'retrying', 'requested')) AS retrying \
+     FROM subscription_checkpoints c ORDER BY name";
 
 fn now_text() -> String {
     crate::sqlite_time(Utc::now())
@@ -271,6 +293,9 @@ impl EventLog {
                             last_error: row.try_get("last_error")?,
                             error_position: row.try_get("error_position")?,
                             last_batch_at: row.try_get("last_batch_at")?,
+                            parked: row.try_get("parked")?,
+                            waiting: row.try_get("waiting")?,
+                            retrying: row.try_get("retrying")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -292,6 +317,9 @@ impl EventLog {
                             last_batch_at: at
                                 .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
                                 .map(|at| at.with_timezone(&Utc)),
+                            parked: row.try_get("parked")?,
+                            waiting: row.try_get("waiting")?,
+                            retrying: row.try_get("retrying")?,
                         })
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()

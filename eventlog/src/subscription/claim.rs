@@ -1,9 +1,6 @@
 //! A subscriber's claim: one process at a time runs a given subscriber.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
+use std::{fs::File, path::PathBuf};
 
 use sqlx::Connection as _;
 
@@ -13,31 +10,25 @@ use crate::{
 };
 
 /// A held claim: on PostgreSQL an advisory lock held by a connection of its own (closed, and so
-/// released, when the claim is dropped or its process dies); on SQLite, which one process uses,
-/// a name in the log's registry.
+/// released, when the claim is dropped or its process dies); on SQLite an exclusive lock on a
+/// file beside the database (released likewise), so that two processes on one database file
+/// (`serve` and a `projections rebuild`) exclude each other too.
 #[derive(Debug)]
 pub enum Claim {
     /// The connection holding the advisory lock (its own, not the pool's).
     Postgres(sqlx::PgConnection),
-    /// The name, in its log's registry.
-    Sqlite {
-        /// The claimed name.
-        name: String,
-        /// The registry it is in.
-        claims: Arc<Mutex<HashSet<String>>>,
-    },
+    /// The locked file.
+    Sqlite(File),
 }
 
-impl Drop for Claim {
-    fn drop(&mut self) {
+impl Claim {
+    /// Whether the claim still holds. On PostgreSQL the lock lives as long as its connection:
+    /// a connection that no longer answers (the server ended it, the network dropped it) has
+    /// lost the lock, and another process may hold it already. A file lock cannot be lost.
+    pub async fn holds(&mut self) -> bool {
         match self {
-            // Dropping the connection closes it, and the server releases the lock.
-            Self::Postgres(_) => {}
-            Self::Sqlite { name, claims } => {
-                if let Ok(mut claimed) = claims.lock() {
-                    claimed.remove(name);
-                }
-            }
+            Self::Postgres(connection) => connection.ping().await.is_ok(),
+            Self::Sqlite(_) => true,
         }
     }
 }
@@ -81,18 +72,47 @@ impl EventLog {
                 }
             }
             EventLog::Sqlite(lite) => {
-                let claims = Arc::clone(lite.claims());
-                let mut claimed = claims.lock().map_err(|_| StorageError::Closed)?;
-                if !claimed.insert(name.to_owned()) {
-                    return Ok(None);
+                let path = claim_file(lite.path(), name);
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| claim_error(e, "opening a claim file"))?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(Claim::Sqlite(file))),
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        Err(claim_error(e, "locking a claim file"))
+                    }
                 }
-                drop(claimed);
-                Ok(Some(Claim::Sqlite {
-                    name: name.to_owned(),
-                    claims,
-                }))
             }
         }
+    }
+}
+
+/// The lock file of claim `name` on the SQLite database at `database`: in a folder beside it,
+/// named after the claim (characters a file name should not hold become `_`).
+fn claim_file(database: &std::path::Path, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut folder = database.as_os_str().to_owned();
+    folder.push(".claims");
+    PathBuf::from(folder).join(format!("{safe}.lock"))
+}
+
+fn claim_error(error: std::io::Error, context: &'static str) -> StorageError {
+    StorageError::Database {
+        context,
+        source: sqlx::Error::Io(error),
     }
 }
 

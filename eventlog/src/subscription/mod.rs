@@ -2,34 +2,105 @@
 //! integrations. A named subscriber reads the whole log gap-free in batches from its
 //! checkpoint, is woken by new appends (with a polling fallback for other processes' appends),
 //! and holds a claim so that one process at a time runs it. A batch is delivered one of two
-//! ways: after handling (the handler's effects are idempotent, the checkpoint follows), or in
-//! the checkpoint's own transaction (a projection's rows and checkpoint commit together).
+//! ways:
+//!
+//! - a [`Subscriber`] (effects idempotent, checkpoint after) takes one step per event, in lanes:
+//!   a step that fails is set aside and retried with backoff, parked after its attempts, or
+//!   waits for an entity that does not exist yet, and only the later events of its lane wait
+//!   behind it; everything else goes on (ADR 0010);
+//! - a [`Projection`] applies the batch in the checkpoint's own transaction (its rows and its
+//!   checkpoint commit together), and stops at an event it cannot apply.
 
 mod checkpoint;
 mod claim;
+mod runner;
+mod steps;
 
 use std::{future::Future, time::Duration};
 
 pub use checkpoint::SubscriberStatus;
 pub use claim::Claim;
-use claim::Standby;
+pub use steps::{SetAsideStep, StepState};
 
-use crate::{error::StorageError, EventLog, LogTransaction, RecordedEvent};
+use crate::{error::StorageError, LogTransaction, RecordedEvent};
 
-/// What a subscriber's handler may fail with; the batch is retried after a pause.
+/// What a subscriber's hooks and a projection may fail with; the batch is tried again after a
+/// pause.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A named reader of the whole log whose effects are idempotent (process managers, outbound
-/// integrations): the checkpoint moves after the batch is handled, and a crash in between
-/// hands the batch over again.
+/// Why a subscriber could not take its step for one event.
+#[derive(Debug)]
+pub enum StepError {
+    /// It failed (a dependency, a bug): tried again after a backoff, parked after
+    /// [`SubscriptionOptions::max_attempts`] attempts.
+    Failed(HandlerError),
+    /// What it needs does not exist yet (a payment's order): tried again until it does.
+    Waiting(String),
+    /// The domain refused it (or some of its commands, the others went through): trying again
+    /// changes nothing until a person changes something.
+    Refused(Vec<Refusal>),
+}
+
+impl StepError {
+    /// A failure, from any error.
+    pub fn failed(error: impl Into<HandlerError>) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+/// A step the domain refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The rule, as the domain names it (`refund_exceeds_captured`).
+    pub rule: String,
+    /// What the domain said.
+    pub detail: String,
+    /// The stream the step was for (`payment/0190…`).
+    pub target: String,
+}
+
+/// Why a step was set aside, for the subscriber to tell a person (an attention item).
+#[derive(Debug, Clone, Copy)]
+pub enum SetAside<'a> {
+    /// The domain refused the step (on its first run, or on a retry a person asked for).
+    Refused(&'a [Refusal]),
+    /// The step waits for an entity that does not exist yet.
+    Waiting(&'a str),
+    /// The step failed on each of `attempts` attempts (or on the one a person asked for).
+    Parked {
+        /// Attempts made.
+        attempts: i32,
+        /// The last error.
+        error: &'a str,
+    },
+}
+
+/// A named reader of the whole log that takes one idempotent step per event (process
+/// managers, outbound integrations): the checkpoint moves after the batch, and a crash in
+/// between hands the batch over again.
 pub trait Subscriber: Send + Sync {
     /// The name its checkpoint and claim go by.
     fn name(&self) -> &str;
 
-    /// Handles a batch of events in position order.
-    fn handle(
+    /// The lane of `event`: steps of one lane are taken in log order, and one set aside holds
+    /// back the later steps of its lane only. `None`: the subscriber takes no step for it.
+    fn lane(&self, event: &RecordedEvent) -> Option<String>;
+
+    /// Takes the step for `event`.
+    fn handle(&self, event: &RecordedEvent) -> impl Future<Output = Result<(), StepError>> + Send;
+
+    /// `event`'s step was set aside (or refused): tell a person. Called again when it stays so
+    /// after another attempt; must be idempotent.
+    fn set_aside(
         &self,
-        events: &[RecordedEvent],
+        event: &RecordedEvent,
+        why: SetAside<'_>,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// `event`'s step, once shown to a person, went through: the matter is closed.
+    fn went_through(
+        &self,
+        event: &RecordedEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
@@ -47,7 +118,7 @@ pub trait Projection: Send + Sync {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
-/// How a subscriber reads and waits.
+/// How a subscriber reads, waits and retries.
 #[derive(Debug, Clone)]
 pub struct SubscriptionOptions {
     /// Events per batch.
@@ -56,6 +127,12 @@ pub struct SubscriptionOptions {
     pub poll_interval: Duration,
     /// The pause before a failed batch is tried again.
     pub retry_after: Duration,
+    /// Attempts at a failing step before it is parked.
+    pub max_attempts: i32,
+    /// The pause before a failed step's second attempt; it doubles per attempt (with jitter).
+    pub backoff_base: Duration,
+    /// The longest pause between attempts at a step.
+    pub backoff_max: Duration,
 }
 
 impl Default for SubscriptionOptions {
@@ -64,6 +141,9 @@ impl Default for SubscriptionOptions {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
             retry_after: Duration::from_secs(1),
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
         }
     }
 }
@@ -74,6 +154,9 @@ pub enum SubscriptionError {
     /// Another process (or task) runs this subscriber now.
     #[error("subscriber {0} is claimed elsewhere")]
     Claimed(String),
+    /// This process's claim was lost while it ran (its connection is gone).
+    #[error("subscriber {0} lost its claim")]
+    ClaimLost(String),
     /// The handler failed on a batch.
     #[error("subscriber {name} failed at position {position}")]
     Handler {
@@ -88,275 +171,6 @@ pub enum SubscriptionError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// How a batch reaches a subscriber and its checkpoint moves.
-trait Delivery: Send + Sync {
-    fn name(&self) -> &str;
-    /// Delivers `batch`, read after checkpoint `from`, and moves the checkpoint to `last`.
-    fn deliver(
-        &self,
-        log: &EventLog,
-        batch: &[RecordedEvent],
-        from: i64,
-        last: i64,
-    ) -> impl Future<Output = Result<(), Failure>> + Send;
-}
-
-enum Failure {
-    Handler(HandlerError),
-    Storage(StorageError),
-    /// Someone else moved the checkpoint since the batch was read: read again from it.
-    Moved,
-}
-
-impl From<StorageError> for Failure {
-    fn from(error: StorageError) -> Self {
-        Self::Storage(error)
-    }
-}
-
-struct AfterHandling<'a, S>(&'a S);
-
-impl<S: Subscriber> Delivery for AfterHandling<'_, S> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    async fn deliver(
-        &self,
-        log: &EventLog,
-        batch: &[RecordedEvent],
-        _from: i64,
-        last: i64,
-    ) -> Result<(), Failure> {
-        self.0.handle(batch).await.map_err(Failure::Handler)?;
-        log.save_checkpoint(self.0.name(), last).await?;
-        Ok(())
-    }
-}
-
-struct InTransaction<'a, P>(&'a P);
-
-impl<P: Projection> Delivery for InTransaction<'_, P> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    async fn deliver(
-        &self,
-        log: &EventLog,
-        batch: &[RecordedEvent],
-        from: i64,
-        last: i64,
-    ) -> Result<(), Failure> {
-        let mut tx = log.begin().await?;
-        // Rows and checkpoint are derived from the log and commit together: losing the last
-        // commits in a crash only means applying them again (measured: docs/benchmarks.md).
-        tx.commit_without_waiting_for_disk().await?;
-        if log.lock_checkpoint_in(&mut tx, self.0.name()).await? != from {
-            tx.rollback().await?;
-            return Err(Failure::Moved);
-        }
-        if let Err(error) = self.0.apply(&mut tx, batch).await {
-            tx.rollback().await?;
-            return Err(Failure::Handler(error));
-        }
-        log.save_checkpoint_in(&mut tx, self.0.name(), last).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-impl EventLog {
-    /// Runs `subscriber` until everything visible now is handled; returns its checkpoint.
-    /// Fails if another process holds its claim, or on the first failing batch.
-    pub async fn catch_up<S: Subscriber>(
-        &self,
-        subscriber: &S,
-        options: &SubscriptionOptions,
-    ) -> Result<i64, SubscriptionError> {
-        self.catch_up_with(&AfterHandling(subscriber), options)
-            .await
-    }
-
-    /// Runs `projection` until everything visible now is applied; returns its checkpoint.
-    pub async fn catch_up_projection<P: Projection>(
-        &self,
-        projection: &P,
-        options: &SubscriptionOptions,
-    ) -> Result<i64, SubscriptionError> {
-        self.catch_up_with(&InTransaction(projection), options)
-            .await
-    }
-
-    /// Runs `subscriber` for as long as the returned future is polled (see [`EventLog::run_with`]).
-    pub async fn run<S: Subscriber>(&self, subscriber: &S, options: &SubscriptionOptions) {
-        self.run_with(&AfterHandling(subscriber), options).await;
-    }
-
-    /// Runs `projection` for as long as the returned future is polled.
-    pub async fn run_projection<P: Projection>(
-        &self,
-        projection: &P,
-        options: &SubscriptionOptions,
-    ) {
-        self.run_with(&InTransaction(projection), options).await;
-    }
-
-    async fn catch_up_with<D: Delivery>(
-        &self,
-        delivery: &D,
-        options: &SubscriptionOptions,
-    ) -> Result<i64, SubscriptionError> {
-        let name = delivery.name().to_owned();
-        let _claim = self
-            .try_claim(&name)
-            .await?
-            .ok_or(SubscriptionError::Claimed(name))?;
-        self.deliver_available(delivery, options).await
-    }
-
-    /// Claims the subscriber (waiting while another process holds it), then delivers new events
-    /// as they come. A failing batch marks the subscriber failed (its status names the position
-    /// and error), and is tried again after `retry_after`: fixed, it resumes where it stopped,
-    /// skipping nothing. A database failure drops the claim (its connection may be gone, and the
-    /// lock with it) and claims again.
-    async fn run_with<D: Delivery>(&self, delivery: &D, options: &SubscriptionOptions) {
-        let name = delivery.name().to_owned();
-        let mut standby = Standby::default();
-        loop {
-            let claim = match self.try_claim_from(&name, &mut standby).await {
-                Ok(Some(claim)) => claim,
-                Ok(None) => {
-                    tokio::time::sleep(options.poll_interval).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(subscriber = %name, error = %error, "cannot claim; retrying");
-                    tokio::time::sleep(options.retry_after).await;
-                    continue;
-                }
-            };
-            tracing::info!(subscriber = %name, "subscriber claimed");
-            loop {
-                let woken = self.appended().notified();
-                match self.deliver_available(delivery, options).await {
-                    Ok(_) => {
-                        let _ = tokio::time::timeout(options.poll_interval, woken).await;
-                    }
-                    Err(SubscriptionError::Storage(error)) => {
-                        tracing::warn!(subscriber = %name, error = %error, "database failed; claiming again");
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            subscriber = %name,
-                            error = %error,
-                            cause = ?std::error::Error::source(&error),
-                            "subscriber batch failed; retrying"
-                        );
-                        tokio::time::sleep(options.retry_after).await;
-                    }
-                }
-            }
-            drop(claim);
-            tokio::time::sleep(options.retry_after).await;
-        }
-    }
-
-    /// Delivers batches from the checkpoint until nothing more is visible; answers the
-    /// checkpoint. A failing batch of several events is retried one event at a time: the events
-    /// before the poison one are delivered, and the status names the poison event itself.
-    async fn deliver_available<D: Delivery>(
-        &self,
-        delivery: &D,
-        options: &SubscriptionOptions,
-    ) -> Result<i64, SubscriptionError> {
-        let name = delivery.name();
-        let mut position = self.checkpoint(name).await?;
-        let mut one_by_one_until = 0;
-        let mut next: Option<Prefetch> = None;
-        loop {
-            let size = if position < one_by_one_until {
-                1
-            } else {
-                options.batch_size
-            };
-            let batch = match next.take() {
-                Some(prefetch) => prefetch.take(self, position, size).await?,
-                None => self.read_all(position, size).await?,
-            };
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                return Ok(position);
-            };
-            let (first, last) = (first.position, last.position);
-            // Read the next batch while this one is delivered: reading and writing overlap.
-            next = Some(Prefetch::start(self, last, size));
-            match delivery.deliver(self, &batch, position, last).await {
-                Ok(()) => position = last,
-                Err(Failure::Moved) => position = self.checkpoint(name).await?,
-                Err(Failure::Storage(error)) => return Err(error.into()),
-                Err(Failure::Handler(_)) if batch.len() > 1 => {
-                    tracing::warn!(
-                        subscriber = name,
-                        first,
-                        last,
-                        "batch failed; retrying it event by event"
-                    );
-                    one_by_one_until = last;
-                }
-                Err(Failure::Handler(source)) => {
-                    self.record_failure(name, first, &error_chain(source.as_ref()))
-                        .await?;
-                    return Err(SubscriptionError::Handler {
-                        name: name.to_owned(),
-                        position: first,
-                        source,
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// The read of the batch after `after`, running in the background; aborted if not taken.
-struct Prefetch {
-    after: i64,
-    size: i64,
-    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StorageError>>,
-}
-
-impl Prefetch {
-    fn start(log: &EventLog, after: i64, size: i64) -> Self {
-        let log = log.clone();
-        Self {
-            after,
-            size,
-            read: tokio::spawn(async move { log.read_all(after, size).await }),
-        }
-    }
-
-    /// The batch after `after` of `size` events: the prefetched one if it is that batch.
-    async fn take(
-        mut self,
-        log: &EventLog,
-        after: i64,
-        size: i64,
-    ) -> Result<Vec<RecordedEvent>, StorageError> {
-        if (self.after, self.size) == (after, size) {
-            if let Ok(read) = (&mut self.read).await {
-                return read;
-            }
-        }
-        log.read_all(after, size).await
-    }
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.read.abort();
-    }
 }
 
 /// An error and its causes on one line (`outer: cause: root cause`), for a status or a

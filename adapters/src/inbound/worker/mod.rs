@@ -12,7 +12,7 @@ use domain::{
     payment::Payment,
     shipment::{Shipment, ShipmentCommand},
 };
-use eventlog::{error_chain, AppendError, EventLog, StorageError, StreamId};
+use eventlog::{backoff, error_chain, AppendError, EventLog, StorageError, StreamId};
 use projections::{
     payments::{list_payments, PaymentFilter},
     shipments::{list_shipments, ShipmentFilter},
@@ -23,7 +23,6 @@ use tokio::sync::Notify;
 use crate::inbound::inbox::{Claimed, DeliveryStatus, Finish, Inbox};
 
 mod apply;
-pub mod backoff;
 mod partners;
 mod plan;
 

@@ -1,16 +1,18 @@
-//! The delay before a failed delivery's next attempt: exponential, capped, with "equal jitter"
-//! (half the delay fixed, half random), so that deliveries failing together do not all come
-//! back at the same instant, and none comes back sooner than half its step.
-//!
-//! The random half is drawn from the random bits of a UUIDv7 (`uuid` is already a dependency
-//! and its generator is seeded from the OS): jitter needs spread, not cryptographic strength.
+//! The delay before the next attempt of something that failed (a subscriber's step, a webhook
+//! delivery): exponential, capped, with "equal jitter" (half the delay fixed, half random), so
+//! that work failing together does not all come back at the same instant, and none comes back
+//! sooner than half its step.
 
 use std::time::Duration;
+
+use rand::Rng as _;
 
 /// The delay after the `failures`-th failure (1 for the first): `base * 2^(failures-1)`, capped
 /// at `max`, then jittered into `[step/2, step]`.
 pub fn delay(failures: i32, base: Duration, max: Duration) -> Duration {
-    jittered(step(failures, base, max), random())
+    let step = step(failures, base, max);
+    let micros = u64::try_from(step.as_micros()).unwrap_or(u64::MAX);
+    jittered(step, rand::thread_rng().gen_range(0..=micros / 2 + 1))
 }
 
 /// The un-jittered delay.
@@ -24,12 +26,6 @@ fn jittered(step: Duration, random: u64) -> Duration {
     let micros = u64::try_from(step.as_micros()).unwrap_or(u64::MAX);
     let half = micros / 2;
     Duration::from_micros(half + random % (micros - half + 1))
-}
-
-fn random() -> u64 {
-    // The low 62 bits of a UUIDv7 are random (`rand_b`).
-    let bits = uuid::Uuid::now_v7().as_u128();
-    (bits & u128::from(u64::MAX)) as u64 & ((1 << 62) - 1)
 }
 
 #[cfg(test)]
@@ -56,5 +52,10 @@ mod tests {
             assert!(delay >= step / 2 && delay <= step, "{delay:?}");
         }
         assert_eq!(jittered(Duration::ZERO, 7), Duration::ZERO);
+        for failures in 1..40 {
+            let delay = delay(failures, Duration::from_millis(3), Duration::from_secs(1));
+            let full = super::step(failures, Duration::from_millis(3), Duration::from_secs(1));
+            assert!(delay >= full / 2 && delay <= full, "{delay:?} of {full:?}");
+        }
     }
 }

@@ -1,0 +1,507 @@
+//! Running a subscriber or projection: claim it, deliver batches from its checkpoint, take the
+//! steps set aside when they are due, and keep checking that the claim still holds.
+
+use std::{collections::HashSet, future::Future};
+
+use chrono::Utc;
+
+use super::{
+    claim::{Claim, Standby},
+    error_chain,
+    steps::{SetAsideStep, StepState},
+    HandlerError, Projection, SetAside, StepError, Subscriber, SubscriptionError,
+    SubscriptionOptions,
+};
+use crate::{backoff, error::StorageError, EventLog, RecordedEvent};
+
+/// How a batch reaches a subscriber and its checkpoint moves.
+trait Delivery: Send + Sync {
+    fn name(&self) -> &str;
+    /// Delivers `batch`, read after checkpoint `from`, and moves the checkpoint to `last`.
+    fn deliver(
+        &self,
+        log: &EventLog,
+        batch: &[RecordedEvent],
+        from: i64,
+        last: i64,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// Takes the steps set aside that are due; answers how many went through.
+    fn retry_due(&self, log: &EventLog) -> impl Future<Output = Result<usize, Failure>> + Send;
+}
+
+enum Failure {
+    Handler(HandlerError),
+    Storage(StorageError),
+    /// Someone else moved the checkpoint since the batch was read: read again from it.
+    Moved,
+}
+
+impl From<StorageError> for Failure {
+    fn from(error: StorageError) -> Self {
+        Self::Storage(error)
+    }
+}
+
+/// A subscriber's batch: a step per event, in lanes.
+struct InLanes<'a, S> {
+    subscriber: &'a S,
+    options: &'a SubscriptionOptions,
+}
+
+impl<S: Subscriber> Delivery for InLanes<'_, S> {
+    fn name(&self) -> &str {
+        self.subscriber.name()
+    }
+
+    async fn deliver(
+        &self,
+        log: &EventLog,
+        batch: &[RecordedEvent],
+        _from: i64,
+        last: i64,
+    ) -> Result<(), Failure> {
+        let name = self.subscriber.name();
+        let mut held: HashSet<String> = log.held_lanes(name).await?;
+        for event in batch {
+            let Some(lane) = self.subscriber.lane(event) else {
+                continue;
+            };
+            if held.contains(&lane) {
+                let now = Utc::now();
+                log.put_step(name, event, &lane, StepState::Queued, now, None)
+                    .await?;
+                continue;
+            }
+            let outcome = self.subscriber.handle(event).await;
+            if let Some(state) = self.first_outcome(log, event, &lane, outcome).await? {
+                if state != StepState::Queued {
+                    held.insert(lane);
+                }
+            }
+        }
+        log.save_checkpoint(name, last).await?;
+        Ok(())
+    }
+
+    async fn retry_due(&self, log: &EventLog) -> Result<usize, Failure> {
+        let name = self.subscriber.name();
+        let steps = log.set_aside_steps(Some(name)).await?;
+        let now = Utc::now();
+        let mut went_through = 0;
+        let mut blocked: Option<&str> = None;
+        for step in &steps {
+            // Steps come by lane, then position: one not taken holds back the rest of its lane.
+            if blocked == Some(step.lane.as_str()) {
+                continue;
+            }
+            let due = match step.state {
+                StepState::Parked => false,
+                StepState::Queued | StepState::Requested => true,
+                StepState::Retrying | StepState::Waiting => step.next_attempt_at <= now,
+            };
+            if !due || !self.retry(log, step).await? {
+                blocked = Some(step.lane.as_str());
+                continue;
+            }
+            went_through += 1;
+        }
+        Ok(went_through)
+    }
+}
+
+impl<S: Subscriber> InLanes<'_, S> {
+    /// Records how the first attempt at `event`'s step ended; answers the state it was set
+    /// aside in, if it was.
+    async fn first_outcome(
+        &self,
+        log: &EventLog,
+        event: &RecordedEvent,
+        lane: &str,
+        outcome: Result<(), StepError>,
+    ) -> Result<Option<StepState>, Failure> {
+        let name = self.subscriber.name();
+        // A person is told before the step is set aside: if setting it aside fails, the batch
+        // comes again and so does the telling, which is idempotent.
+        match outcome {
+            Ok(()) => Ok(None),
+            Err(StepError::Refused(refusals)) => {
+                self.tell(event, SetAside::Refused(&refusals)).await?;
+                Ok(None)
+            }
+            Err(StepError::Waiting(why)) => {
+                self.tell(event, SetAside::Waiting(&why)).await?;
+                let next = self.next_attempt(1);
+                log.put_step(name, event, lane, StepState::Waiting, next, Some(&why))
+                    .await?;
+                Ok(Some(StepState::Waiting))
+            }
+            Err(StepError::Failed(error)) => {
+                let error = error_chain(error.as_ref());
+                let state = if self.options.max_attempts <= 1 {
+                    self.tell(
+                        event,
+                        SetAside::Parked {
+                            attempts: 1,
+                            error: &error,
+                        },
+                    )
+                    .await?;
+                    StepState::Parked
+                } else {
+                    StepState::Retrying
+                };
+                log.put_step(name, event, lane, state, self.next_attempt(1), Some(&error))
+                    .await?;
+                Ok(Some(state))
+            }
+        }
+    }
+
+    /// Another attempt at a step set aside; answers whether it went through (or was refused,
+    /// which ends it too).
+    async fn retry(&self, log: &EventLog, step: &SetAsideStep) -> Result<bool, Failure> {
+        let name = self.subscriber.name();
+        let Some(event) = log.event_at(step.position).await? else {
+            log.remove_step(name, step.position).await?;
+            return Ok(true);
+        };
+        let attempts = step.attempts.saturating_add(1);
+        match self.subscriber.handle(&event).await {
+            Ok(()) => {
+                if step.state.is_visible() {
+                    self.went_through(&event).await?;
+                }
+                log.remove_step(name, step.position).await?;
+                Ok(true)
+            }
+            Err(StepError::Refused(refusals)) => {
+                self.tell(&event, SetAside::Refused(&refusals)).await?;
+                log.remove_step(name, step.position).await?;
+                Ok(true)
+            }
+            Err(StepError::Waiting(why)) => {
+                if step.state != StepState::Waiting {
+                    self.tell(&event, SetAside::Waiting(&why)).await?;
+                }
+                let next = self.next_attempt(attempts);
+                log.update_step(step, StepState::Waiting, attempts, next, Some(&why))
+                    .await?;
+                Ok(false)
+            }
+            Err(StepError::Failed(error)) => {
+                let error = error_chain(error.as_ref());
+                let parks =
+                    step.state == StepState::Requested || attempts >= self.options.max_attempts;
+                let (state, next) = if parks {
+                    self.tell(
+                        &event,
+                        SetAside::Parked {
+                            attempts,
+                            error: &error,
+                        },
+                    )
+                    .await?;
+                    (StepState::Parked, Utc::now())
+                } else {
+                    (StepState::Retrying, self.next_attempt(attempts))
+                };
+                log.update_step(step, state, attempts, next, Some(&error))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn next_attempt(&self, attempts: i32) -> chrono::DateTime<Utc> {
+        let delay = backoff::delay(
+            attempts,
+            self.options.backoff_base,
+            self.options.backoff_max,
+        );
+        Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+    }
+
+    async fn tell(&self, event: &RecordedEvent, why: SetAside<'_>) -> Result<(), Failure> {
+        self.subscriber
+            .set_aside(event, why)
+            .await
+            .map_err(Failure::Handler)
+    }
+
+    async fn went_through(&self, event: &RecordedEvent) -> Result<(), Failure> {
+        self.subscriber
+            .went_through(event)
+            .await
+            .map_err(Failure::Handler)
+    }
+}
+
+/// A projection's batch: in the checkpoint's transaction.
+struct InTransaction<'a, P>(&'a P);
+
+impl<P: Projection> Delivery for InTransaction<'_, P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn deliver(
+        &self,
+        log: &EventLog,
+        batch: &[RecordedEvent],
+        from: i64,
+        last: i64,
+    ) -> Result<(), Failure> {
+        let mut tx = log.begin().await?;
+        // Rows and checkpoint are derived from the log and commit together: losing the last
+        // commits in a crash only means applying them again (measured: docs/benchmarks.md).
+        tx.commit_without_waiting_for_disk().await?;
+        if log.lock_checkpoint_in(&mut tx, self.0.name()).await? != from {
+            tx.rollback().await?;
+            return Err(Failure::Moved);
+        }
+        if let Err(error) = self.0.apply(&mut tx, batch).await {
+            tx.rollback().await?;
+            return Err(Failure::Handler(error));
+        }
+        log.save_checkpoint_in(&mut tx, self.0.name(), last).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn retry_due(&self, _log: &EventLog) -> Result<usize, Failure> {
+        Ok(0)
+    }
+}
+
+impl EventLog {
+    /// Runs `subscriber` until everything visible now is handled, and takes the steps it set
+    /// aside that are due; returns its checkpoint. Fails if another process holds its claim.
+    pub async fn catch_up<S: Subscriber>(
+        &self,
+        subscriber: &S,
+        options: &SubscriptionOptions,
+    ) -> Result<i64, SubscriptionError> {
+        let delivery = InLanes {
+            subscriber,
+            options,
+        };
+        self.catch_up_with(&delivery, options).await
+    }
+
+    /// Runs `projection` until everything visible now is applied; returns its checkpoint.
+    pub async fn catch_up_projection<P: Projection>(
+        &self,
+        projection: &P,
+        options: &SubscriptionOptions,
+    ) -> Result<i64, SubscriptionError> {
+        self.catch_up_with(&InTransaction(projection), options)
+            .await
+    }
+
+    /// Runs `subscriber` for as long as the returned future is polled (see
+    /// [`EventLog::run_projection`]); the steps it sets aside are taken again when due.
+    pub async fn run<S: Subscriber>(&self, subscriber: &S, options: &SubscriptionOptions) {
+        let delivery = InLanes {
+            subscriber,
+            options,
+        };
+        self.run_with(&delivery, options).await;
+    }
+
+    /// Runs `projection` for as long as the returned future is polled.
+    pub async fn run_projection<P: Projection>(
+        &self,
+        projection: &P,
+        options: &SubscriptionOptions,
+    ) {
+        self.run_with(&InTransaction(projection), options).await;
+    }
+
+    async fn catch_up_with<D: Delivery>(
+        &self,
+        delivery: &D,
+        options: &SubscriptionOptions,
+    ) -> Result<i64, SubscriptionError> {
+        let name = delivery.name().to_owned();
+        let mut claim = self
+            .try_claim(&name)
+            .await?
+            .ok_or(SubscriptionError::Claimed(name.clone()))?;
+        let position = self
+            .deliver_available(delivery, options, &mut claim)
+            .await?;
+        delivery
+            .retry_due(self)
+            .await
+            .map_err(|failure| failed(&name, position, failure))?;
+        Ok(position)
+    }
+
+    /// Claims the subscriber (waiting while another process holds it), then delivers new events
+    /// as they come and takes the steps set aside when due. A failing batch marks the
+    /// subscriber failed (its status names the position and error), and is tried again after
+    /// `retry_after`: fixed, it resumes where it stopped, skipping nothing. A database failure,
+    /// or a claim found lost (its connection gone, and the lock with it), drops the claim and
+    /// claims again.
+    async fn run_with<D: Delivery>(&self, delivery: &D, options: &SubscriptionOptions) {
+        let name = delivery.name().to_owned();
+        let mut standby = Standby::default();
+        loop {
+            let mut claim = match self.try_claim_from(&name, &mut standby).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => {
+                    tokio::time::sleep(options.poll_interval).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(subscriber = %name, error = %error, "cannot claim; retrying");
+                    tokio::time::sleep(options.retry_after).await;
+                    continue;
+                }
+            };
+            tracing::info!(subscriber = %name, "subscriber claimed");
+            loop {
+                let woken = self.appended().notified();
+                let round = match self.deliver_available(delivery, options, &mut claim).await {
+                    Ok(position) => delivery
+                        .retry_due(self)
+                        .await
+                        .map_err(|failure| failed(&name, position, failure)),
+                    Err(error) => Err(error),
+                };
+                match round {
+                    Ok(_) => {
+                        let _ = tokio::time::timeout(options.poll_interval, woken).await;
+                    }
+                    Err(
+                        error @ (SubscriptionError::Storage(_) | SubscriptionError::ClaimLost(_)),
+                    ) => {
+                        tracing::warn!(subscriber = %name, error = %error, "claiming again");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            subscriber = %name,
+                            error = %error,
+                            cause = ?std::error::Error::source(&error),
+                            "subscriber batch failed; retrying"
+                        );
+                        tokio::time::sleep(options.retry_after).await;
+                    }
+                }
+            }
+            drop(claim);
+            tokio::time::sleep(options.retry_after).await;
+        }
+    }
+
+    /// Delivers batches from the checkpoint until nothing more is visible, checking before each
+    /// that the claim still holds; answers the checkpoint. A failing batch of several events is
+    /// retried one event at a time: the events before the failing one are delivered, and the
+    /// status names the failing event itself.
+    async fn deliver_available<D: Delivery>(
+        &self,
+        delivery: &D,
+        options: &SubscriptionOptions,
+        claim: &mut Claim,
+    ) -> Result<i64, SubscriptionError> {
+        let name = delivery.name();
+        let mut position = self.checkpoint(name).await?;
+        let mut one_by_one_until = 0;
+        let mut next: Option<Prefetch> = None;
+        loop {
+            if !claim.holds().await {
+                return Err(SubscriptionError::ClaimLost(name.to_owned()));
+            }
+            let size = if position < one_by_one_until {
+                1
+            } else {
+                options.batch_size
+            };
+            let batch = match next.take() {
+                Some(prefetch) => prefetch.take(self, position, size).await?,
+                None => self.read_all(position, size).await?,
+            };
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                return Ok(position);
+            };
+            let (first, last) = (first.position, last.position);
+            // Read the next batch while this one is delivered: reading and writing overlap.
+            next = Some(Prefetch::start(self, last, size));
+            match delivery.deliver(self, &batch, position, last).await {
+                Ok(()) => position = last,
+                Err(Failure::Moved) => position = self.checkpoint(name).await?,
+                Err(Failure::Storage(error)) => return Err(error.into()),
+                Err(Failure::Handler(_)) if batch.len() > 1 => {
+                    tracing::warn!(
+                        subscriber = name,
+                        first,
+                        last,
+                        "batch failed; retrying it event by event"
+                    );
+                    one_by_one_until = last;
+                }
+                Err(Failure::Handler(source)) => {
+                    self.record_failure(name, first, &error_chain(source.as_ref()))
+                        .await?;
+                    return Err(SubscriptionError::Handler {
+                        name: name.to_owned(),
+                        position: first,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn failed(name: &str, position: i64, failure: Failure) -> SubscriptionError {
+    match failure {
+        Failure::Storage(error) => SubscriptionError::Storage(error),
+        Failure::Handler(source) => SubscriptionError::Handler {
+            name: name.to_owned(),
+            position,
+            source,
+        },
+        Failure::Moved => SubscriptionError::Claimed(name.to_owned()),
+    }
+}
+
+/// The read of the batch after `after`, running in the background; aborted if not taken.
+struct Prefetch {
+    after: i64,
+    size: i64,
+    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StorageError>>,
+}
+
+impl Prefetch {
+    fn start(log: &EventLog, after: i64, size: i64) -> Self {
+        let log = log.clone();
+        Self {
+            after,
+            size,
+            read: tokio::spawn(async move { log.read_all(after, size).await }),
+        }
+    }
+
+    /// The batch after `after` of `size` events: the prefetched one if it is that batch.
+    async fn take(
+        mut self,
+        log: &EventLog,
+        after: i64,
+        size: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        if (self.after, self.size) == (after, size) {
+            if let Ok(read) = (&mut self.read).await {
+                return read;
+            }
+        }
+        log.read_all(after, size).await
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.read.abort();
+    }
+}
