@@ -51,6 +51,8 @@ pub struct AppState {
     /// How long a read asked for a log position waits for it before a 503
     /// (5 s unless set).
     pub consistency_wait: Duration,
+    /// How the process managers read, retry and park their steps.
+    pub process_options: eventlog::SubscriptionOptions,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             log,
             webhooks,
             consistency_wait: extract::CONSISTENCY_WAIT,
+            process_options: eventlog::SubscriptionOptions::default(),
         }
     }
 }
@@ -80,26 +83,12 @@ pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
     let log = &state.log;
     let worker = Worker::new(log.clone(), WorkerOptions::default()).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });
-    use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
     use projections::{ReadModel, ReadModelProjection};
     for model in ReadModel::ALL {
         let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
         workers.spawn(async move { log.run_projection(&projection, &Default::default()).await });
     }
-    let handler = CommandHandler::new(log.clone());
-    let options = eventlog::SubscriptionOptions::default();
-    macro_rules! spawn {
-        ($($manager:expr),*) => {$({
-            let (log, options, manager) = (log.clone(), options.clone(), $manager);
-            workers.spawn(async move { log.run(&manager, &options).await });
-        })*};
-    }
-    spawn!(
-        OrderPayments::new(handler.clone()),
-        OrderCancellation::new(handler.clone()),
-        OrderFulfillment::new(handler.clone()),
-        OrderCompletion::new(handler)
-    );
+    commands::process::spawn_all(log, &state.process_options, &mut workers);
     workers
 }
 

@@ -239,17 +239,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The subscribers `serve` runs, by name.
-const SUBSCRIBERS: [&str; 8] = [
-    ReadModel::Orders.name(),
-    ReadModel::Payments.name(),
-    ReadModel::Shipments.name(),
-    ReadModel::DailySales.name(),
-    commands::process::OrderCancellation::NAME,
-    commands::process::OrderCompletion::NAME,
-    commands::process::OrderFulfillment::NAME,
-    commands::process::OrderPayments::NAME,
-];
+/// The subscribers `serve` runs, by name: the read models' projections, then the process
+/// managers.
+fn subscribers() -> impl Iterator<Item = &'static str> {
+    ReadModel::ALL
+        .into_iter()
+        .map(ReadModel::name)
+        .chain(commands::process::NAMES)
+}
 
 async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
     let head = log
@@ -261,18 +258,26 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
         .await
         .context("while reading subscriber status")?;
     let mut out = format!(
-        "{:<28} {:>10} {:>10} {:>8}  {:<8} {:<27} last error\n",
-        "name", "position", "head", "lag", "state", "last batch"
+        "{:<28} {:>10} {:>10} {:>8}  {:<8} {:>6} {:>7} {:>8}  {:<27} last error\n",
+        "name", "position", "head", "lag", "state", "parked", "waiting", "retrying", "last batch"
     );
     // Others known (a rebuild's shadow projection) follow those `serve` runs.
+    let served: Vec<&str> = subscribers().collect();
     let others = known
         .iter()
         .map(|s| s.name.as_str())
-        .filter(|name| !SUBSCRIBERS.contains(name));
-    for name in SUBSCRIBERS.into_iter().chain(others) {
+        .filter(|name| !served.contains(name));
+    for name in served.iter().copied().chain(others) {
         let status = known.iter().find(|s| s.name == name);
         let position = status.map_or(0, |s| s.position);
-        let state = status.map_or("idle", |s| s.state.as_str());
+        let state = match status {
+            None => "idle",
+            Some(s) if s.state == "failed" => "failed",
+            Some(s) if s.is_degraded() => "degraded",
+            Some(s) => s.state.as_str(),
+        };
+        let (parked, waiting, retrying) =
+            status.map_or((0, 0, 0), |s| (s.parked, s.waiting, s.retrying));
         let last_batch = status
             .and_then(|s| s.last_batch_at)
             .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
@@ -284,7 +289,7 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         out.push_str(&format!(
-            "{name:<28} {position:>10} {head:>10} {:>8}  {state:<8} {last_batch:<27} {error}\n",
+            "{name:<28} {position:>10} {head:>10} {:>8}  {state:<8} {parked:>6} {waiting:>7} {retrying:>8}  {last_batch:<27} {error}\n",
             head.saturating_sub(position)
         ));
     }

@@ -1,9 +1,10 @@
 //! Command handling: load a stream, decide with the pure domain, append what it decided; and
 //! the process managers that carry a workflow from one aggregate to the next.
 
+pub mod attention;
 mod error;
 mod handler;
 pub mod process;
 
 pub use error::CommandError;
-pub use handler::{new_events, CommandHandler, CommandMeta, Executed};
+pub use handler::{new_events, CommandHandler, CommandMeta, Executed, OrderAppend};

@@ -4,7 +4,7 @@
 
 mod support;
 
-use commands::process::{OrderCancellation, OrderFulfillment};
+use commands::process::{OrderCancellation, OrderFulfillment, ProcessManager};
 use commands::CommandHandler;
 use domain::{
     order::{AllocationStatus, Order, OrderCommand, OrderStatus},
@@ -159,7 +159,7 @@ async fn a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caug
 
     // The cancellation alone: what the payment still holds, 1500, not the 2500 the order saw.
     log.catch_up(
-        &OrderCancellation::new(handler.clone()),
+        &ProcessManager::new(handler.clone(), OrderCancellation),
         &SubscriptionOptions::default(),
     )
     .await
@@ -202,17 +202,23 @@ async fn a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_proce
         .unwrap();
 
     // The cancellation runs before the shipment exists: it has nothing to cancel yet.
-    log.catch_up(&OrderCancellation::new(handler.clone()), &options)
-        .await
-        .unwrap();
+    log.catch_up(
+        &ProcessManager::new(handler.clone(), OrderCancellation),
+        &options,
+    )
+    .await
+    .unwrap();
     let (nothing, _) = handler
         .load::<Shipment>(&shipment.to_string())
         .await
         .unwrap();
     assert!(nothing.is_none());
-    log.catch_up(&OrderFulfillment::new(handler.clone()), &options)
-        .await
-        .unwrap();
+    log.catch_up(
+        &ProcessManager::new(handler.clone(), OrderFulfillment),
+        &options,
+    )
+    .await
+    .unwrap();
     settle(&handler).await;
 
     let (shipment_state, _) = handler

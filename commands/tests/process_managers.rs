@@ -5,7 +5,9 @@
 mod support;
 
 use commands::{
-    process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments},
+    process::{
+        OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments, ProcessManager,
+    },
     CommandHandler,
 };
 use domain::order::{Order, OrderCommand};
@@ -54,10 +56,18 @@ async fn rerunning_every_process_manager_from_position_zero_issues_no_new_comman
     busy_history(&handler).await;
     let before = event_count(&log).await;
     let names = [
-        OrderPayments::new(handler.clone()).name().to_owned(),
-        OrderCancellation::new(handler.clone()).name().to_owned(),
-        OrderFulfillment::new(handler.clone()).name().to_owned(),
-        OrderCompletion::new(handler.clone()).name().to_owned(),
+        ProcessManager::new(handler.clone(), OrderPayments)
+            .name()
+            .to_owned(),
+        ProcessManager::new(handler.clone(), OrderCancellation)
+            .name()
+            .to_owned(),
+        ProcessManager::new(handler.clone(), OrderFulfillment)
+            .name()
+            .to_owned(),
+        ProcessManager::new(handler.clone(), OrderCompletion)
+            .name()
+            .to_owned(),
     ];
     for name in &names {
         assert!(log.checkpoint(name).await.unwrap() > 0, "{name} ran");
@@ -86,10 +96,12 @@ async fn a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect(
     let (order, _) = placed_and_captured(&handler, 8, 1000).await;
 
     // The process manager handles the batch and "crashes" before saving its checkpoint.
-    let payments = OrderPayments::new(handler.clone());
+    let payments = ProcessManager::new(handler.clone(), OrderPayments);
     eventlog::testing::everything_visible(&log).await;
     let batch = log.read_all(0, 100).await.unwrap();
-    payments.handle(&batch).await.unwrap();
+    for event in &batch {
+        payments.handle(event).await.unwrap();
+    }
     assert_eq!(
         log.checkpoint(payments.name()).await.unwrap(),
         0,
@@ -119,7 +131,10 @@ async fn a_running_process_manager_reacts_to_new_events_on_its_own(
 ) {
     let handler = CommandHandler::new(log.clone());
     let running = {
-        let (log, manager) = (log.clone(), OrderPayments::new(handler.clone()));
+        let (log, manager) = (
+            log.clone(),
+            ProcessManager::new(handler.clone(), OrderPayments),
+        );
         tokio::spawn(async move { log.run(&manager, &SubscriptionOptions::default()).await })
     };
     let order = placed(&handler, 9).await;

@@ -70,7 +70,8 @@ pub enum AttentionCommand {
 }
 
 /// Why an attention command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum AttentionError {
     /// Any command but raise on an item that does not exist.
     #[error("no such attention item")]
@@ -119,4 +120,10 @@ pub fn item_id(process: &str, cause: Uuid, cause_at: DateTime<Utc>) -> Attention
     random.copy_from_slice(&hashed.as_bytes()[6..]);
     let millis = u64::try_from(cause_at.timestamp_millis()).unwrap_or(0);
     AttentionId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+}
+
+impl crate::Rule for AttentionError {
+    fn rule(&self) -> &'static str {
+        self.into()
+    }
 }

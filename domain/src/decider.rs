@@ -49,6 +49,22 @@ pub trait Decider {
     }
 }
 
+/// A refusal of the domain, named by the rule it keeps: a stable code (`cancel_after_dispatch`)
+/// that the API answers with and attention items record. Never derived from `Debug`.
+pub trait Rule: std::error::Error + Send + Sync + 'static {
+    /// The rule's code, snake case.
+    fn rule(&self) -> &'static str;
+
+    /// Whether the refusal only says the aggregate does not exist (yet): a step that needs it
+    /// may wait for it, an API read answers 404.
+    fn is_missing(&self) -> bool {
+        matches!(
+            self.rule(),
+            "not_placed" | "not_requested" | "not_created" | "not_raised"
+        )
+    }
+}
+
 type IdFn = dyn Fn() -> Uuid + Send + Sync;
 
 /// Where new ids come from: a supplied generator, or a deterministic counter for tests.

@@ -24,7 +24,8 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "order";
 
 /// Why an order command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum OrderError {
     /// Any command but place on an order that does not exist.
     #[error("order not placed")]
@@ -121,5 +122,11 @@ impl Decider for Order {
 
     fn evolve(state: &mut Self::State, event: &OrderEvent) {
         state::evolve(state, event);
+    }
+}
+
+impl crate::Rule for OrderError {
+    fn rule(&self) -> &'static str {
+        self.into()
     }
 }

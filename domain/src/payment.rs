@@ -22,7 +22,8 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "payment";
 
 /// Why a payment command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PaymentError {
     /// Any command but request on a payment that does not exist.
     #[error("payment not requested")]
@@ -82,5 +83,11 @@ impl Decider for Payment {
 
     fn evolve(state: &mut Self::State, event: &PaymentEvent) {
         state::evolve(state, event);
+    }
+}
+
+impl crate::Rule for PaymentError {
+    fn rule(&self) -> &'static str {
+        self.into()
     }
 }

@@ -20,7 +20,8 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "shipment";
 
 /// Why a shipment command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ShipmentError {
     /// Any command but create on a shipment that does not exist.
     #[error("shipment does not exist")]
@@ -74,5 +75,11 @@ impl Decider for Shipment {
 
     fn evolve(state: &mut Self::State, event: &ShipmentEvent) {
         state::evolve(state, event);
+    }
+}
+
+impl crate::Rule for ShipmentError {
+    fn rule(&self) -> &'static str {
+        self.into()
     }
 }

@@ -165,6 +165,23 @@ text_value!(
     |raw| clean("text", raw, 2000)
 );
 
+impl NonEmptyText {
+    /// A text made to fit from anything (an error chain with line breaks, a long message):
+    /// control characters become spaces, the rest is cut to the limit, and an empty text says
+    /// so.
+    pub fn fitted(raw: &str) -> Self {
+        let cleaned: String = raw
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(2000)
+            .collect();
+        match cleaned.trim() {
+            "" => Self("(no detail)".to_owned()),
+            text => Self(text.to_owned()),
+        }
+    }
+}
+
 text_value!(
     /// An identifier issued by another system (provider reference, refund id, tracking number,
     /// carrier event id, external order reference): 1-255 characters, no control characters.

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use eventlog::{
     testing::TestDatabase, Append, EventLog, ExpectedVersion, HandlerError, LogTransaction,
     NewEvent, Projection, RecordedEvent, SetAside, StepError, StreamId, Subscriber,
-    SubscriptionError, SubscriptionOptions,
+    SubscriptionOptions,
 };
 use serde_json::json;
 

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use domain::Rule;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -269,38 +270,24 @@ impl From<eventlog::StorageError> for Problem {
     }
 }
 
-/// The rule a domain error names: its variant in snake case (`CancelAfterDispatch` →
-/// `cancel_after_dispatch`), stable as long as the domain's variant names are.
-pub fn rule_of(error: &impl std::fmt::Debug) -> String {
-    let debug = format!("{error:?}");
-    let name = debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or_default();
-    let mut rule = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            rule.push('_');
-        }
-        rule.extend(c.to_lowercase());
-    }
-    rule
-}
-
-impl<E: std::fmt::Debug + std::fmt::Display> From<commands::CommandError<E>> for Problem {
+impl<E: Rule> From<commands::CommandError<E>> for Problem {
     fn from(error: commands::CommandError<E>) -> Self {
         use commands::CommandError as C;
         match error {
-            C::Rejected(refusal) => match rule_of(&refusal).as_str() {
-                // The aggregate does not exist: nothing to refuse, nothing found.
-                "not_placed" | "not_requested" | "not_created" => Self::new(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "Not found",
-                    refusal.to_string(),
-                ),
-                rule => Self::business_rule(rule.to_owned(), refusal.to_string()),
-            },
+            // The aggregate does not exist: nothing to refuse, nothing found.
+            C::Rejected(refusal) if refusal.is_missing() => Self::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                refusal.to_string(),
+            ),
+            C::Rejected(refusal) => {
+                Self::business_rule(refusal.rule().to_owned(), refusal.to_string())
+            }
+            // The order the command binds refused it: its rule, named as the order's.
+            C::RefusedBy { stream, refusal } => {
+                Self::business_rule(refusal.rule().to_owned(), format!("{stream}: {refusal}"))
+            }
             C::VersionConflict {
                 expected, actual, ..
             } => Self::version_conflict(expected, actual),

@@ -78,6 +78,7 @@ fn quick() -> SubscriptionOptions {
         batch_size: 50,
         poll_interval: Duration::from_millis(50),
         retry_after: Duration::from_millis(50),
+        ..SubscriptionOptions::default()
     }
 }
 

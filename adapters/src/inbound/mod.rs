@@ -11,4 +11,4 @@ mod worker;
 
 pub use config::{Verifiers, WebhookSecrets};
 pub use http::{admin_routes, routes, WebhookState};
-pub use worker::{backoff, Worker, WorkerError, WorkerOptions};
+pub use worker::{Worker, WorkerError, WorkerOptions};

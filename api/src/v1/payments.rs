@@ -5,10 +5,11 @@ use axum::{
     response::Response,
     Json,
 };
+use commands::CommandError;
 use domain::{
-    order::Order,
+    order::OrderError,
     payment::{Payment, PaymentCommand, PaymentStatus},
-    Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId,
+    Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId, Rule as _,
 };
 use projections::{
     payments::{PaymentFilter, PaymentRow},
@@ -119,27 +120,6 @@ pub async fn request(
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsCreate)?;
     let amount = positive(body.amount_minor, "amount_minor")?;
-    // The order must exist, in the payment's currency: otherwise the order-payments process
-    // would wait for an order that never comes, or pass over every fact of the payment.
-    let (order, _) = state
-        .handler
-        .load::<Order>(&body.order_id.to_string())
-        .await?;
-    match order {
-        None => {
-            return Err(Problem::validation(
-                "order_id",
-                format!("no order {}", body.order_id),
-            ))
-        }
-        Some(order) if order.currency != body.currency => {
-            return Err(Problem::validation(
-                "currency",
-                format!("the order is in {}", order.currency),
-            ))
-        }
-        Some(_) => {}
-    }
     let payment_id: PaymentId = ctx.stream_id(&state, body.payment_id).await?;
     let command = PaymentCommand::RequestPayment {
         payment_id,
@@ -148,10 +128,24 @@ pub async fn request(
         provider: body.provider,
     };
     let id = payment_id.to_string();
+    // The order decides in the same append (ADR 0009): it must exist, be open, and be in the
+    // payment's currency.
     let executed = state
         .handler
         .execute::<Payment>(&id, command, &ctx.meta)
-        .await?;
+        .await
+        .map_err(|error| match error {
+            CommandError::RefusedBy { refusal, .. } => match refusal {
+                OrderError::NotPlaced => {
+                    Problem::validation("order_id", format!("no order {}", body.order_id))
+                }
+                OrderError::CurrencyMismatch => {
+                    Problem::validation("currency", "not the order's currency")
+                }
+                refusal => Problem::business_rule(refusal.rule().to_owned(), refusal.to_string()),
+            },
+            other => other.into(),
+        })?;
     Ok(accepted(
         &executed,
         &id,

@@ -1,55 +1,33 @@
 //! Paid and delivered -> the order is completed.
 
-use domain::order::{FulfillmentStatus, Order, OrderCommand, OrderEvent, OrderStatus};
-use eventlog::{HandlerError, RecordedEvent, Subscriber};
+use domain::order::{FulfillmentStatus, Order, OrderCommand, OrderStatus};
+use eventlog::{RecordedEvent, StepError};
 
-use super::{decode, AnyEvent, Step};
-use crate::CommandHandler;
+use super::{Step, Workflow};
 
 /// Completes orders once fully paid and fully delivered.
-#[derive(Debug, Clone)]
-pub struct OrderCompletion {
-    handler: CommandHandler,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct OrderCompletion;
 
-impl OrderCompletion {
-    /// Its subscriber name, and the actor and source of the commands it sends.
-    pub const NAME: &'static str = "process:order-completion";
+impl Workflow for OrderCompletion {
+    const NAME: &'static str = "process:order-completion";
+    const EVENT_TYPES: &'static [&'static str] =
+        &["OrderPaymentRecorded", "OrderShipmentDelivered"];
 
-    /// Over `handler`.
-    pub fn new(handler: CommandHandler) -> Self {
-        Self { handler }
-    }
-}
-
-impl Subscriber for OrderCompletion {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-
-    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
-        for recorded in events {
-            let AnyEvent::Order(event) = decode(recorded)? else {
-                continue;
-            };
-            if !matches!(
-                event,
-                OrderEvent::OrderPaymentRecorded(_) | OrderEvent::OrderShipmentDelivered(_)
-            ) {
-                continue;
-            }
-            let id = &recorded.stream.aggregate_id;
-            let (state, _) = self.handler.load::<Order>(id).await?;
-            let ready = state.as_ref().is_some_and(|order| {
-                order.status == OrderStatus::Placed
-                    && order.is_fully_paid()
-                    && order.fulfillment_status() == FulfillmentStatus::Delivered
-            });
-            if ready {
-                Step::new(&self.handler, Self::NAME, recorded)
-                    .send::<Order>(id, OrderCommand::CompleteOrder)
-                    .await?;
-            }
+    async fn step(&self, step: &mut Step<'_>, recorded: &RecordedEvent) -> Result<(), StepError> {
+        let id = &recorded.stream.aggregate_id;
+        let (state, _) = step
+            .handler()
+            .load::<Order>(id)
+            .await
+            .map_err(StepError::failed)?;
+        let ready = state.as_ref().is_some_and(|order| {
+            order.status == OrderStatus::Placed
+                && order.is_fully_paid()
+                && order.fulfillment_status() == FulfillmentStatus::Delivered
+        });
+        if ready {
+            step.send::<Order>(id, OrderCommand::CompleteOrder).await?;
         }
         Ok(())
     }

@@ -1,28 +1,149 @@
 //! Process managers: idempotent subscribers of the log that carry a workflow across
 //! aggregates. Each command they send carries the key `process:{name}:{event id}:{n}`, so that
 //! a rerun from any checkpoint, or a crash between a command and the checkpoint, changes
-//! nothing twice. A command the domain refuses is logged and passed over: the refusal means a
-//! fact already recorded makes it moot (a capture that beat a void is flagged as overpayment).
+//! nothing twice.
+//!
+//! Nothing they cannot finish is only a log line (ADR 0010): a step the domain refuses is an
+//! attention item with its rule, cause and correlation id; a step that fails is retried with
+//! backoff and parked after its attempts, and one that needs an entity not there yet waits for
+//! it, each an attention item too, holding back only the later steps for the same order.
 
 mod cancellation;
 mod completion;
 mod fulfillment;
 mod payments;
 
-use std::fmt::Display;
+use std::{fmt::Display, future::Future};
 
 use domain::{
-    order::OrderEvent, payment::PaymentEvent, shipment::ShipmentEvent, Decider, DecodeError,
-    EventCodec,
+    order::OrderEvent, payment::PaymentEvent, shipment::ShipmentEvent, BoundToOrder, DecodeError,
+    EventCodec, Rule,
 };
-use eventlog::{HandlerError, Metadata, RecordedEvent};
+use eventlog::{
+    EventLog, HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber,
+    SubscriptionOptions,
+};
+use tokio::task::JoinSet;
 
 pub use cancellation::OrderCancellation;
 pub use completion::OrderCompletion;
 pub use fulfillment::OrderFulfillment;
 pub use payments::OrderPayments;
 
-use crate::{CommandError, CommandHandler, CommandMeta};
+use crate::{attention, CommandError, CommandHandler, CommandMeta};
+
+/// One workflow: the events it takes a step for, and the step.
+pub trait Workflow: Send + Sync + 'static {
+    /// Its subscriber name, and the actor and source of the commands it sends.
+    const NAME: &'static str;
+    /// The event types it takes a step for.
+    const EVENT_TYPES: &'static [&'static str];
+
+    /// Takes the step for `event`, sending its commands through `step`.
+    fn step(
+        &self,
+        step: &mut Step<'_>,
+        event: &RecordedEvent,
+    ) -> impl Future<Output = Result<(), StepError>> + Send;
+}
+
+/// The names of every process manager `serve` runs.
+pub const NAMES: [&str; 4] = [
+    OrderPayments::NAME,
+    OrderCancellation::NAME,
+    OrderFulfillment::NAME,
+    OrderCompletion::NAME,
+];
+
+/// Runs every process manager over `log` in `workers`, each under its claim.
+pub fn spawn_all(log: &EventLog, options: &SubscriptionOptions, workers: &mut JoinSet<()>) {
+    let handler = CommandHandler::new(log.clone());
+    spawn(log, options, workers, OrderPayments, &handler);
+    spawn(log, options, workers, OrderCancellation, &handler);
+    spawn(log, options, workers, OrderFulfillment, &handler);
+    spawn(log, options, workers, OrderCompletion, &handler);
+}
+
+fn spawn<W: Workflow>(
+    log: &EventLog,
+    options: &SubscriptionOptions,
+    workers: &mut JoinSet<()>,
+    workflow: W,
+    handler: &CommandHandler,
+) {
+    let (log, options) = (log.clone(), options.clone());
+    let manager = ProcessManager::new(handler.clone(), workflow);
+    workers.spawn(async move { log.run(&manager, &options).await });
+}
+
+/// The lane process `name` takes `event`'s step in, if it takes one.
+pub fn lane_of(name: &str, event: &RecordedEvent) -> Option<String> {
+    fn of<W: Workflow>(event: &RecordedEvent) -> Option<String> {
+        lane::<W>(event)
+    }
+    match name {
+        OrderPayments::NAME => of::<OrderPayments>(event),
+        OrderCancellation::NAME => of::<OrderCancellation>(event),
+        OrderFulfillment::NAME => of::<OrderFulfillment>(event),
+        OrderCompletion::NAME => of::<OrderCompletion>(event),
+        _ => None,
+    }
+}
+
+/// A workflow's lane for `event`: the order it concerns (so that the steps for one order keep
+/// their order, and one set aside holds back only that order's), else the event's own stream.
+fn lane<W: Workflow>(event: &RecordedEvent) -> Option<String> {
+    if !W::EVENT_TYPES.contains(&event.event_type.as_str()) {
+        return None;
+    }
+    Some(match attention::order_of(event) {
+        Some(order) => format!("order/{order}"),
+        None => event.stream.to_string(),
+    })
+}
+
+/// A workflow run as a subscriber of the log, telling a person (an attention item) what it
+/// cannot finish.
+#[derive(Debug, Clone)]
+pub struct ProcessManager<W> {
+    handler: CommandHandler,
+    workflow: W,
+}
+
+impl<W: Workflow> ProcessManager<W> {
+    /// `workflow` sending its commands through `handler`.
+    pub fn new(handler: CommandHandler, workflow: W) -> Self {
+        Self { handler, workflow }
+    }
+}
+
+impl<W: Workflow> Subscriber for ProcessManager<W> {
+    fn name(&self) -> &str {
+        W::NAME
+    }
+
+    fn lane(&self, event: &RecordedEvent) -> Option<String> {
+        lane::<W>(event)
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), StepError> {
+        let mut step = Step::new(&self.handler, W::NAME, event);
+        self.workflow.step(&mut step, event).await?;
+        step.finish()
+    }
+
+    async fn set_aside(
+        &self,
+        event: &RecordedEvent,
+        why: SetAside<'_>,
+    ) -> Result<(), HandlerError> {
+        attention::raise(&self.handler, W::NAME, event, why).await
+    }
+
+    async fn went_through(&self, event: &RecordedEvent) -> Result<(), HandlerError> {
+        attention::resolve(&self.handler, W::NAME, event).await
+    }
+}
 
 /// An event of any aggregate, decoded.
 #[derive(Debug)]
@@ -34,26 +155,32 @@ pub(crate) enum AnyEvent {
     Other,
 }
 
-pub(crate) fn decode(event: &RecordedEvent) -> Result<AnyEvent, DecodeError> {
+pub(crate) fn decode(event: &RecordedEvent) -> Result<AnyEvent, StepError> {
     let (kind, version, payload) = (&event.event_type, event.event_version, &event.payload);
-    Ok(match event.stream.aggregate_type.as_str() {
-        OrderEvent::AGGREGATE_TYPE => AnyEvent::Order(OrderEvent::decode(kind, version, payload)?),
+    let decoded: Result<AnyEvent, DecodeError> = match event.stream.aggregate_type.as_str() {
+        OrderEvent::AGGREGATE_TYPE => {
+            OrderEvent::decode(kind, version, payload).map(AnyEvent::Order)
+        }
         PaymentEvent::AGGREGATE_TYPE => {
-            AnyEvent::Payment(PaymentEvent::decode(kind, version, payload)?)
+            PaymentEvent::decode(kind, version, payload).map(AnyEvent::Payment)
         }
         ShipmentEvent::AGGREGATE_TYPE => {
-            AnyEvent::Shipment(ShipmentEvent::decode(kind, version, payload)?)
+            ShipmentEvent::decode(kind, version, payload).map(AnyEvent::Shipment)
         }
-        _ => AnyEvent::Other,
-    })
+        _ => Ok(AnyEvent::Other),
+    };
+    decoded.map_err(StepError::failed)
 }
 
-/// Sends the commands one event causes, numbered for their idempotency keys.
-pub(crate) struct Step<'a> {
+/// Sends the commands one event causes, numbered for their idempotency keys, and gathers the
+/// refusals.
+#[derive(Debug)]
+pub struct Step<'a> {
     handler: &'a CommandHandler,
     process: &'static str,
     cause: &'a RecordedEvent,
     sent: usize,
+    refusals: Vec<Refusal>,
 }
 
 impl<'a> Step<'a> {
@@ -67,7 +194,13 @@ impl<'a> Step<'a> {
             process,
             cause,
             sent: 0,
+            refusals: Vec::new(),
         }
+    }
+
+    /// The handler the commands go through (for the lookups a step needs).
+    pub(crate) fn handler(&self) -> &CommandHandler {
+        self.handler
     }
 
     /// Counts a step that sends nothing this time, so that the steps after it keep their
@@ -81,126 +214,78 @@ impl<'a> Step<'a> {
         &mut self,
         id: impl Display,
         command: D::Command,
-    ) -> Result<(), HandlerError>
+    ) -> Result<(), StepError>
     where
-        D: Decider,
+        D: BoundToOrder,
         D::Command: Clone,
         D::Event: EventCodec,
-        D::Error: std::error::Error + Send + Sync + 'static,
+        D::Error: Rule,
     {
         self.send_at::<D>(id, command, None).await
     }
 
     /// Sends `command`, decided from the aggregate at stream version `version` (if given): if
-    /// the aggregate has moved since, the step fails and its batch is handled again, from a
-    /// fresh look, instead of the domain refusing a command sized for an older state.
+    /// the aggregate has moved since, the step fails and is taken again, from a fresh look,
+    /// instead of the domain refusing a command sized for an older state.
+    ///
+    /// A refusal is gathered (the event's other commands still go); a refusal because the
+    /// aggregate does not exist yet makes the step wait for it.
     pub(crate) async fn send_at<D>(
         &mut self,
         id: impl Display,
         command: D::Command,
         version: Option<i64>,
-    ) -> Result<(), HandlerError>
+    ) -> Result<(), StepError>
     where
-        D: Decider,
+        D: BoundToOrder,
         D::Command: Clone,
         D::Event: EventCodec,
-        D::Error: std::error::Error + Send + Sync + 'static,
+        D::Error: Rule,
     {
         self.sent += 1;
-        let source = self.process.to_owned();
-        let meta = CommandMeta {
-            metadata: Metadata {
-                actor: Some(source.clone()),
-                correlation_id: self
-                    .cause
-                    .metadata
-                    .correlation_id
-                    .clone()
-                    .or_else(|| Some(self.cause.event_id.to_string())),
-                causation_id: Some(self.cause.event_id.to_string()),
-                source: Some(source.clone()),
-                ..Metadata::default()
-            },
-            idempotency_key: Some(format!("{source}:{}:{}", self.cause.event_id, self.sent)),
-            expected_version: version,
-        };
+        let mut meta: CommandMeta = attention::process_meta(self.process, self.cause);
+        meta.idempotency_key = Some(format!(
+            "{}:{}:{}",
+            self.process, self.cause.event_id, self.sent
+        ));
+        meta.expected_version = version;
         let id = id.to_string();
+        let target = format!("{}/{id}", <D::Event as EventCodec>::AGGREGATE_TYPE);
         match self.handler.execute::<D>(&id, command, &meta).await {
             Ok(_) => Ok(()),
-            Err(CommandError::Rejected(refusal)) => {
-                tracing::warn!(
-                    process = self.process,
-                    cause = %self.cause.event_id,
-                    aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE,
-                    id = %id,
-                    refusal = %refusal,
-                    "a process step was refused by the domain and passed over"
-                );
-                Ok(())
+            Err(CommandError::Rejected(refusal)) => self.refused(&refusal, target),
+            Err(CommandError::RefusedBy { stream, refusal }) => {
+                self.refused(&refusal, stream.to_string())
             }
-            Err(error) => Err(Box::new(error)),
+            Err(error) => Err(StepError::failed(error)),
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use domain::{
-        payment::{Payment, PaymentCommand},
-        Code, Currency, ExternalRef, Money, PaymentId,
-    };
-    use eventlog::testing::TestDatabase;
-
-    use super::Step;
-    use crate::{CommandHandler, CommandMeta};
-
-    fn eur(minor: i64) -> Money {
-        Money::new(minor, Currency::parse("EUR").unwrap())
+    fn refused(&mut self, refusal: &impl Rule, target: String) -> Result<(), StepError> {
+        if refusal.is_missing() {
+            return Err(StepError::Waiting(format!("{target} does not exist yet")));
+        }
+        tracing::info!(
+            process = self.process,
+            cause = %self.cause.event_id,
+            target = %target,
+            rule = refusal.rule(),
+            "a process step was refused by the domain; an attention item is raised"
+        );
+        self.refusals.push(Refusal {
+            rule: refusal.rule().to_owned(),
+            detail: refusal.to_string(),
+            target,
+        });
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_step_decided_at_a_version_the_aggregate_has_left_fails_rather_than_passing_over() {
-        let db = TestDatabase::sqlite();
-        let log = db.log().await;
-        let handler = CommandHandler::new(log.clone());
-        let payment: PaymentId = uuid::Uuid::now_v7().to_string().parse().unwrap();
-        let id = payment.to_string();
-        let request = PaymentCommand::RequestPayment {
-            payment_id: payment,
-            order_id: uuid::Uuid::now_v7().to_string().parse().unwrap(),
-            amount: eur(2500),
-            provider: Code::parse("stripe").unwrap(),
-        };
-        handler
-            .execute::<Payment>(&id, request, &CommandMeta::default())
-            .await
-            .unwrap();
-        let (_, requested_at) = handler.load::<Payment>(&id).await.unwrap();
-        let capture = PaymentCommand::CapturePayment {
-            capture_id: ExternalRef::parse("ch_1").unwrap(),
-            amount: eur(2500),
-            provider_reference: None,
-        };
-        handler
-            .execute::<Payment>(&id, capture, &CommandMeta::default())
-            .await
-            .unwrap();
-        let cause = log.read_all(0, 1).await.unwrap().remove(0);
-        let mut step = Step::new(&handler, "process:test", &cause);
-
-        // A void decided while nothing was captured: the capture since makes it fail, where
-        // without the version the domain's refusal would be passed over.
-        let void = PaymentCommand::VoidPayment {
-            reason: domain::NonEmptyText::parse("cancelled").unwrap(),
-        };
-        let stale = step
-            .send_at::<Payment>(payment, void.clone(), Some(requested_at))
-            .await;
-        assert!(stale.is_err(), "{stale:?}");
-        assert!(step.send::<Payment>(payment, void).await.is_ok());
-        let (state, _) = handler.load::<Payment>(&id).await.unwrap();
-        assert!(!state.unwrap().voided, "nothing voided after a capture");
+    /// The step's outcome: done, or refused in part.
+    pub(crate) fn finish(self) -> Result<(), StepError> {
+        if self.refusals.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Refused(self.refusals))
+        }
     }
 }

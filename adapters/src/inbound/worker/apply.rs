@@ -4,11 +4,12 @@
 //!
 //! A delivery may hold several commands (each refund of a charge, each scan of a tracker); they
 //! are decided one after the other on the evolving state and appended as one append under the
-//! idempotency key `source:event_id`, so a delivery is one atomic change of one stream.
+//! idempotency key `source:event_id`, with what they bind on the aggregate's order (a carrier's
+//! scan that implies a dispatch: ADR 0009) in the same commit.
 
 use chrono::Utc;
 use commands::CommandError;
-use domain::{Context, Decider, EventCodec};
+use domain::{BoundToOrder, Context, EventCodec};
 use eventlog::{Append, AppendError, ExpectedVersion, Metadata, StreamId};
 
 use super::{Outcome, Worker, WorkerError};
@@ -37,7 +38,7 @@ impl Worker {
         commands: impl Fn(&D::State) -> Commands<D::Command>,
     ) -> Result<Outcome, WorkerError>
     where
-        D: Decider,
+        D: BoundToOrder,
         D::Event: EventCodec,
         D::Error: std::error::Error,
     {
@@ -75,12 +76,25 @@ impl Worker {
                     }
                 }
             }
-            let mut tx = self.inbox.log().begin().await?;
+            let bound = match self
+                .handler
+                .order_append::<D>(&state, &events, &metadata)
+                .await
+            {
+                Ok(bound) => bound,
+                Err(CommandError::RefusedBy { stream, refusal }) => {
+                    return Ok(Outcome::Failed(format!("{stream} refused: {refusal}")))
+                }
+                Err(error) => return Err(load_error(error)),
+            };
+            let log = self.inbox.log();
+            let mut tx = log.begin().await?;
             if !events.is_empty() {
                 let new_events = commands::new_events(&events, &metadata);
                 let append = Append::new(stream.clone(), ExpectedVersion::at(version), new_events)
                     .idempotent(&key);
-                match self.inbox.log().append_in(&mut tx, append).await {
+                let appends: Vec<Append> = std::iter::once(append).chain(bound).collect();
+                match log.append_all_in(&mut tx, &appends).await {
                     Ok(_) => {}
                     Err(AppendError::WrongExpectedVersion { .. }) => {
                         tx.rollback().await?;
@@ -106,6 +120,7 @@ impl Worker {
                 return Ok(Outcome::LostClaim);
             }
             tx.commit().await?;
+            log.wake_subscribers();
             return Ok(Outcome::Done);
         }
         Err(WorkerError::Contended {
