@@ -33,12 +33,14 @@ pub enum Permission {
     ShipmentsView,
     ShipmentsEdit,
     AuditView,
+    AttentionView,
+    AttentionResolve,
     Admin,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::OrdersView,
         Self::OrdersCreate,
         Self::OrdersEdit,
@@ -50,6 +52,8 @@ impl Permission {
         Self::ShipmentsView,
         Self::ShipmentsEdit,
         Self::AuditView,
+        Self::AttentionView,
+        Self::AttentionResolve,
         Self::Admin,
     ];
 
@@ -67,6 +71,8 @@ impl Permission {
             Self::ShipmentsView => "shipments.view",
             Self::ShipmentsEdit => "shipments.edit",
             Self::AuditView => "audit.view",
+            Self::AttentionView => "attention.view",
+            Self::AttentionResolve => "attention.resolve",
             Self::Admin => "admin",
         }
     }
@@ -119,7 +125,7 @@ impl Role {
         use Permission as P;
         let view = matches!(
             permission,
-            P::OrdersView | P::PaymentsView | P::ShipmentsView
+            P::OrdersView | P::PaymentsView | P::ShipmentsView | P::AttentionView
         );
         match self {
             Self::Admin => true,
@@ -131,12 +137,16 @@ impl Role {
                         | P::OrdersCancel
                         | P::PaymentsCreate
                         | P::ShipmentsEdit
+                        | P::AttentionResolve
                 )
             }
             Self::Finance => {
                 view || matches!(
                     permission,
-                    P::PaymentsCreate | P::PaymentsApprove | P::PaymentsCancel
+                    P::PaymentsCreate
+                        | P::PaymentsApprove
+                        | P::PaymentsCancel
+                        | P::AttentionResolve
                 )
             }
             Self::Auditor => view || matches!(permission, P::AuditView),

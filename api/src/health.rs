@@ -1,5 +1,7 @@
-//! Health: liveness (the process answers) and readiness (the database answers, every migration
-//! is applied, no projection or process manager has failed). Neither needs a token.
+//! Health: liveness (the process answers) and readiness (this process can serve: the database
+//! answers and every migration is applied). A failed projection, or a process manager holding
+//! parked or waiting steps, is reported in the body as `degraded`, without taking the process
+//! out of rotation: another replica would see the same log. Neither needs a token.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use serde_json::json;
@@ -20,18 +22,36 @@ async fn live() -> impl IntoResponse {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.log.head().await;
     let migrations = state.log.migrations_applied().await;
-    let failed: Vec<String> = match state.log.subscribers().await {
+    let degraded: Vec<serde_json::Value> = match state.log.subscribers().await {
         Ok(subscribers) => subscribers
             .into_iter()
-            .filter(|s| s.state == "failed")
-            .map(|s| s.name)
+            .filter(eventlog::SubscriberStatus::is_degraded)
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "state": s.state,
+                    "parked": s.parked,
+                    "waiting": s.waiting,
+                    "last_error": s.last_error,
+                })
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
+    let workflows = if degraded.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
     let (status, body) = match (&database, &migrations) {
-        (Ok(_), Ok(true)) if failed.is_empty() => (
+        (Ok(_), Ok(true)) => (
             StatusCode::OK,
-            json!({ "status": "ready", "backend": state.log.backend(), "checks": { "database": "ok", "migrations": "ok" } }),
+            json!({
+                "status": "ready",
+                "backend": state.log.backend(),
+                "checks": { "database": "ok", "migrations": "ok", "workflows": workflows },
+                "degraded": degraded,
+            }),
         ),
         _ => {
             if let Err(error) = &database {
@@ -40,7 +60,6 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             let checks = json!({
                 "database": if database.is_ok() { "ok" } else { "unreachable" },
                 "migrations": match migrations { Ok(true) => "ok", Ok(false) => "pending", Err(_) => "unknown" },
-                "failed_subscribers": failed,
             });
             (
                 StatusCode::SERVICE_UNAVAILABLE,

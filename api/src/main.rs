@@ -99,7 +99,7 @@ enum ProjectionsCommand {
     /// Rebuilds read models from the whole log into fresh tables and swaps them in, while the
     /// live ones keep serving (a running `serve` may go on meanwhile).
     Rebuild {
-        /// The read model: orders, payments, shipments or daily_sales.
+        /// The read model: orders, payments, shipments, daily_sales or attention.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         name: Option<String>,
         /// Every read model, one after the other.
@@ -222,7 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let models = match name {
                 _ if all => ReadModel::ALL.to_vec(),
                 Some(name) => vec![ReadModel::named(&name).with_context(|| {
-                    format!("no read model {name:?}; there are orders, payments, shipments and daily_sales")
+                    format!("no read model {name:?}; there are orders, payments, shipments, daily_sales and attention")
                 })?],
                 None => anyhow::bail!("name a read model or pass --all"),
             };

@@ -19,7 +19,7 @@ use utoipa::{
         the stored response for 24 hours; another body with the same key is a 422; a key still in flight a 409."),
     components(schemas(crate::problem::ProblemDetails)),
     modifiers(&Bearer),
-    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "audit"), (name = "webhooks"), (name = "admin"))
+    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "attention"), (name = "audit"), (name = "webhooks"), (name = "admin"))
 )]
 pub struct ApiDoc;
 

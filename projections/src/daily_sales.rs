@@ -1,7 +1,8 @@
 //! The `daily_sales` read model, for reporting: per UTC day and currency, the orders placed and
 //! cancelled, their gross value, the refunds recorded that day, and net (gross minus refunds).
-//! Unlike the other read models it adds each batch's figures to the stored ones; applying a
-//! batch exactly once (its checkpoint commits with it) keeps the sums right.
+//! Unlike the other read models it adds each event's figures to the stored ones; each row
+//! keeps the position of the last event it took, so that events delivered again (a
+//! checkpoint moved back) are not counted twice.
 
 use std::collections::BTreeMap;
 
@@ -27,20 +28,13 @@ pub(crate) const DAILY_SALES: Table = Table {
         col("gross_minor", Int),
         col("refunded_minor", Int),
         col("net_minor", Int),
+        col("through_position", Int),
     ],
     key: &["day", "currency"],
     indexes: &[],
 };
 
 pub(crate) const TABLES: &[&Table] = &[&DAILY_SALES];
-
-const SUMS: &[&str] = &[
-    "orders_placed",
-    "orders_cancelled",
-    "gross_minor",
-    "refunded_minor",
-    "net_minor",
-];
 
 /// A row of `daily_sales`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,11 +53,14 @@ pub struct DailySalesRow {
     pub refunded_minor: i64,
     /// Gross minus refunded.
     pub net_minor: i64,
+    /// The log position of the last event counted in this row.
+    pub through_position: i64,
 }
 
-/// The batch's figures, summed per day and currency, added to the stored ones in one statement.
+/// Each event's figures, added to the stored ones of its day and currency in one statement
+/// (those a row has already taken are skipped).
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-    let mut days: BTreeMap<(NaiveDate, String), DailySalesRow> = BTreeMap::new();
+    let mut contributions: Vec<DailySalesRow> = Vec::new();
     let mut currencies: BTreeMap<&str, String> = BTreeMap::new();
     for recorded in batch.events {
         if recorded.stream.aggregate_type != ORDER {
@@ -79,43 +76,57 @@ pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
             OrderEvent::OrderPlaced(placed) => {
                 let currency = placed.currency.as_str();
                 currencies.insert(order, currency.to_owned());
-                let row = entry(&mut days, placed.placed_at.date_naive(), currency);
+                let row = entry(
+                    &mut contributions,
+                    recorded.position,
+                    placed.placed_at,
+                    currency,
+                );
                 row.orders_placed += 1;
                 row.gross_minor += placed.total.amount_minor;
                 row.net_minor += placed.total.amount_minor;
             }
             OrderEvent::OrderCancelled(cancelled) => {
                 let currency = currency_of(batch.log, &mut currencies, order).await?;
-                entry(&mut days, cancelled.cancelled_at.date_naive(), &currency)
-                    .orders_cancelled += 1;
+                entry(
+                    &mut contributions,
+                    recorded.position,
+                    cancelled.cancelled_at,
+                    &currency,
+                )
+                .orders_cancelled += 1;
             }
             OrderEvent::OrderRefundRecorded(refund) => {
                 // A refund counts on the day it was recorded.
-                let day = recorded.recorded_at.date_naive();
-                let row = entry(&mut days, day, refund.amount.currency.as_str());
+                let at = recorded.recorded_at;
+                let currency = refund.amount.currency.as_str();
+                let row = entry(&mut contributions, recorded.position, at, currency);
                 row.refunded_minor += refund.amount.amount_minor;
                 row.net_minor -= refund.amount.amount_minor;
             }
             _ => {}
         }
     }
-    let rows: Vec<&DailySalesRow> = days.values().collect();
     let mut writes = Writes::default();
-    writes.add(batch, &DAILY_SALES, SUMS, &rows)?;
+    writes.add_once(batch, &DAILY_SALES, "through_position", &contributions)?;
     Ok(writes)
 }
 
+/// A new contribution of the event at `position` to the row of `at`'s day and `currency`.
 fn entry<'a>(
-    days: &'a mut BTreeMap<(NaiveDate, String), DailySalesRow>,
-    day: NaiveDate,
+    contributions: &'a mut Vec<DailySalesRow>,
+    position: i64,
+    at: chrono::DateTime<chrono::Utc>,
     currency: &str,
 ) -> &'a mut DailySalesRow {
-    days.entry((day, currency.to_owned()))
-        .or_insert_with(|| DailySalesRow {
-            day: day.format("%Y-%m-%d").to_string(),
-            currency: currency.to_owned(),
-            ..DailySalesRow::default()
-        })
+    contributions.push(DailySalesRow {
+        day: at.date_naive().format("%Y-%m-%d").to_string(),
+        currency: currency.to_owned(),
+        through_position: position,
+        ..DailySalesRow::default()
+    });
+    let last = contributions.len() - 1;
+    &mut contributions[last]
 }
 
 /// The currency of `order`: placed in this batch, or read from its first event.

@@ -2,6 +2,7 @@
 //! the queries the API serves from them, rebuild without downtime, and read-your-writes
 //! waiting. `docs/read-models.md` documents every table and column.
 
+pub mod attention;
 pub mod daily_sales;
 mod fold;
 mod model;

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use domain::{order::Order, payment::Payment, shipment::Shipment, Decider};
+
+use crate::attention;
 use eventlog::{EventLog, HandlerError, LogTransaction, Projection, RecordedEvent};
 
 use crate::{
@@ -24,15 +26,18 @@ pub enum ReadModel {
     Shipments,
     /// `daily_sales`, for reporting.
     DailySales,
+    /// `attention_items`: what needs a person.
+    Attention,
 }
 
 impl ReadModel {
     /// Every read model.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Orders,
         Self::Payments,
         Self::Shipments,
         Self::DailySales,
+        Self::Attention,
     ];
 
     /// Its name, which its projection's checkpoint and status go by.
@@ -42,6 +47,7 @@ impl ReadModel {
             Self::Payments => "payments",
             Self::Shipments => "shipments",
             Self::DailySales => "daily_sales",
+            Self::Attention => "attention",
         }
     }
 
@@ -57,6 +63,7 @@ impl ReadModel {
             Self::Payments => payments::TABLES,
             Self::Shipments => shipments::TABLES,
             Self::DailySales => daily_sales::TABLES,
+            Self::Attention => attention::TABLES,
         }
     }
 }
@@ -136,6 +143,7 @@ impl ReadModel {
             Self::Payments => payments::writes(batch).await,
             Self::Shipments => shipments::writes(batch).await,
             Self::DailySales => daily_sales::writes(batch).await,
+            Self::Attention => attention::writes(batch).await,
         }
     }
 }
@@ -159,4 +167,5 @@ pub(crate) struct AllFolds {
     pub orders: Folds<<Order as Decider>::State>,
     pub payments: Folds<<Payment as Decider>::State>,
     pub shipments: Folds<<Shipment as Decider>::State>,
+    pub attention: Folds<attention::Folded>,
 }

@@ -168,7 +168,7 @@ impl Table {
                 let values = self
                     .columns
                     .iter()
-                    .map(|c| format!("value ->> '$.{}'", c.name))
+                    .map(|c| format!("value ->> '$.{0}' AS {0}", c.name))
                     .collect::<Vec<_>>()
                     .join(", ");
                 // `WHERE true` lets SQLite parse the upsert clause that may follow.
@@ -195,19 +195,54 @@ impl Table {
         )
     }
 
-    /// Inserts the rows of JSON array `$1`, adding their `sums` columns to those of rows with
-    /// the same key (counters and totals of reporting tables).
-    pub fn add(&self, backend: Backend, suffix: &str, sums: &[&str]) -> String {
+    /// Inserts the contributions of JSON array `$1` (one row per event, `position` its log
+    /// position), summing every other non-key column per key into the stored row, except the
+    /// contributions the row has already taken: those at or below its `position`. Contributions
+    /// to a row come in log order, so a batch applied again (a checkpoint moved back) adds
+    /// nothing twice.
+    pub fn add_once(&self, backend: Backend, suffix: &str, position: &str) -> String {
         let name = self.named(suffix);
+        let sums: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|c| !self.key.contains(c) && *c != position)
+            .collect();
+        let keys = self.key.iter().map(|k| format!("r.{k}")).collect::<Vec<_>>();
+        let select = keys
+            .iter()
+            .cloned()
+            .chain(sums.iter().map(|c| format!("sum(r.{c})")))
+            .chain([format!("max(r.{position})")])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let join = self
+            .key
+            .iter()
+            .map(|k| format!("d.{k} = r.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let updates = sums
             .iter()
             .map(|c| format!("{c} = {name}.{c} + excluded.{c}"))
+            .chain([format!("{position} = excluded.{position}")])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let columns = self
+            .key
+            .iter()
+            .copied()
+            .chain(sums.iter().copied())
+            .chain([position])
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "INSERT INTO {name} ({}) {} ON CONFLICT ({}) DO UPDATE SET {updates}",
-            self.column_list(),
+            "INSERT INTO {name} ({columns}) SELECT {select} FROM ({}) r \
+             LEFT JOIN {name} d ON {join} \
+             WHERE d.{position} IS NULL OR r.{position} > d.{position} \
+             GROUP BY {} ON CONFLICT ({}) DO UPDATE SET {updates}",
             self.select_json_rows(backend, 1),
+            keys.join(", "),
             self.key.join(", ")
         )
     }
@@ -269,17 +304,17 @@ impl Writes {
         Ok(())
     }
 
-    /// Inserts `rows` into `table`, adding their `sums` columns to those of rows with the same
-    /// key; nothing if there are none.
-    pub fn add<T: Serialize>(
+    /// Adds the per-event contributions `rows` to `table`'s rows once each (see
+    /// [`Table::add_once`]); nothing if there are none.
+    pub fn add_once<T: Serialize>(
         &mut self,
         batch: &Batch<'_>,
         table: &Table,
-        sums: &[&str],
+        position: &str,
         rows: &[T],
     ) -> Result<(), serde_json::Error> {
         if !rows.is_empty() {
-            let sql = table.add(batch.backend, batch.suffix, sums);
+            let sql = table.add_once(batch.backend, batch.suffix, position);
             self.0.push((sql, serde_json::to_string(rows)?));
         }
         Ok(())

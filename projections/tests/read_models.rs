@@ -221,4 +221,16 @@ async fn daily_sales_sum_orders_cancellations_and_refunds_per_day_and_currency(
             (refund_day, "EUR", 0, 0, 0, 5_000, -5_000),
         ]
     );
+
+    // Moved back (a deliberate replay), the projection delivers events it has counted again:
+    // the sums stay as they were, and events it has not counted still count.
+    let before = rows.clone();
+    let name = projections::ReadModel::DailySales.name();
+    let head = log.checkpoint(name).await.unwrap();
+    log.reset_checkpoint(name, head / 2).await.unwrap();
+    support::project(&log, projections::ReadModel::DailySales).await;
+    let replayed = daily_sales(&log, day("2026-10-01"), Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert_eq!(replayed, before, "a replay counts nothing twice");
 }

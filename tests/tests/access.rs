@@ -276,9 +276,10 @@ async fn the_audit_trail_names_each_actor_and_ties_a_request_to_all_it_caused() 
         trail,
         [
             ("OrderPlaced".to_owned(), "user:operator".to_owned()),
+            // The order decides a payment request in the same append as the payment.
             (
                 "OrderPaymentRequested".to_owned(),
-                "process:order-payments".to_owned()
+                "user:operator".to_owned()
             ),
             (
                 "OrderPaymentRecorded".to_owned(),
@@ -314,9 +315,10 @@ async fn the_audit_trail_names_each_actor_and_ties_a_request_to_all_it_caused() 
         caused,
         [
             ("PaymentRequested".to_owned(), "user:operator".to_owned()),
+            // The order decides a payment request in the same append as the payment.
             (
                 "OrderPaymentRequested".to_owned(),
-                "process:order-payments".to_owned()
+                "user:operator".to_owned()
             ),
         ]
     );

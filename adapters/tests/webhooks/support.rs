@@ -157,11 +157,27 @@ pub fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::parse("USD").unwrap())
 }
 
-/// A Stripe payment of 10.99 USD, requested but not yet authorized.
+/// The order the Stripe fixtures' payments pay: 10.99 USD (the fixture order is in EUR).
+pub const PAYMENT_ORDER: &str = "0190e8a0-0000-7000-8000-000000000002";
+
+/// A Stripe payment of 10.99 USD, requested but not yet authorized, for `PAYMENT_ORDER`
+/// (placed first if it is not: an order decides its payments, ADR 0009).
 pub async fn request_payment(app: &App, payment: &str) {
+    let mut place = fixture_order(PAYMENT_ORDER);
+    place.currency = Currency::parse("USD").unwrap();
+    place.lines[0].quantity = Quantity::parse(1).unwrap();
+    place.lines[0].unit_price = usd(1099);
+    app.handler
+        .execute::<Order>(
+            PAYMENT_ORDER,
+            OrderCommand::PlaceOrder(place),
+            &meta("place-payment-order"),
+        )
+        .await
+        .unwrap();
     let command = PaymentCommand::RequestPayment {
         payment_id: payment.parse::<PaymentId>().unwrap(),
-        order_id: FIXTURE_ORDER.parse::<OrderId>().unwrap(),
+        order_id: PAYMENT_ORDER.parse::<OrderId>().unwrap(),
         amount: usd(1099),
         provider: Code::parse("stripe").unwrap(),
     };
@@ -173,9 +189,21 @@ pub async fn request_payment(app: &App, payment: &str) {
 
 /// The fixture order: 2 × TSHIRT-BLK-M at 24.99 EUR.
 pub async fn place_order(app: &App) {
+    app.handler
+        .execute::<Order>(
+            FIXTURE_ORDER,
+            OrderCommand::PlaceOrder(fixture_order(FIXTURE_ORDER)),
+            &meta("place"),
+        )
+        .await
+        .unwrap();
+}
+
+/// An order like the fixture order under id `id`.
+fn fixture_order(id: &str) -> PlaceOrder {
     let text = |s: &str| NonEmptyText::parse(s).unwrap();
-    let place = PlaceOrder {
-        order_id: FIXTURE_ORDER.parse().unwrap(),
+    PlaceOrder {
+        order_id: id.parse().unwrap(),
         customer_id: "0190e8a0-0000-7000-8000-0000000000c1"
             .parse::<CustomerId>()
             .unwrap(),
@@ -195,19 +223,28 @@ pub async fn place_order(app: &App) {
             country: CountryCode::parse("DE").unwrap(),
         },
         external_reference: None,
+    }
+}
+
+/// A shipment of the fixture order (allocated on it, then created as the fulfillment process
+/// creates it) with a label for `tracking_number`.
+pub async fn labelled_shipment(app: &App, shipment: &str, tracking_number: &str) {
+    let allocate = OrderCommand::AllocateShipment {
+        shipment_id: shipment.parse::<ShipmentId>().unwrap(),
+        carrier: Code::parse("fedex").unwrap(),
+        lines: vec![ShipmentLine {
+            sku: Sku::parse("TSHIRT-BLK-M").unwrap(),
+            quantity: Quantity::parse(2).unwrap(),
+        }],
     };
     app.handler
         .execute::<Order>(
             FIXTURE_ORDER,
-            OrderCommand::PlaceOrder(place),
-            &meta("place"),
+            allocate,
+            &meta(&format!("allocate-{shipment}")),
         )
         .await
         .unwrap();
-}
-
-/// A shipment of the fixture order with a label for `tracking_number`.
-pub async fn labelled_shipment(app: &App, shipment: &str, tracking_number: &str) {
     let create = ShipmentCommand::CreateShipment {
         shipment_id: shipment.parse::<ShipmentId>().unwrap(),
         order_id: FIXTURE_ORDER.parse().unwrap(),

@@ -4,6 +4,7 @@
 //! come from the log. Every route is registered with its OpenAPI description, so the document
 //! covers the router by construction.
 
+mod attention;
 mod audit;
 mod orders;
 mod payments;
@@ -38,6 +39,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shipments::label))
         .routes(routes!(shipments::dispatch))
         .routes(routes!(shipments::deliver))
+        .routes(routes!(attention::list))
+        .routes(routes!(attention::get))
+        .routes(routes!(attention::retry))
+        .routes(routes!(attention::dismiss))
         .routes(routes!(audit::stream_history))
         .routes(routes!(audit::query))
 }
