@@ -14,7 +14,9 @@ mod state;
 pub use codec::{decode, encode, EVENT_TYPES};
 pub use command::PaymentCommand;
 pub use event::*;
-pub use state::{Authorization, Dispute, PaymentFailure, PaymentState, PaymentStatus};
+pub use state::{
+    Authorization, Dispute, DisputeOutcome, PaymentFailure, PaymentState, PaymentStatus,
+};
 
 use crate::{decider::Decider, Context};
 
@@ -61,6 +63,13 @@ pub enum PaymentError {
     /// A dispute over more than was captured.
     #[error("dispute exceeds captured amount")]
     DisputeExceedsCaptured,
+    /// A refund while a dispute is open: the bank holds the money until the dispute ends, and
+    /// refunding it too would pay the cardholder twice.
+    #[error("cannot refund while a dispute is open")]
+    RefundWhileDisputed,
+    /// The close of a dispute the payment never recorded.
+    #[error("unknown dispute")]
+    UnknownDispute,
 }
 
 /// The Payment decider. Its state is `None` until `RequestPayment`.

@@ -208,7 +208,11 @@ impl Table {
             .map(|c| c.name)
             .filter(|c| !self.key.contains(c) && *c != position)
             .collect();
-        let keys = self.key.iter().map(|k| format!("r.{k}")).collect::<Vec<_>>();
+        let keys = self
+            .key
+            .iter()
+            .map(|k| format!("r.{k}"))
+            .collect::<Vec<_>>();
         let select = keys
             .iter()
             .cloned()

@@ -81,6 +81,8 @@ pub struct PaymentQuery {
     pub provider: Option<String>,
     /// The provider's id of the payment.
     pub provider_reference: Option<String>,
+    /// The id of its latest capture (the charge, `ch_…`).
+    pub charge_id: Option<String>,
     /// Requested at or after (RFC 3339).
     pub requested_from: Option<chrono::DateTime<chrono::Utc>>,
     /// Requested before (RFC 3339).
@@ -302,6 +304,7 @@ pub async fn list(
         order_id: query.order_id,
         provider: query.provider,
         provider_reference: query.provider_reference,
+        charge_id: query.charge_id,
         requested_from: query.requested_from,
         requested_to: query.requested_to,
     };

@@ -76,7 +76,9 @@ impl Workflow for OrderPayments {
                     OrderCommand::RecordPaymentClosed { payment_id },
                 )
             }
-            PaymentEvent::PaymentAuthorized(_) | PaymentEvent::PaymentDisputed(_) => return Ok(()),
+            PaymentEvent::PaymentAuthorized(_)
+            | PaymentEvent::PaymentDisputed(_)
+            | PaymentEvent::PaymentDisputeClosed(_) => return Ok(()),
         };
         step.send::<Order>(order_id, command).await
     }

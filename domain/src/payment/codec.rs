@@ -11,7 +11,7 @@ use crate::codec::{
 };
 
 /// Every payment event type with its current version.
-pub const EVENT_TYPES: [(&str, i32); 7] = [
+pub const EVENT_TYPES: [(&str, i32); 8] = [
     ("PaymentRequested", 2),
     ("PaymentAuthorized", 1),
     ("PaymentCaptured", 1),
@@ -19,6 +19,7 @@ pub const EVENT_TYPES: [(&str, i32); 7] = [
     ("PaymentRefunded", 1),
     ("PaymentVoided", 1),
     ("PaymentDisputed", 1),
+    ("PaymentDisputeClosed", 1),
 ];
 
 /// The provider that v1 payments went through.
@@ -35,6 +36,7 @@ pub fn encode(event: &PaymentEvent) -> StoredEvent {
         E::PaymentRefunded(p) => ("PaymentRefunded", 1, to_payload(p)),
         E::PaymentVoided(p) => ("PaymentVoided", 1, to_payload(p)),
         E::PaymentDisputed(p) => ("PaymentDisputed", 1, to_payload(p)),
+        E::PaymentDisputeClosed(p) => ("PaymentDisputeClosed", 1, to_payload(p)),
     };
     StoredEvent {
         event_type,
@@ -64,6 +66,9 @@ pub fn decode(
         ("PaymentRefunded", 1) => E::PaymentRefunded(from_payload(event_type, v, payload)?),
         ("PaymentVoided", 1) => E::PaymentVoided(from_payload(event_type, v, payload)?),
         ("PaymentDisputed", 1) => E::PaymentDisputed(from_payload(event_type, v, payload)?),
+        ("PaymentDisputeClosed", 1) => {
+            E::PaymentDisputeClosed(from_payload(event_type, v, payload)?)
+        }
         _ if EVENT_TYPES.iter().any(|(name, _)| *name == event_type) => {
             return Err(unsupported(event_type, event_version))
         }

@@ -1,5 +1,6 @@
 //! What may be asked of a payment (by the API or by the provider's webhooks).
 
+use super::DisputeOutcome;
 use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
 
 /// A command to a payment.
@@ -59,5 +60,12 @@ pub enum PaymentCommand {
         amount: Money,
         /// The bank's reason.
         reason: NonEmptyText,
+    },
+    /// Record how a dispute ended.
+    RecordDisputeClosed {
+        /// The provider's dispute id.
+        dispute_id: ExternalRef,
+        /// Won or lost.
+        outcome: DisputeOutcome,
     },
 }

@@ -1,8 +1,9 @@
 //! The payment's rules: which events each command causes in each status.
 
 use super::{
-    PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputed, PaymentError,
-    PaymentEvent, PaymentFailed, PaymentRefunded, PaymentRequested, PaymentState, PaymentVoided,
+    PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputeClosed, PaymentDisputed,
+    PaymentError, PaymentEvent, PaymentFailed, PaymentRefunded, PaymentRequested, PaymentState,
+    PaymentVoided,
 };
 use crate::{Context, Money};
 
@@ -140,8 +141,11 @@ pub(super) fn decide(
                 return Ok(vec![]);
             }
             check_amount(payment, amount)?;
+            if payment.has_open_dispute() {
+                return Err(PaymentError::RefundWhileDisputed);
+            }
             let refunded_total = add(payment.refunded, amount)?;
-            if refunded_total.amount_minor > payment.captured.amount_minor {
+            if amount.amount_minor > payment.refundable().amount_minor {
                 return Err(PaymentError::RefundExceedsCaptured);
             }
             Ok(vec![PaymentEvent::PaymentRefunded(PaymentRefunded {
@@ -185,6 +189,28 @@ pub(super) fn decide(
                 reason,
                 disputed_at: now,
             })])
+        }
+        C::RecordDisputeClosed {
+            dispute_id,
+            outcome,
+        } => {
+            let dispute = payment
+                .disputes
+                .iter()
+                .find(|d| d.dispute_id == dispute_id)
+                .ok_or(PaymentError::UnknownDispute)?;
+            // Closed already: the provider does not reopen a decided dispute.
+            if dispute.outcome.is_some() {
+                return Ok(vec![]);
+            }
+            Ok(vec![PaymentEvent::PaymentDisputeClosed(
+                PaymentDisputeClosed {
+                    order_id: payment.order_id,
+                    dispute_id,
+                    outcome,
+                    closed_at: now,
+                },
+            )])
         }
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::DisputeOutcome;
 use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
 
 /// An event of the payment stream.
@@ -22,6 +23,8 @@ pub enum PaymentEvent {
     PaymentVoided(PaymentVoided),
     /// A chargeback dispute was opened.
     PaymentDisputed(PaymentDisputed),
+    /// A dispute ended, won or lost.
+    PaymentDisputeClosed(PaymentDisputeClosed),
 }
 
 /// Payload of `PaymentRequested` (version 2; version 1 had no `provider`).
@@ -117,4 +120,17 @@ pub struct PaymentDisputed {
     pub reason: NonEmptyText,
     /// When.
     pub disputed_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentDisputeClosed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDisputeClosed {
+    /// The order.
+    pub order_id: OrderId,
+    /// The provider's dispute id.
+    pub dispute_id: ExternalRef,
+    /// Won or lost.
+    pub outcome: DisputeOutcome,
+    /// When.
+    pub closed_at: DateTime<Utc>,
 }

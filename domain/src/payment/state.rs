@@ -74,6 +74,18 @@ pub struct Dispute {
     pub amount: Money,
     /// The bank's reason.
     pub reason: NonEmptyText,
+    /// How it ended; `None` while open.
+    pub outcome: Option<DisputeOutcome>,
+}
+
+/// How a dispute ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// Decided for us (or withdrawn): the money stays with us.
+    Won,
+    /// Decided for the cardholder: the bank gave the money back to them.
+    Lost,
 }
 
 /// The state of an existing payment.
@@ -99,6 +111,8 @@ pub struct PaymentState {
     pub voided: bool,
     /// Provider capture ids already recorded.
     pub capture_ids: BTreeSet<ExternalRef>,
+    /// The latest capture id (for a card payment, the charge a dispute or refund names).
+    pub last_capture_id: Option<ExternalRef>,
     /// Provider refund ids already recorded.
     pub refund_ids: BTreeSet<ExternalRef>,
     /// Disputes opened against it.
@@ -138,14 +152,30 @@ impl PaymentState {
             .map_or(Money::zero(self.requested.currency), |auth| auth.amount)
     }
 
-    /// What may still be refunded.
+    /// What may still be refunded: captured, less what was refunded and what a lost dispute
+    /// already gave back to the cardholder.
     pub fn refundable(&self) -> Money {
         Money::new(
             self.captured
                 .amount_minor
-                .saturating_sub(self.refunded.amount_minor),
+                .saturating_sub(self.refunded.amount_minor)
+                .saturating_sub(self.lost_to_disputes()),
             self.requested.currency,
         )
+    }
+
+    /// Whether a dispute is open: its money is with the bank until it ends.
+    pub fn has_open_dispute(&self) -> bool {
+        self.disputes.iter().any(|d| d.outcome.is_none())
+    }
+
+    /// What lost disputes gave back to the cardholder, in minor units.
+    pub fn lost_to_disputes(&self) -> i64 {
+        self.disputes
+            .iter()
+            .filter(|d| d.outcome == Some(DisputeOutcome::Lost))
+            .map(|d| d.amount.amount_minor)
+            .sum()
     }
 }
 
@@ -164,6 +194,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             failure: None,
             voided: false,
             capture_ids: BTreeSet::new(),
+            last_capture_id: None,
             refund_ids: BTreeSet::new(),
             disputes: Vec::new(),
         });
@@ -184,6 +215,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
         PaymentEvent::PaymentCaptured(captured) => {
             payment.captured = captured.captured_total;
             payment.capture_ids.insert(captured.capture_id.clone());
+            payment.last_capture_id = Some(captured.capture_id.clone());
             payment.failure = None;
         }
         PaymentEvent::PaymentFailed(failed) => {
@@ -201,6 +233,14 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             dispute_id: disputed.dispute_id.clone(),
             amount: disputed.amount,
             reason: disputed.reason.clone(),
+            outcome: None,
         }),
+        PaymentEvent::PaymentDisputeClosed(closed) => {
+            for dispute in &mut payment.disputes {
+                if dispute.dispute_id == closed.dispute_id {
+                    dispute.outcome = Some(closed.outcome);
+                }
+            }
+        }
     }
 }

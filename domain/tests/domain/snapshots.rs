@@ -137,6 +137,12 @@ fn payment_samples() -> Vec<PaymentEvent> {
             reason: text("fraudulent"),
             disputed_at: now(),
         }),
+        PaymentEvent::PaymentDisputeClosed(payment::PaymentDisputeClosed {
+            order_id: order_id(),
+            dispute_id: ext("dp_1"),
+            outcome: payment::DisputeOutcome::Won,
+            closed_at: minutes(90),
+        }),
     ]
 }
 

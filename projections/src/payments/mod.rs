@@ -32,6 +32,7 @@ pub(crate) const PAYMENTS: Table = Table {
         col("captured_minor", Int),
         col("refunded_minor", Int),
         nullable("provider_reference", Text),
+        nullable("charge_id", Text),
         nullable("failure_code", Text),
         nullable("failure_message", Text),
         col("disputes", Int),
@@ -45,6 +46,7 @@ pub(crate) const PAYMENTS: Table = Table {
         ("requested_at", "requested_at DESC, payment_id DESC"),
         ("order", "order_id"),
         ("provider_reference", "provider_reference"),
+        ("charge", "charge_id"),
         ("status", "status, requested_at DESC"),
     ],
 };
@@ -75,6 +77,8 @@ pub struct PaymentRow {
     pub refunded_minor: i64,
     /// The provider's id of the payment, once authorized.
     pub provider_reference: Option<String>,
+    /// The id of its latest capture (for a card payment at Stripe, the charge `ch_…`).
+    pub charge_id: Option<String>,
     /// The provider's failure code, while failed.
     pub failure_code: Option<String>,
     /// The provider's failure message, while failed.
@@ -130,6 +134,10 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
             .authorization
             .as_ref()
             .map(|a| a.provider_reference.as_str().to_owned()),
+        charge_id: payment
+            .last_capture_id
+            .as_ref()
+            .map(|c| c.as_str().to_owned()),
         failure_code: payment.failure.as_ref().map(|f| f.code.as_str().to_owned()),
         failure_message: payment
             .failure
@@ -163,6 +171,8 @@ pub struct PaymentFilter {
     pub provider: Option<String>,
     /// The provider's id of the payment.
     pub provider_reference: Option<String>,
+    /// The id of its latest capture (the charge).
+    pub charge_id: Option<String>,
     /// Requested at or after.
     pub requested_from: Option<DateTime<Utc>>,
     /// Requested before.
@@ -190,6 +200,7 @@ pub async fn list_payments(
         .equal("order_id", filter.order_id.as_ref())
         .equal("provider", filter.provider.as_ref())
         .equal("provider_reference", filter.provider_reference.as_ref())
+        .equal("charge_id", filter.charge_id.as_ref())
         .since(filter.requested_from)
         .before(filter.requested_to)
         .page(log, cursor, limit, |p: &PaymentRow| {

@@ -282,17 +282,30 @@ impl Worker {
     }
 
     /// The payment a Stripe event is about: by our payment id, then by the provider reference,
-    /// then the newest Stripe payment of our order that has no other reference.
+    /// then by the charge it captured, then the newest Stripe payment of our order that Stripe
+    /// has not yet named: one without a reference, or whose reference we made ourselves (a
+    /// capture recorded through the API without one implies an authorization named after
+    /// itself; Stripe's own are `pi_…`).
     async fn find_payment(&self, lookup: &PaymentLookup) -> Result<Option<String>, WorkerError> {
         if let Some(payment_id) = &lookup.payment_id {
             return Ok(Some(payment_id.clone()));
         }
         let log = self.inbox.log();
-        if let Some(reference) = &lookup.provider_reference {
-            let filter = PaymentFilter {
-                provider_reference: Some(reference.clone()),
-                ..PaymentFilter::default()
-            };
+        let by = |provider_reference: Option<&String>, charge_id: Option<&String>| PaymentFilter {
+            provider_reference: provider_reference.cloned(),
+            charge_id: charge_id.cloned(),
+            ..PaymentFilter::default()
+        };
+        for filter in [
+            lookup
+                .provider_reference
+                .as_ref()
+                .map(|r| by(Some(r), None)),
+            lookup.charge.as_ref().map(|c| by(None, Some(c))),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if let Some(found) = list_payments(log, &filter, None, 1).await?.items.first() {
                 return Ok(Some(found.payment_id.clone()));
             }
@@ -304,8 +317,12 @@ impl Worker {
                 ..PaymentFilter::default()
             };
             let page = list_payments(log, &filter, None, 50).await?;
-            let found = page.items.iter().find(|p| {
-                p.provider_reference.is_none() || p.provider_reference == lookup.provider_reference
+            let found = page.items.iter().find(|p| match &p.provider_reference {
+                None => true,
+                Some(reference) => {
+                    !reference.starts_with("pi_")
+                        || Some(reference) == lookup.provider_reference.as_ref()
+                }
             });
             return Ok(found.map(|p| p.payment_id.clone()));
         }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    payment::{PaymentCommand, PaymentState},
+    payment::{DisputeOutcome, PaymentCommand, PaymentState},
     shipment::{CarrierStatus, TrackingUpdate},
     Code, ExternalRef, Money, NonEmptyText,
 };
@@ -12,7 +12,7 @@ use crate::inbound::payload::{
     crm::{self, Contact, CrmEventKind},
     easypost::{self, EasyPostEventKind, Tracker, TrackerStatus},
     erp::{self, ErpEventKind, Invoice, Product, StockLevel},
-    stripe::{self, Charge, Metadata, PaymentIntent, RefundStatus, StripeEventKind},
+    stripe::{self, Charge, DisputeStatus, Metadata, PaymentIntent, RefundStatus, StripeEventKind},
     PayloadError, Source,
 };
 
@@ -42,6 +42,9 @@ pub(crate) struct PaymentLookup {
     pub payment_id: Option<String>,
     /// The payment intent (`pi_...`): our provider reference.
     pub provider_reference: Option<String>,
+    /// The charge (`ch_...`): the capture id a payment recorded (disputes and refunds name it
+    /// even when their payment intent is null).
+    pub charge: Option<String>,
     /// Our order id, from the metadata.
     pub order_id: Option<String>,
 }
@@ -51,8 +54,14 @@ impl PaymentLookup {
         Self {
             payment_id: metadata.payment_id().map(str::to_owned),
             provider_reference: payment_intent.map(str::to_owned),
+            charge: None,
             order_id: metadata.order_id().map(str::to_owned),
         }
+    }
+
+    fn with_charge(mut self, charge: &str) -> Self {
+        self.charge = Some(charge.to_owned());
+        self
     }
 }
 
@@ -65,6 +74,7 @@ pub(crate) enum PaymentAction {
     Void(PaymentIntent),
     Refund(Charge),
     Dispute(stripe::Dispute),
+    CloseDispute(stripe::Dispute),
 }
 
 /// Reads the body of a delivery from `source` into a plan.
@@ -100,16 +110,22 @@ fn stripe_plan(kind: StripeEventKind) -> Plan {
         K::PaymentIntentPaymentFailed(pi) => intent(pi, PaymentAction::Fail),
         K::PaymentIntentCanceled(pi) => intent(pi, PaymentAction::Void),
         K::ChargeRefunded(charge) => Plan::Payment(
-            PaymentLookup::new(&charge.metadata, charge.payment_intent.as_deref()),
+            PaymentLookup::new(&charge.metadata, charge.payment_intent.as_deref())
+                .with_charge(&charge.id),
             PaymentAction::Refund(charge),
         ),
         K::DisputeCreated(dispute) => Plan::Payment(
-            PaymentLookup::new(&dispute.metadata, dispute.payment_intent.as_deref()),
+            PaymentLookup::new(&dispute.metadata, dispute.payment_intent.as_deref())
+                .with_charge(&dispute.charge),
             PaymentAction::Dispute(dispute),
+        ),
+        K::DisputeClosed(dispute) => Plan::Payment(
+            PaymentLookup::new(&dispute.metadata, dispute.payment_intent.as_deref())
+                .with_charge(&dispute.charge),
+            PaymentAction::CloseDispute(dispute),
         ),
         K::RefundUpdated(_)
         | K::DisputeUpdated(_)
-        | K::DisputeClosed(_)
         | K::DisputeFundsWithdrawn(_)
         | K::DisputeFundsReinstated(_) => Plan::Ignore("not acted on yet".to_owned()),
         K::Unknown { event_type } => Plan::Ignore(event_type),
@@ -193,6 +209,20 @@ impl PaymentAction {
                 }]
             }
             Self::Refund(charge) => refunds(charge, state)?,
+            Self::CloseDispute(dispute) => {
+                let outcome = match dispute.status {
+                    DisputeStatus::Won
+                    | DisputeStatus::WarningClosed
+                    | DisputeStatus::Prevented => DisputeOutcome::Won,
+                    DisputeStatus::Lost => DisputeOutcome::Lost,
+                    // Not decided yet (a close event always carries the decision).
+                    _ => return Ok(vec![]),
+                };
+                vec![PaymentCommand::RecordDisputeClosed {
+                    dispute_id: reference("dispute id", &dispute.id)?,
+                    outcome,
+                }]
+            }
             Self::Dispute(dispute) => vec![PaymentCommand::RecordDispute {
                 dispute_id: reference("dispute id", &dispute.id)?,
                 amount: Money::new(dispute.amount, dispute.currency),
