@@ -275,7 +275,7 @@ pub fn document_webhook_routes(document: &mut Document) {
         "/api/v1/admin/webhooks/deliveries/{source}/{event_id}/retry",
         PathItem::new(
             HttpMethod::Post,
-            one("Retries a dead, failed or unmatched delivery")
+            one("Retries a dead, failed, unmatched or unmatched_expired delivery")
                 .response("202", json_response("Due again"))
                 .response("409", problem_response("Not retryable (pending or done)"))
                 .build(),

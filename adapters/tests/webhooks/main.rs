@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod end_to_end;
+mod matching;
 mod reliability;
 mod robustness;
 mod support;

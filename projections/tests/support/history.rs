@@ -62,7 +62,7 @@ fn append<E: EventCodec>(id: impl ToString, events: &[E]) -> Append {
 pub fn lifecycle(n: u128) -> Vec<Append> {
     let base = Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap();
     let at = base + Duration::minutes(i64::try_from(n).unwrap() * 7);
-    let currency = if n % 3 == 0 { "USD" } else { "EUR" };
+    let currency = if n.is_multiple_of(3) { "USD" } else { "EUR" };
     let (order, payment, shipment) = (
         OrderId::from(id(1, n)),
         PaymentId::from(id(2, n)),
@@ -124,7 +124,7 @@ pub fn lifecycle(n: u128) -> Vec<Append> {
             provider_reference: None,
         },
     ];
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         let order_events = decide::<Order>(
             [place]
                 .into_iter()

@@ -3,7 +3,8 @@
 //!
 //! - `GET  /deliveries?source=&status=&cursor=&limit=`: newest first, keyset cursor;
 //! - `GET  /deliveries/{source}/{event_id}`: one delivery with body, headers and attempts;
-//! - `POST /deliveries/{source}/{event_id}/retry`: a dead, unmatched or failed one, due now.
+//! - `POST /deliveries/{source}/{event_id}/retry`: a dead, unmatched (or expired) or failed one,
+//!   due now.
 
 use axum::{
     extract::{Path, State},
@@ -100,7 +101,7 @@ async fn retry(
             "not_retryable",
             "Delivery not retryable",
             format!(
-                "the delivery is {}; only dead, unmatched or failed ones are retried",
+                "the delivery is {}; only dead, unmatched, unmatched_expired or failed ones are retried",
                 status.as_str()
             ),
         )

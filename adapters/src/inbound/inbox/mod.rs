@@ -33,8 +33,11 @@ pub enum DeliveryStatus {
     Failed,
     /// Failed too often: left for an operator (admin retry).
     Dead,
-    /// Names no payment or shipment we know yet; re-checked periodically.
+    /// Names no payment or shipment we know yet; re-checked with a growing delay.
     Unmatched,
+    /// Unmatched for longer than the configured age: no longer re-checked, still listed and
+    /// retryable.
+    UnmatchedExpired,
     /// A type the back office does not act on: kept, not processed.
     Ignored,
 }
@@ -48,6 +51,7 @@ impl DeliveryStatus {
             Self::Failed => "failed",
             Self::Dead => "dead",
             Self::Unmatched => "unmatched",
+            Self::UnmatchedExpired => "unmatched_expired",
             Self::Ignored => "ignored",
         }
     }
@@ -90,6 +94,10 @@ pub struct Claimed {
     pub attempts: i32,
     /// Failed attempts before this one (since the last admin retry).
     pub failures: i32,
+    /// Where it stood when claimed.
+    pub status: DeliveryStatus,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
     /// The claim: only its holder may finish the attempt.
     pub claim_token: String,
     /// When the claim was made.
@@ -167,21 +175,23 @@ impl Inbox {
         })
     }
 
-    /// Claims up to `limit` due deliveries for one attempt each: their `next_attempt_at` moves
-    /// `lease` ahead, so another worker skips them, and a worker that dies leaves them due again
-    /// once the lease has run out. On PostgreSQL rows locked by a concurrent claim are skipped.
+    /// Claims up to `limit` deliveries due by `due_by` for one attempt each: their
+    /// `next_attempt_at` moves `lease` past now (the time of this claim), so another worker
+    /// skips them, and a worker that dies leaves them due again once the lease has run out. On
+    /// PostgreSQL rows locked by a concurrent claim are skipped.
     pub async fn claim(
         &self,
-        now: DateTime<Utc>,
+        due_by: DateTime<Utc>,
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<Claimed>, StorageError> {
+        let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let token = uuid::Uuid::now_v7().to_string();
         let texts: Vec<String> = match &self.log {
             EventLog::Postgres(pg) => {
                 sqlx::query_scalar(sql::CLAIM_POSTGRES)
-                    .bind(now)
+                    .bind(due_by)
                     .bind(limit)
                     .bind(until)
                     .bind(&token)
@@ -190,7 +200,7 @@ impl Inbox {
             }
             EventLog::Sqlite(lite) => {
                 sqlx::query_scalar(sql::CLAIM_SQLITE)
-                    .bind(eventlog::sqlite_time(now))
+                    .bind(eventlog::sqlite_time(due_by))
                     .bind(limit)
                     .bind(eventlog::sqlite_time(until))
                     .bind(&token)
@@ -239,7 +249,11 @@ impl Inbox {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-            if updated == 1 {
+            // A recheck that finds it still unmatched is no new attempt worth a row: the row's
+            // last error says so.
+            let recheck = claimed.status == DeliveryStatus::Unmatched
+                && finish.status == DeliveryStatus::Unmatched;
+            if updated == 1 && !recheck {
                 sqlx::query(sql::RECORD_ATTEMPT)
                     .bind(claimed.source.as_str())
                     .bind(&claimed.event_id)

@@ -55,7 +55,7 @@ pub(crate) const STORE_SQLITE: &str = "INSERT INTO webhook_inbox \
      (source, event_id, event_type, body, headers, received_at, next_attempt_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (source, event_id) DO NOTHING";
 
-/// The claimed row as JSON; `$1` now, `$2` limit, `$3` lease end, `$4` claim token.
+/// The claimed row as JSON; `$1` due by, `$2` limit, `$3` lease end, `$4` claim token.
 /// Rows locked by a concurrent claim are skipped, not waited for.
 pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS (SELECT source, event_id FROM webhook_inbox \
        WHERE status IN ('pending', 'failed', 'unmatched') AND next_attempt_at <= $1 \
@@ -64,7 +64,8 @@ pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS (SELECT source, event_id FR
      FROM due WHERE i.source = due.source AND i.event_id = due.event_id \
      RETURNING json_build_object('source', i.source, 'event_id', i.event_id, \
        'event_type', i.event_type, 'body', i.body, 'attempts', i.attempts, \
-       'failures', i.failures, 'claim_token', i.claim_token)::text";
+       'failures', i.failures, 'claim_token', i.claim_token, 'status', i.status, \
+       'received_at', i.received_at)::text";
 
 /// The same on SQLite, whose single writer needs no row locks; `?n` fixes the numbering.
 pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
@@ -73,7 +74,8 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
        WHERE status IN ('pending', 'failed', 'unmatched') AND next_attempt_at <= ?1 \
        ORDER BY next_attempt_at LIMIT ?2) \
      RETURNING json_object('source', source, 'event_id', event_id, 'event_type', event_type, \
-       'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token)";
+       'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token, \
+       'status', status, 'received_at', received_at)";
 
 /// Records an attempt's end on the row, if the claim `$8` still holds it.
 pub(crate) const FINISH: &str = "UPDATE webhook_inbox SET status = $1, failures = failures + $2, \
@@ -85,10 +87,11 @@ pub(crate) const RECORD_ATTEMPT: &str = "INSERT INTO webhook_inbox_attempts \
      (source, event_id, attempt, started_at, finished_at, outcome, error) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-/// Makes a dead, unmatched or failed delivery due now (`$1`), as if new.
+/// Makes a dead, unmatched (or expired) or failed delivery due now (`$1`), as if new.
 pub(crate) const RETRY: &str = "UPDATE webhook_inbox SET status = 'pending', failures = 0, \
      next_attempt_at = $1, claim_token = NULL \
-     WHERE source = $2 AND event_id = $3 AND status IN ('dead', 'unmatched', 'failed')";
+     WHERE source = $2 AND event_id = $3 \
+       AND status IN ('dead', 'unmatched', 'unmatched_expired', 'failed')";
 
 /// The columns of a delivery as one JSON object; `full` adds the body and headers.
 pub(crate) fn delivery_json(log: &EventLog, full: bool) -> String {

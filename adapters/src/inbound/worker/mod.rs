@@ -1,7 +1,8 @@
 //! The inbox worker: claims due deliveries, maps each to commands (or to a catalog or customer
 //! row), and records how each attempt ended. Failures are retried after an exponential backoff
 //! with jitter and dead-lettered after `max_failures`; deliveries that name no payment or
-//! shipment yet are kept `unmatched` and re-checked every `unmatched_recheck`.
+//! shipment yet are kept `unmatched` and re-checked with a growing delay, and rest as
+//! `unmatched_expired` once older than `unmatched_max_age`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -45,8 +46,13 @@ pub struct WorkerOptions {
     pub backoff_base: Duration,
     /// The longest delay between retries.
     pub backoff_max: Duration,
-    /// How often an unmatched delivery is checked again.
+    /// The delay before an unmatched delivery's first recheck; it doubles per recheck (with
+    /// jitter) up to `unmatched_recheck_max`.
     pub unmatched_recheck: Duration,
+    /// The longest delay between rechecks of an unmatched delivery.
+    pub unmatched_recheck_max: Duration,
+    /// How long after it arrived an unmatched delivery is still rechecked.
+    pub unmatched_max_age: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -59,6 +65,8 @@ impl Default for WorkerOptions {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(3600),
             unmatched_recheck: Duration::from_secs(30),
+            unmatched_recheck_max: Duration::from_secs(6 * 3600),
+            unmatched_max_age: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -188,11 +196,27 @@ impl Worker {
                 next_attempt_at: None,
                 error: Some(format!("not acted on: {what}")),
             },
-            Outcome::Unmatched(why) => Finish {
-                status: DeliveryStatus::Unmatched,
-                next_attempt_at: Some(later(now, self.options.unmatched_recheck)),
-                error: Some(why),
-            },
+            Outcome::Unmatched(why)
+                if later(claimed.received_at, self.options.unmatched_max_age) <= now =>
+            {
+                Finish {
+                    status: DeliveryStatus::UnmatchedExpired,
+                    next_attempt_at: None,
+                    error: Some(format!("{why}; no longer rechecked")),
+                }
+            }
+            Outcome::Unmatched(why) => {
+                let delay = backoff::delay(
+                    claimed.attempts,
+                    self.options.unmatched_recheck,
+                    self.options.unmatched_recheck_max,
+                );
+                Finish {
+                    status: DeliveryStatus::Unmatched,
+                    next_attempt_at: Some(later(now, delay)),
+                    error: Some(why),
+                }
+            }
             Outcome::Failed(why) => {
                 let failures = claimed.failures + 1;
                 if failures >= self.options.max_failures {

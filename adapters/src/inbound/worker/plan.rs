@@ -22,7 +22,7 @@ pub(crate) enum Plan {
     /// Nothing: a type the back office does not act on.
     Ignore(String),
     /// Commands to one payment, found through `PaymentLookup`.
-    Payment(PaymentLookup, PaymentAction),
+    Payment(PaymentLookup, Box<PaymentAction>),
     /// Tracking updates to the shipment with this tracking number.
     Tracking(String, Vec<TrackingUpdate>),
     /// An invoice attached to its order.
@@ -102,7 +102,10 @@ pub(crate) fn plan(source: Source, body: &[u8]) -> Result<Plan, PayloadError> {
 fn stripe_plan(kind: StripeEventKind) -> Plan {
     use StripeEventKind as K;
     let intent = |pi: PaymentIntent, action: fn(PaymentIntent) -> PaymentAction| {
-        Plan::Payment(PaymentLookup::new(&pi.metadata, Some(&pi.id)), action(pi))
+        Plan::Payment(
+            PaymentLookup::new(&pi.metadata, Some(&pi.id)),
+            Box::new(action(pi)),
+        )
     };
     match kind {
         K::PaymentIntentAmountCapturableUpdated(pi) => intent(pi, PaymentAction::Authorize),
@@ -112,17 +115,17 @@ fn stripe_plan(kind: StripeEventKind) -> Plan {
         K::ChargeRefunded(charge) => Plan::Payment(
             PaymentLookup::new(&charge.metadata, charge.payment_intent.as_deref())
                 .with_charge(&charge.id),
-            PaymentAction::Refund(charge),
+            Box::new(PaymentAction::Refund(charge)),
         ),
         K::DisputeCreated(dispute) => Plan::Payment(
             PaymentLookup::new(&dispute.metadata, dispute.payment_intent.as_deref())
                 .with_charge(&dispute.charge),
-            PaymentAction::Dispute(dispute),
+            Box::new(PaymentAction::Dispute(dispute)),
         ),
         K::DisputeClosed(dispute) => Plan::Payment(
             PaymentLookup::new(&dispute.metadata, dispute.payment_intent.as_deref())
                 .with_charge(&dispute.charge),
-            PaymentAction::CloseDispute(dispute),
+            Box::new(PaymentAction::CloseDispute(dispute)),
         ),
         K::RefundUpdated(_)
         | K::DisputeUpdated(_)
