@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 /// The ERP's webhook signing secret (Standard Webhooks).
 pub const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Stripe's endpoint secret.
+pub const STRIPE_SECRET: &str = "whsec_test_e2e_stripe";
 
 /// A running app.
 pub struct App {
@@ -42,10 +44,15 @@ impl App {
     }
 
     async fn start(db: TestDatabase) -> Self {
+        Self::start_with(db, eventlog::SubscriptionOptions::default()).await
+    }
+
+    /// On `db`, its process managers retrying and parking their steps as `options` say.
+    pub async fn start_with(db: TestDatabase, options: eventlog::SubscriptionOptions) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
         let secrets: adapters::inbound::WebhookSecrets =
-            serde_json::from_value(json!({ "erp": ERP_SECRET })).unwrap();
+            serde_json::from_value(json!({ "erp": ERP_SECRET, "stripe": STRIPE_SECRET })).unwrap();
         let webhooks =
             adapters::inbound::WebhookState::new(log.clone(), secrets.verifiers().unwrap());
         let mut state = api::AppState::with_webhooks(log.clone(), webhooks);
@@ -53,6 +60,7 @@ impl App {
         // longer than the production wait (and short of the 30 s request time-out, so that a
         // lagging read says so rather than timing out).
         state.consistency_wait = Duration::from_secs(25);
+        state.process_options = options;
         let workers = api::spawn_workers(&state);
         let mut tokens = Vec::new();
         for role in Role::ALL {
@@ -146,6 +154,28 @@ pub fn new_order() -> Value {
 }
 
 impl App {
+    /// Sends `body` (a Stripe event) to `/webhooks/stripe` as Stripe would: signed now.
+    pub async fn stripe_delivery(&self, body: &Value) -> StatusCode {
+        let body = serde_json::to_vec(body).unwrap();
+        let header = adapters::inbound::signature::StripeVerifier::new(STRIPE_SECRET)
+            .unwrap()
+            .sign(chrono::Utc::now().timestamp(), &body);
+        self.client
+            .post(format!("{}/webhooks/stripe", self.base))
+            .header("content-type", "application/json")
+            .header("stripe-signature", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// The handler of commands over this app's log, for reading aggregates as the log has them.
+    pub fn handler(&self) -> commands::CommandHandler {
+        commands::CommandHandler::new(self.log.clone())
+    }
+
     /// Sends `body` to `/webhooks/erp` as the ERP would: signed, with message id `id`.
     pub async fn erp_delivery(&self, id: &str, body: &Value) -> StatusCode {
         let body = serde_json::to_vec(body).unwrap();
