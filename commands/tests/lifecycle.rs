@@ -19,6 +19,7 @@ eventlog::on_both_backends!(
     a_cancelled_order_refunds_its_captured_money,
     a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caught_up,
     a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_process_runs_first,
+    money_captured_after_a_cancellation_is_refunded_too,
 );
 
 async fn an_order_is_paid_in_two_captures_shipped_in_two_parts_delivered_and_completed(
@@ -237,4 +238,37 @@ async fn a_shipment_allocated_before_a_cancellation_is_cancelled_whichever_proce
         "{:?}",
         order_state.allocations
     );
+}
+
+/// The provider captures more of a payment after the order's cancellation was settled (a
+/// partial capture that arrives late): the order records it, and the cancellation refunds it.
+async fn money_captured_after_a_cancellation_is_refunded_too(_db: &TestDatabase, log: EventLog) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = placed_and_captured(&handler, 5, 1000).await;
+    settle(&handler).await;
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("out of stock"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+    let late = PaymentCommand::CapturePayment {
+        capture_id: ext("ch_5_late"),
+        amount: eur(500),
+        provider_reference: Some(ext("pi_5")),
+    };
+    handler
+        .execute::<Payment>(&payment.to_string(), late, &by_user("late-capture"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+
+    let (payment_state, _) = handler.load::<Payment>(&payment.to_string()).await.unwrap();
+    let payment_state = payment_state.unwrap();
+    assert_eq!(payment_state.captured, eur(1500));
+    assert_eq!(payment_state.refunded, eur(1500), "both captures went back");
+    let (order_state, _) = handler.load::<Order>(&order.to_string()).await.unwrap();
+    assert_eq!(order_state.unwrap().net_paid(), eur(0));
 }
