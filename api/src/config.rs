@@ -27,6 +27,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Seconds to wait for a database connection before failing.
     pub database_timeout_secs: u64,
+    /// Attempts at a failing process step before it is parked for a person (ADR 0010).
+    pub step_attempts: i32,
     /// Webhook signing secrets per source (`[webhooks]` in the file, or
     /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.
     #[serde(default)]
@@ -51,6 +53,7 @@ struct Defaults {
     log_format: LogFormat,
     max_connections: u32,
     database_timeout_secs: u64,
+    step_attempts: i32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -59,6 +62,7 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Text,
     max_connections: 10,
     database_timeout_secs: 5,
+    step_attempts: 8,
 };
 
 /// Why the configuration was refused; the message names the key and where its value came from.
@@ -155,7 +159,38 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if self.step_attempts < 1 {
+            return Err(ConfigError::rejected("step_attempts", "must be at least 1"));
+        }
+        if self.webhooks.unmatched_max_age_hours == Some(0) {
+            return Err(ConfigError::rejected(
+                "webhooks.unmatched_max_age_hours",
+                "must be at least 1",
+            ));
+        }
         Ok(())
+    }
+
+    /// How the process managers retry and park their steps.
+    pub fn process_options(&self) -> eventlog::SubscriptionOptions {
+        eventlog::SubscriptionOptions {
+            max_attempts: self.step_attempts,
+            ..eventlog::SubscriptionOptions::default()
+        }
+    }
+
+    /// How the webhook inbox worker paces itself.
+    pub fn inbox_options(&self) -> adapters::inbound::WorkerOptions {
+        let defaults = adapters::inbound::WorkerOptions::default();
+        adapters::inbound::WorkerOptions {
+            unmatched_max_age: self
+                .webhooks
+                .unmatched_max_age_hours
+                .map_or(defaults.unmatched_max_age, |hours| {
+                    Duration::from_secs(hours.saturating_mul(3600))
+                }),
+            ..defaults
+        }
     }
 
     /// The database connection options.
@@ -241,6 +276,35 @@ mod tests {
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "log_format");
             assert!(error.to_string().contains("backoffice.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn step_attempts_and_the_unmatched_age_reach_the_workers_and_zero_is_refused() {
+        in_clean_jail(|jail| {
+            jail.create_file(
+                "backoffice.toml",
+                "step_attempts = 3\n[webhooks]\nunmatched_max_age_hours = 24\n",
+            )?;
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(config.process_options().max_attempts, 3);
+            assert_eq!(
+                config.inbox_options().unmatched_max_age,
+                Duration::from_secs(24 * 3600)
+            );
+            Ok(())
+        });
+        in_clean_jail(|jail| {
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(config.process_options().max_attempts, 8);
+            assert_eq!(
+                config.inbox_options().unmatched_max_age,
+                Duration::from_secs(7 * 24 * 3600)
+            );
+            jail.set_env("BACKOFFICE_STEP_ATTEMPTS", "0");
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "step_attempts");
             Ok(())
         });
     }

@@ -53,6 +53,8 @@ pub struct AppState {
     pub consistency_wait: Duration,
     /// How the process managers read, retry and park their steps.
     pub process_options: eventlog::SubscriptionOptions,
+    /// How the webhook inbox worker paces itself.
+    pub inbox_options: WorkerOptions,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             webhooks,
             consistency_wait: extract::CONSISTENCY_WAIT,
             process_options: eventlog::SubscriptionOptions::default(),
+            inbox_options: WorkerOptions::default(),
         }
     }
 }
@@ -81,7 +84,8 @@ impl AppState {
 pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
     let mut workers = JoinSet::new();
     let log = &state.log;
-    let worker = Worker::new(log.clone(), WorkerOptions::default()).woken_by(state.webhooks.wake());
+    let worker =
+        Worker::new(log.clone(), state.inbox_options.clone()).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });
     use projections::{ReadModel, ReadModelProjection};
     for model in ReadModel::ALL {

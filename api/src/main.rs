@@ -321,10 +321,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .webhooks
         .verifiers()
         .context("while reading webhook secrets")?;
-    let state = AppState::with_webhooks(
+    let mut state = AppState::with_webhooks(
         log.clone(),
         adapters::inbound::WebhookState::new(log.clone(), verifiers),
     );
+    state.process_options = config.process_options();
+    state.inbox_options = config.inbox_options();
     let _workers = api::spawn_workers(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

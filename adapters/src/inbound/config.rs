@@ -23,6 +23,7 @@ use crate::inbound::signature::{
 /// erp = "whsec_base64..."
 /// crm = "whsec_base64..."
 /// tolerance_secs = 300
+/// unmatched_max_age_hours = 168
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +43,10 @@ pub struct WebhookSecrets {
     /// How far a signed timestamp may be from now, either way (default 300 s).
     #[serde(default)]
     pub tolerance_secs: Option<u64>,
+    /// How long after it arrived a delivery that matches nothing is still rechecked (default
+    /// 168 hours); then it rests as `unmatched_expired`, listed and retryable.
+    #[serde(default)]
+    pub unmatched_max_age_hours: Option<u64>,
 }
 
 /// Which source a secret was refused for.
