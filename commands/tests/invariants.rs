@@ -124,25 +124,8 @@ fn shipment_of(order: u128, n: u128) -> domain::ShipmentId {
 async fn run(log: EventLog, rounds: Vec<Vec<Op>>) {
     let handler = CommandHandler::new(log.clone());
     for n in 1..=ORDERS {
-        let (order, payment) = (order_id(n), payment_id(n));
-        handler
-            .execute::<Order>(
-                &order.to_string(),
-                OrderCommand::PlaceOrder(place(order)),
-                &by_user(&format!("place-{n}")),
-            )
-            .await
-            .unwrap();
-        let request = PaymentCommand::RequestPayment {
-            payment_id: payment,
-            order_id: order,
-            amount: eur(2500),
-            provider: code("stripe"),
-        };
-        handler
-            .execute::<Payment>(&payment.to_string(), request, &by_user(&format!("pay-{n}")))
-            .await
-            .unwrap();
+        let order = placed(&handler, n).await;
+        requested(&handler, n, order).await;
     }
     // The process managers run all along, as in `serve`.
     let options = quick();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use api::auth::{Permission, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use support::{new_order, read, App};
+use support::{new_order, read, trail, App};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_role_is_allowed_exactly_what_the_matrix_grants() {
@@ -261,19 +261,8 @@ async fn the_audit_trail_names_each_actor_and_ties_a_request_to_all_it_caused() 
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
-    let trail: Vec<(String, String)> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event_type"].as_str().unwrap().to_owned(),
-                e["metadata"]["actor"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
     assert_eq!(
-        trail,
+        trail(&history),
         [
             ("OrderPlaced".to_owned(), "user:operator".to_owned()),
             // The order decides a payment request in the same append as the payment.
@@ -300,19 +289,8 @@ async fn the_audit_trail_names_each_actor_and_ties_a_request_to_all_it_caused() 
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{caused}");
-    let caused: Vec<(String, String)> = caused["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event_type"].as_str().unwrap().to_owned(),
-                e["metadata"]["actor"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
     assert_eq!(
-        caused,
+        trail(&caused["events"]),
         [
             ("PaymentRequested".to_owned(), "user:operator".to_owned()),
             // The order decides a payment request in the same append as the payment.

@@ -14,7 +14,7 @@ use domain::{
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{new_order, App};
+use support::{new_order, trail, App};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -196,6 +196,13 @@ async fn two_allocations_that_together_exceed_a_line_never_both_succeed(app: App
     }
 }
 
+/// Waits until the Stripe delivery `event_id` is processed.
+async fn processed(app: &App, event_id: &str) {
+    let path = format!("/api/v1/admin/webhooks/deliveries/stripe/{event_id}");
+    app.eventually(&path, |delivery| delivery["status"] == "done")
+        .await;
+}
+
 /// A Stripe dispute event about `charge` (no payment intent), in `status`.
 fn dispute(event_id: &str, event_type: &str, status: &str, charge: &str, order: &str) -> Value {
     json!({
@@ -240,10 +247,7 @@ async fn a_refund_refused_during_a_cancellation_is_an_attention_item_a_person_re
         &order,
     );
     assert_eq!(app.stripe_delivery(&opened).await, StatusCode::ACCEPTED);
-    app.eventually(&format!("/api/v1/payments/{payment}"), |p| {
-        p["disputes"] == 1
-    })
-    .await;
+    processed(&app, "evt_dp_1").await;
 
     // Cancelled now, the order's refund is refused: a person is told, with why and from what.
     let cancelled_at = Instant::now();
@@ -325,6 +329,7 @@ async fn a_refund_refused_during_a_cancellation_is_an_attention_item_a_person_re
         &order,
     );
     assert_eq!(app.stripe_delivery(&won).await, StatusCode::ACCEPTED);
+    processed(&app, "evt_dp_2").await;
     let (status, retried) = app
         .post(
             Role::Finance,
@@ -355,20 +360,9 @@ async fn a_refund_refused_during_a_cancellation_is_an_attention_item_a_person_re
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
-    let trail: Vec<(String, String)> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event_type"].as_str().unwrap().to_owned(),
-                e["metadata"]["actor"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
     let step = |event: &str, actor: &str| (event.to_owned(), actor.to_owned());
     assert_eq!(
-        trail,
+        trail(&history),
         [
             step("AttentionRaised", "process:order-cancellation"),
             step("AttentionRetryRequested", "user:finance"),

@@ -111,7 +111,7 @@ pub async fn placed(handler: &CommandHandler, n: u128) -> OrderId {
         .execute::<Order>(
             &order.to_string(),
             OrderCommand::PlaceOrder(place(order)),
-            &by_user("place"),
+            &by_user(&format!("place-{n}")),
         )
         .await
         .unwrap();
@@ -128,7 +128,7 @@ pub async fn requested(handler: &CommandHandler, n: u128, order: OrderId) -> Pay
         provider: code("stripe"),
     };
     handler
-        .execute::<Payment>(&payment.to_string(), request, &by_user("pay"))
+        .execute::<Payment>(&payment.to_string(), request, &by_user(&format!("pay-{n}")))
         .await
         .unwrap();
     payment

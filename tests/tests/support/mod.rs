@@ -132,6 +132,21 @@ impl App {
     }
 }
 
+/// An audit history's events as (event type, actor) pairs, in order.
+pub fn trail(history: &Value) -> Vec<(String, String)> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event_type"].as_str().unwrap().to_owned(),
+                e["metadata"]["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Status and JSON body (null if none).
 pub async fn read(response: Response) -> (StatusCode, Value) {
     let status = response.status();
