@@ -207,7 +207,15 @@ impl EventLog {
     /// is written and rolled back otherwise; subscribers of this process are woken after it.
     pub async fn append_all(&self, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
         let mut tx = self.begin().await?;
-        match self.append_all_in(&mut tx, appends).await {
+        // A transaction of its own needs no savepoint: anything short of every append written
+        // rolls it back whole.
+        let outcome = match (self, &mut tx) {
+            (Self::Postgres(log), LogTransaction::Postgres(tx)) => {
+                log.append_group(tx, appends, false).await
+            }
+            (log, tx) => log.append_all_in(tx, appends).await,
+        };
+        match outcome {
             Ok(appended) if !appended[0].replayed => {
                 tx.commit().await?;
                 self.wake_subscribers();

@@ -101,10 +101,20 @@ impl PgLog {
         tx: &mut Transaction<'static, Postgres>,
         appends: &[Append],
     ) -> Result<Vec<Appended>, AppendError> {
-        crate::model::validate_group(appends)?;
         // One append is written whole or not at all; several need a savepoint to undo the
         // others when one of them is refused.
-        let undo = appends.len() > 1;
+        self.append_group(tx, appends, appends.len() > 1).await
+    }
+
+    /// Appends `appends` within `tx`; with `undo`, under a savepoint that a refusal rolls
+    /// back (without: the caller rolls `tx` back whole unless every append is written).
+    pub(crate) async fn append_group(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        appends: &[Append],
+        undo: bool,
+    ) -> Result<Vec<Appended>, AppendError> {
+        crate::model::validate_group(appends)?;
         if undo {
             sqlx::query("SAVEPOINT append_all")
                 .execute(&mut **tx)

@@ -25,7 +25,7 @@ trait Delivery: Send + Sync {
         from: i64,
         last: i64,
     ) -> impl Future<Output = Result<(), Failure>> + Send;
-    /// Takes the steps set aside that are due; answers how many went through.
+    /// Takes the steps set aside that are due; answers how many were set aside before.
     fn retry_due(&self, log: &EventLog) -> impl Future<Output = Result<usize, Failure>> + Send;
 }
 
@@ -87,7 +87,6 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
         let name = self.subscriber.name();
         let steps = log.set_aside_steps(Some(name)).await?;
         let now = Utc::now();
-        let mut went_through = 0;
         let mut blocked: Option<&str> = None;
         for step in &steps {
             // Steps come by lane, then position: one not taken holds back the rest of its lane.
@@ -101,11 +100,9 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
             };
             if !due || !self.retry(log, step).await? {
                 blocked = Some(step.lane.as_str());
-                continue;
             }
-            went_through += 1;
         }
-        Ok(went_through)
+        Ok(steps.len())
     }
 }
 
@@ -360,13 +357,27 @@ impl EventLog {
                 }
             };
             tracing::info!(subscriber = %name, "subscriber claimed");
+            // Steps set aside are looked at after each round while there are some, else once a
+            // poll interval (a person's retry from another process shows up by then).
+            let mut retried_at: Option<tokio::time::Instant> = None;
+            let mut set_aside = true;
             loop {
                 let woken = self.appended().notified();
                 let round = match self.deliver_available(delivery, options, &mut claim).await {
-                    Ok(position) => delivery
-                        .retry_due(self)
-                        .await
-                        .map_err(|failure| failed(&name, position, failure)),
+                    Ok(position) => {
+                        let due = set_aside
+                            || retried_at.is_none_or(|at| at.elapsed() >= options.poll_interval);
+                        if due {
+                            retried_at = Some(tokio::time::Instant::now());
+                            delivery
+                                .retry_due(self)
+                                .await
+                                .map(|steps| set_aside = steps > 0)
+                                .map_err(|failure| failed(&name, position, failure))
+                        } else {
+                            Ok(())
+                        }
+                    }
                     Err(error) => Err(error),
                 };
                 match round {
