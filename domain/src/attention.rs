@@ -70,7 +70,9 @@ pub enum AttentionCommand {
 }
 
 /// Why an attention command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum AttentionError {
     /// Any command but raise on an item that does not exist.
@@ -125,5 +127,9 @@ pub fn item_id(process: &str, cause: Uuid, cause_at: DateTime<Utc>) -> Attention
 impl crate::Rule for AttentionError {
     fn rule(&self) -> &'static str {
         self.into()
+    }
+
+    fn is_missing(&self) -> bool {
+        matches!(self, Self::NotRaised)
     }
 }

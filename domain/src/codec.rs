@@ -101,3 +101,64 @@ pub(crate) fn unknown(event_type: &str) -> DecodeError {
         event_type: event_type.to_owned(),
     }
 }
+
+/// Declares an aggregate's stored events once: each variant with its stable stored name and
+/// current version (the snapshot tests pin both), and the readers of older versions (their
+/// upcasters). Generates `EVENT_TYPES`, `encode`, `decode` and the `EventCodec` impl.
+macro_rules! event_codec {
+    (
+        $event:ident, $aggregate:expr,
+        current { $($variant:ident => $name:literal v $version:literal,)* }
+        $(older { $(($old_name:literal, $old_version:literal) => $upcast:expr,)* })?
+    ) => {
+        /// Every event type with its current version.
+        pub const EVENT_TYPES: &[(&str, i32)] = &[$(($name, $version)),*];
+
+        /// The stored form of `event` at its current version.
+        pub fn encode(event: &$event) -> $crate::codec::StoredEvent {
+            let (event_type, event_version, payload) = match event {
+                $($event::$variant(p) => ($name, $version, $crate::codec::to_payload(p)),)*
+            };
+            $crate::codec::StoredEvent {
+                event_type,
+                event_version,
+                payload,
+            }
+        }
+
+        /// Reads a stored event of any supported version, upcasting older ones.
+        pub fn decode(
+            event_type: &str,
+            event_version: i32,
+            payload: &serde_json::Value,
+        ) -> Result<$event, $crate::codec::DecodeError> {
+            let (t, v) = (event_type, event_version);
+            Ok(match (event_type, event_version) {
+                $(($name, $version) => $event::$variant($crate::codec::from_payload(t, v, payload)?),)*
+                $($(($old_name, $old_version) => ($upcast)(t, v, payload)?,)*)?
+                _ if EVENT_TYPES.iter().any(|(name, _)| *name == event_type) => {
+                    return Err($crate::codec::unsupported(event_type, event_version))
+                }
+                _ => return Err($crate::codec::unknown(event_type)),
+            })
+        }
+
+        impl $crate::codec::EventCodec for $event {
+            const AGGREGATE_TYPE: &'static str = $aggregate;
+
+            fn encode(&self) -> $crate::codec::StoredEvent {
+                encode(self)
+            }
+
+            fn decode(
+                event_type: &str,
+                event_version: i32,
+                payload: &serde_json::Value,
+            ) -> Result<Self, $crate::codec::DecodeError> {
+                decode(event_type, event_version, payload)
+            }
+        }
+    };
+}
+
+pub(crate) use event_codec;

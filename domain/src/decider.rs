@@ -57,12 +57,7 @@ pub trait Rule: std::error::Error + Send + Sync + 'static {
 
     /// Whether the refusal only says the aggregate does not exist (yet): a step that needs it
     /// may wait for it, an API read answers 404.
-    fn is_missing(&self) -> bool {
-        matches!(
-            self.rule(),
-            "not_placed" | "not_requested" | "not_created" | "not_raised"
-        )
-    }
+    fn is_missing(&self) -> bool;
 }
 
 type IdFn = dyn Fn() -> Uuid + Send + Sync;

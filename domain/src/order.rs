@@ -24,7 +24,9 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "order";
 
 /// Why an order command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum OrderError {
     /// Any command but place on an order that does not exist.
@@ -128,5 +130,9 @@ impl Decider for Order {
 impl crate::Rule for OrderError {
     fn rule(&self) -> &'static str {
         self.into()
+    }
+
+    fn is_missing(&self) -> bool {
+        matches!(self, Self::NotPlaced)
     }
 }

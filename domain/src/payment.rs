@@ -24,7 +24,9 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "payment";
 
 /// Why a payment command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum PaymentError {
     /// Any command but request on a payment that does not exist.
@@ -98,5 +100,9 @@ impl Decider for Payment {
 impl crate::Rule for PaymentError {
     fn rule(&self) -> &'static str {
         self.into()
+    }
+
+    fn is_missing(&self) -> bool {
+        matches!(self, Self::NotRequested)
     }
 }

@@ -20,7 +20,9 @@ use crate::{decider::Decider, Context};
 pub const AGGREGATE_TYPE: &str = "shipment";
 
 /// Why a shipment command is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum ShipmentError {
     /// Any command but create on a shipment that does not exist.
@@ -81,5 +83,9 @@ impl Decider for Shipment {
 impl crate::Rule for ShipmentError {
     fn rule(&self) -> &'static str {
         self.into()
+    }
+
+    fn is_missing(&self) -> bool {
+        matches!(self, Self::NotCreated)
     }
 }

@@ -9,83 +9,33 @@ use serde_json::Value;
 
 use super::{OrderEvent, OrderLine, OrderPlaced, AGGREGATE_TYPE};
 use crate::{
-    codec::{from_payload, to_payload, unknown, unsupported, DecodeError, EventCodec, StoredEvent},
+    codec::{event_codec, from_payload, DecodeError},
     Address, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId, Quantity, Sku,
 };
 
-/// Every order event type with its current version.
-pub const EVENT_TYPES: [(&str, i32); 14] = [
-    ("OrderPlaced", 2),
-    ("OrderCancelled", 1),
-    ("OrderPaymentRequested", 1),
-    ("OrderPaymentRecorded", 1),
-    ("OrderRefundRecorded", 1),
-    ("OrderPaymentClosed", 1),
-    ("OrderOverpaid", 1),
-    ("OrderShipmentAllocated", 1),
-    ("OrderAllocationReleased", 1),
-    ("OrderShipmentDispatched", 1),
-    ("OrderShipmentDelivered", 1),
-    ("OrderShipmentReturned", 1),
-    ("OrderCompleted", 1),
-    ("OrderInvoiced", 1),
-];
-
-/// The stored form of `event` at its current version.
-pub fn encode(event: &OrderEvent) -> StoredEvent {
-    use OrderEvent as E;
-    let (event_type, event_version, payload) = match event {
-        E::OrderPlaced(p) => ("OrderPlaced", 2, to_payload(p)),
-        E::OrderCancelled(p) => ("OrderCancelled", 1, to_payload(p)),
-        E::OrderPaymentRequested(p) => ("OrderPaymentRequested", 1, to_payload(p)),
-        E::OrderPaymentRecorded(p) => ("OrderPaymentRecorded", 1, to_payload(p)),
-        E::OrderRefundRecorded(p) => ("OrderRefundRecorded", 1, to_payload(p)),
-        E::OrderPaymentClosed(p) => ("OrderPaymentClosed", 1, to_payload(p)),
-        E::OrderOverpaid(p) => ("OrderOverpaid", 1, to_payload(p)),
-        E::OrderShipmentAllocated(p) => ("OrderShipmentAllocated", 1, to_payload(p)),
-        E::OrderAllocationReleased(p) => ("OrderAllocationReleased", 1, to_payload(p)),
-        E::OrderShipmentDispatched(p) => ("OrderShipmentDispatched", 1, to_payload(p)),
-        E::OrderShipmentDelivered(p) => ("OrderShipmentDelivered", 1, to_payload(p)),
-        E::OrderShipmentReturned(p) => ("OrderShipmentReturned", 1, to_payload(p)),
-        E::OrderCompleted(p) => ("OrderCompleted", 1, to_payload(p)),
-        E::OrderInvoiced(p) => ("OrderInvoiced", 1, to_payload(p)),
-    };
-    StoredEvent {
-        event_type,
-        event_version,
-        payload,
+event_codec! {
+    OrderEvent, AGGREGATE_TYPE,
+    current {
+        OrderPlaced => "OrderPlaced" v 2,
+        OrderCancelled => "OrderCancelled" v 1,
+        OrderPaymentRequested => "OrderPaymentRequested" v 1,
+        OrderPaymentRecorded => "OrderPaymentRecorded" v 1,
+        OrderRefundRecorded => "OrderRefundRecorded" v 1,
+        OrderPaymentClosed => "OrderPaymentClosed" v 1,
+        OrderOverpaid => "OrderOverpaid" v 1,
+        OrderShipmentAllocated => "OrderShipmentAllocated" v 1,
+        OrderAllocationReleased => "OrderAllocationReleased" v 1,
+        OrderShipmentDispatched => "OrderShipmentDispatched" v 1,
+        OrderShipmentDelivered => "OrderShipmentDelivered" v 1,
+        OrderShipmentReturned => "OrderShipmentReturned" v 1,
+        OrderCompleted => "OrderCompleted" v 1,
+        OrderInvoiced => "OrderInvoiced" v 1,
     }
-}
-
-/// Reads a stored order event of any supported version.
-pub fn decode(
-    event_type: &str,
-    event_version: i32,
-    payload: &Value,
-) -> Result<OrderEvent, DecodeError> {
-    use OrderEvent as E;
-    let (t, v) = (event_type, event_version);
-    Ok(match (event_type, event_version) {
-        ("OrderPlaced", 1) => E::OrderPlaced(upcast_placed_v1(from_payload(t, v, payload)?)?),
-        ("OrderPlaced", 2) => E::OrderPlaced(from_payload(t, v, payload)?),
-        ("OrderCancelled", 1) => E::OrderCancelled(from_payload(t, v, payload)?),
-        ("OrderPaymentRequested", 1) => E::OrderPaymentRequested(from_payload(t, v, payload)?),
-        ("OrderPaymentRecorded", 1) => E::OrderPaymentRecorded(from_payload(t, v, payload)?),
-        ("OrderRefundRecorded", 1) => E::OrderRefundRecorded(from_payload(t, v, payload)?),
-        ("OrderPaymentClosed", 1) => E::OrderPaymentClosed(from_payload(t, v, payload)?),
-        ("OrderOverpaid", 1) => E::OrderOverpaid(from_payload(t, v, payload)?),
-        ("OrderShipmentAllocated", 1) => E::OrderShipmentAllocated(from_payload(t, v, payload)?),
-        ("OrderAllocationReleased", 1) => E::OrderAllocationReleased(from_payload(t, v, payload)?),
-        ("OrderShipmentDispatched", 1) => E::OrderShipmentDispatched(from_payload(t, v, payload)?),
-        ("OrderShipmentDelivered", 1) => E::OrderShipmentDelivered(from_payload(t, v, payload)?),
-        ("OrderShipmentReturned", 1) => E::OrderShipmentReturned(from_payload(t, v, payload)?),
-        ("OrderCompleted", 1) => E::OrderCompleted(from_payload(t, v, payload)?),
-        ("OrderInvoiced", 1) => E::OrderInvoiced(from_payload(t, v, payload)?),
-        _ if EVENT_TYPES.iter().any(|(name, _)| *name == event_type) => {
-            return Err(unsupported(event_type, event_version))
-        }
-        _ => return Err(unknown(event_type)),
-    })
+    older {
+        ("OrderPlaced", 1) => |t, v, payload: &Value| {
+            upcast_placed_v1(from_payload(t, v, payload)?).map(OrderEvent::OrderPlaced)
+        },
+    }
 }
 
 /// `OrderPlaced` as version 1 stored it.
@@ -142,16 +92,4 @@ fn upcast_placed_v1(old: OrderPlacedV1) -> Result<OrderPlaced, DecodeError> {
         total,
         placed_at: old.placed_at,
     })
-}
-
-impl EventCodec for OrderEvent {
-    const AGGREGATE_TYPE: &'static str = AGGREGATE_TYPE;
-
-    fn encode(&self) -> StoredEvent {
-        encode(self)
-    }
-
-    fn decode(event_type: &str, event_version: i32, payload: &Value) -> Result<Self, DecodeError> {
-        decode(event_type, event_version, payload)
-    }
 }

@@ -11,6 +11,7 @@ mod order_properties;
 mod payment;
 mod payment_properties;
 mod purity;
+mod rules;
 mod shipment;
 mod shipment_properties;
 mod snapshots;
