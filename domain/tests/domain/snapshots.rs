@@ -251,22 +251,22 @@ where
 
 #[test]
 fn every_order_event_type_has_pinned_stored_json() {
-    pin_every_event_type(order_samples(), &order::EVENT_TYPES);
+    pin_every_event_type(order_samples(), order::EVENT_TYPES);
 }
 
 #[test]
 fn every_payment_event_type_has_pinned_stored_json() {
-    pin_every_event_type(payment_samples(), &payment::EVENT_TYPES);
+    pin_every_event_type(payment_samples(), payment::EVENT_TYPES);
 }
 
 #[test]
 fn every_shipment_event_type_has_pinned_stored_json() {
-    pin_every_event_type(shipment_samples(), &shipment::EVENT_TYPES);
+    pin_every_event_type(shipment_samples(), shipment::EVENT_TYPES);
 }
 
 #[test]
 fn every_attention_event_type_has_pinned_stored_json() {
-    pin_every_event_type(attention_samples(), &attention::EVENT_TYPES);
+    pin_every_event_type(attention_samples(), attention::EVENT_TYPES);
 }
 
 #[test]

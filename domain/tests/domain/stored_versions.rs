@@ -13,10 +13,10 @@ use domain::{attention, order, payment, shipment, StoredEvent};
 type EventTypes = &'static [(&'static str, i32)];
 
 const AGGREGATES: [(&str, EventTypes); 4] = [
-    (attention::AGGREGATE_TYPE, &attention::EVENT_TYPES),
-    (order::AGGREGATE_TYPE, &order::EVENT_TYPES),
-    (payment::AGGREGATE_TYPE, &payment::EVENT_TYPES),
-    (shipment::AGGREGATE_TYPE, &shipment::EVENT_TYPES),
+    (attention::AGGREGATE_TYPE, attention::EVENT_TYPES),
+    (order::AGGREGATE_TYPE, order::EVENT_TYPES),
+    (payment::AGGREGATE_TYPE, payment::EVENT_TYPES),
+    (shipment::AGGREGATE_TYPE, shipment::EVENT_TYPES),
 ];
 
 fn test_dir(name: &str) -> PathBuf {
