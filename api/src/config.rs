@@ -31,6 +31,23 @@ pub struct Config {
     /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.
     #[serde(default)]
     pub webhooks: adapters::inbound::WebhookSecrets,
+    /// What one client may hold of the HTTP server (`[http]`, `BACKOFFICE_HTTP__…`).
+    pub http: HttpLimits,
+}
+
+/// The HTTP server's limits (ADR 0020).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Seconds a connection has to complete a request header (from its first byte; a new
+    /// connection, from its start).
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept.
+    pub idle_timeout_secs: u64,
+    /// The most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// The largest request header block in bytes (larger: 431).
+    pub max_header_bytes: usize,
 }
 
 /// The log output format.
@@ -51,6 +68,7 @@ struct Defaults {
     log_format: LogFormat,
     max_connections: u32,
     database_timeout_secs: u64,
+    http: HttpLimits,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -59,6 +77,12 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Text,
     max_connections: 10,
     database_timeout_secs: 5,
+    http: HttpLimits {
+        header_timeout_secs: 10,
+        idle_timeout_secs: 60,
+        max_connections: 4096,
+        max_header_bytes: 16 * 1024,
+    },
 };
 
 /// Why the configuration was refused; the message names the key and where its value came from.
@@ -155,7 +179,40 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let http = &self.http;
+        for (key, value) in [
+            ("http.header_timeout_secs", http.header_timeout_secs),
+            ("http.idle_timeout_secs", http.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::rejected(key, "must be at least 1"));
+            }
+        }
+        if http.max_connections == 0 {
+            return Err(ConfigError::rejected(
+                "http.max_connections",
+                "must be at least 1",
+            ));
+        }
+        // hyper's smallest read buffer; a smaller header block would refuse ordinary requests.
+        if http.max_header_bytes < 8192 {
+            return Err(ConfigError::rejected(
+                "http.max_header_bytes",
+                "must be at least 8192",
+            ));
+        }
         Ok(())
+    }
+
+    /// The HTTP server's limits.
+    pub fn server_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_timeout: Duration::from_secs(self.http.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.http.idle_timeout_secs),
+            max_connections: self.http.max_connections,
+            max_header_bytes: self.http.max_header_bytes,
+            ..crate::server::Limits::default()
+        }
     }
 
     /// The database connection options.
@@ -241,6 +298,30 @@ mod tests {
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "log_format");
             assert!(error.to_string().contains("backoffice.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_limits_default_to_the_issue_values_and_are_set_per_key() {
+        in_clean_jail(|jail| {
+            let limits = Config::load(Path::new("backoffice.toml"))
+                .unwrap()
+                .server_limits();
+            assert_eq!(limits.header_timeout, Duration::from_secs(10));
+            assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+            assert_eq!(limits.max_connections, 4096);
+            jail.create_file("backoffice.toml", "[http]\nidle_timeout_secs = 5\n")?;
+            jail.set_env("BACKOFFICE_HTTP__MAX_CONNECTIONS", "16");
+            let limits = Config::load(Path::new("backoffice.toml"))
+                .unwrap()
+                .server_limits();
+            assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+            assert_eq!(limits.header_timeout, Duration::from_secs(10));
+            assert_eq!(limits.max_connections, 16);
+            jail.set_env("BACKOFFICE_HTTP__HEADER_TIMEOUT_SECS", "0");
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "http.header_timeout_secs");
             Ok(())
         });
     }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod idempotency;
 pub mod openapi;
 pub use ::problem;
+pub mod server;
 mod unread_body;
 pub mod v1;
 

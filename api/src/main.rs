@@ -325,10 +325,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = log.backend(), "backoffice serving");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("while serving")
+    api::server::serve(
+        listener,
+        api::router(state),
+        config.server_limits(),
+        shutdown(),
+    )
+    .await
+    .context("while serving")
 }
 
 async fn shutdown() {
