@@ -14,7 +14,7 @@ pub mod testing;
 use std::time::Duration;
 
 pub use audit::AuditFilter;
-pub use error::{AppendError, StorageError};
+pub use error::{is_unavailable, AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
 pub use sqlite::{sqlite_time, SqliteLog};

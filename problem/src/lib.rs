@@ -199,7 +199,7 @@ impl Problem {
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
             "Storage unavailable",
-            "the request could not be stored; retry later",
+            "the storage is unreachable or full; retry later",
         )
     }
 
@@ -230,9 +230,20 @@ impl IntoResponse for Problem {
         if unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is passing (storage back, a read model caught up, a slow request):
+            // a client or proxy may retry after a moment.
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         response
     }
 }
+
+/// The `Retry-After` of every 503, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
 
 /// A list's page size: `asked`, else `default`; outside 1 to `largest`, a 422 naming `limit`
 /// rather than a page of another size than asked.
@@ -263,9 +274,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// A storage failure: a 503 with `Retry-After` when the storage is unreachable, full or
+/// read-only (the client may retry), an opaque 500 when it is a bug.
 impl From<eventlog::StorageError> for Problem {
     fn from(error: eventlog::StorageError) -> Self {
-        Self::internal(&error)
+        if error.is_unavailable() {
+            Self::unavailable(&error)
+        } else {
+            Self::internal(&eventlog::error_chain(&error))
+        }
     }
 }
 
@@ -316,7 +333,48 @@ impl<E: std::fmt::Debug + std::fmt::Display> From<commands::CommandError<E>> for
                 "The resource is changing",
                 "the resource kept changing while the command was decided; try again",
             ),
+            C::Storage(error) => error.into(),
             other => Self::internal(&other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn answer(error: eventlog::StorageError) -> Response {
+        Problem::from(error).into_response()
+    }
+
+    #[test]
+    fn storage_that_is_unreachable_or_full_is_a_503_with_retry_after_and_a_bug_is_a_500() {
+        for unavailable in [
+            eventlog::StorageError::Database {
+                context: "reading",
+                source: sqlx_pool_timed_out(),
+            },
+            eventlog::StorageError::BatchFailed,
+            eventlog::StorageError::Unavailable("the database file is gone"),
+        ] {
+            let response = answer(unavailable);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER).unwrap(),
+                RETRY_AFTER_SECS
+            );
+        }
+        let response = answer(eventlog::StorageError::Corrupt {
+            position: 1,
+            reason: "bad json".into(),
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    fn sqlx_pool_timed_out() -> sqlx::Error {
+        sqlx::Error::PoolTimedOut
     }
 }
