@@ -210,16 +210,35 @@ impl BatchWriter for PgBatchWriter {
         &self,
         appends: &[Append],
     ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        match self.attempt(appends).await {
+            // The kept connection died (the server restarted or terminated it, a proxy cut
+            // it): try once more on a new one, rather than fail the next write after every
+            // restart of the database.
+            Err(error) if lost_connection(&error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "an append's connection was lost; trying once more on a new one");
+                self.after_lost_connection(appends).await
+            }
+            outcome => outcome,
+        }
+    }
+}
+
+impl PgBatchWriter {
+    /// One statement in autocommit on the writer's connection: its own transaction, one round
+    /// trip.
+    async fn attempt(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
         let mut conn = self
             .pool
             .acquire()
             .await
             .context("acquiring a connection")?;
-        // One statement in autocommit: its own transaction, one round trip.
         let outcome = append_batch(&mut conn, appends).await;
         if let Err(AppendError::Storage(StorageError::Database { source, .. })) = &outcome {
-            if !matches!(source, sqlx::Error::Database(_)) {
-                // Not an error the server reported: the connection itself may be broken.
+            if !matches!(source, sqlx::Error::Database(_)) || crate::is_unavailable(source) {
+                // Not an error of the statement: the connection itself may be broken.
                 conn.close_on_drop();
             }
         }
@@ -230,6 +249,74 @@ impl BatchWriter for PgBatchWriter {
             }
             other => other,
         }
+    }
+
+    /// The batch again after its connection was lost. Whether the lost statement committed
+    /// is unknown; its events' ids are unique and ours, so the log says: an append whose
+    /// first event is there was written (it is read back, never written twice), the others
+    /// are tried again.
+    async fn after_lost_connection(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let firsts: Vec<Uuid> = appends
+            .iter()
+            .filter_map(|a| a.events.first().map(|e| e.event_id))
+            .collect();
+        let written: Vec<Uuid> = {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .context("acquiring a connection")?;
+            sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
+                .bind(&firsts)
+                .fetch_all(&mut *conn)
+                .await
+                .context("looking for the events of an append whose connection was lost")?
+        };
+        if written.is_empty() {
+            return self.attempt(appends).await;
+        }
+        let mut outcomes = Vec::with_capacity(appends.len());
+        for append in appends {
+            let was_written = append
+                .events
+                .first()
+                .is_some_and(|e| written.contains(&e.event_id));
+            let outcome = if was_written {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .context("acquiring a connection")?;
+                read_back(&mut conn, append).await
+            } else {
+                match self.attempt(std::slice::from_ref(append)).await {
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(AppendError::Invalid(
+                        "the database answered no outcome",
+                    ))),
+                    Err(error) => Err(error),
+                }
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Whether an append failed because its connection broke (closed, reset, or terminated by
+/// the server), so that the statement may or may not have run.
+fn lost_connection(error: &AppendError) -> bool {
+    let AppendError::Storage(StorageError::Database { source, .. }) = error else {
+        return false;
+    };
+    match source {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 
