@@ -1,5 +1,6 @@
 //! Health: liveness (the process answers) and readiness (the database answers, every migration
-//! is applied, no projection or process manager has failed). Neither needs a token.
+//! is applied, writes pass, no projection or process manager has failed). Neither needs a
+//! token.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use serde_json::json;
@@ -17,9 +18,11 @@ async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
     let database = state.log.head().await;
     let migrations = state.log.migrations_applied().await;
+    // A full disk or a deleted SQLite file fails writes while reads still pass.
+    let writes = state.log.check_writable().await;
     let failed: Vec<String> = match state.log.subscribers().await {
         Ok(subscribers) => subscribers
             .into_iter()
@@ -29,17 +32,21 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         Err(_) => Vec::new(),
     };
     let (status, body) = match (&database, &migrations) {
-        (Ok(_), Ok(true)) if failed.is_empty() => (
+        (Ok(_), Ok(true)) if failed.is_empty() && writes.is_ok() => (
             StatusCode::OK,
-            json!({ "status": "ready", "backend": state.log.backend(), "checks": { "database": "ok", "migrations": "ok" } }),
+            json!({ "status": "ready", "backend": state.log.backend(), "checks": { "database": "ok", "migrations": "ok", "writes": "ok" } }),
         ),
         _ => {
             if let Err(error) = &database {
                 tracing::warn!(error = %error, "readiness: the database does not answer");
             }
+            if let Err(error) = &writes {
+                tracing::warn!(error = %eventlog::error_chain(error), "readiness: writes fail");
+            }
             let checks = json!({
                 "database": if database.is_ok() { "ok" } else { "unreachable" },
                 "migrations": match migrations { Ok(true) => "ok", Ok(false) => "pending", Err(_) => "unknown" },
+                "writes": if writes.is_ok() { "ok" } else { "failing" },
                 "failed_subscribers": failed,
             });
             (
@@ -55,7 +62,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     };
-    (
+    let mut response = (
         status,
         [(
             "content-type",
@@ -67,4 +74,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         )],
         Json(body),
     )
+        .into_response();
+    if !status.is_success() {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(crate::problem::RETRY_AFTER_SECS),
+        );
+    }
+    response
 }

@@ -46,6 +46,34 @@ impl Default for ConnectOptions {
     }
 }
 
+/// Whether the log's writes are failing for want of storage (unreachable, full, read-only):
+/// set and cleared by the writers, read by readiness.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WriteHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl WriteHealth {
+    pub(crate) fn failing(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn record_failure(&self, error: &StorageError) {
+        if error.is_unavailable() {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    pub(crate) fn record_success(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn record<T>(&self, outcome: &Result<T, StorageError>) {
+        match outcome {
+            Ok(_) => self.record_success(),
+            Err(error) => self.record_failure(error),
+        }
+    }
+}
+
 /// The event log on one of the two backends.
 #[derive(Debug, Clone)]
 pub enum EventLog {
@@ -125,6 +153,15 @@ impl EventLog {
         match self {
             Self::Postgres(log) => log.migrate().await,
             Self::Sqlite(log) => log.migrate().await,
+        }
+    }
+
+    /// Whether this process can write now: on SQLite the database file is still the one
+    /// opened; on both, after a write failed for want of storage, a small write passes again.
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => log.check_writable().await,
+            Self::Sqlite(log) => log.check_writable().await,
         }
     }
 

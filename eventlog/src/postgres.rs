@@ -12,7 +12,7 @@ use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
-    ConnectOptions,
+    ConnectOptions, WriteHealth,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -29,6 +29,8 @@ const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
 pub struct PgLog {
     pool: PgPool,
     group_commit: GroupCommit,
+    /// Whether appends are failing for want of storage.
+    health: WriteHealth,
 }
 
 impl PgLog {
@@ -63,8 +65,37 @@ impl PgLog {
             .acquire_timeout(pool.options().get_acquire_timeout())
             .test_before_acquire(false)
             .connect_lazy_with((*pool.connect_options()).clone());
-        let group_commit = GroupCommit::start(PgBatchWriter { pool: writer_pool }, writers);
-        Self { pool, group_commit }
+        let health = WriteHealth::default();
+        let group_commit = GroupCommit::start(
+            PgBatchWriter {
+                pool: writer_pool,
+                health: health.clone(),
+            },
+            writers,
+        );
+        Self {
+            pool,
+            group_commit,
+            health,
+        }
+    }
+
+    /// After an append failed for want of storage (the server unreachable, its disk full),
+    /// whether a small write passes again; otherwise nothing to check.
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        if !self.health.failing() {
+            return Ok(());
+        }
+        let outcome = sqlx::query(
+            "INSERT INTO write_probe (id, probed_at) VALUES (1, now()) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .context("probing a write");
+        self.health.record(&outcome);
+        outcome
     }
 
     /// The pool, for the crates that keep their tables beside the log.
@@ -203,10 +234,26 @@ impl PgLog {
 #[derive(Debug, Clone)]
 struct PgBatchWriter {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl BatchWriter for PgBatchWriter {
     async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let outcome = self.write(appends).await;
+        if let Err(AppendError::Storage(error)) = &outcome {
+            self.health.record_failure(error);
+        } else {
+            self.health.record_success();
+        }
+        outcome
+    }
+}
+
+impl PgBatchWriter {
+    async fn write(
         &self,
         appends: &[Append],
     ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
@@ -221,9 +268,7 @@ impl BatchWriter for PgBatchWriter {
             outcome => outcome,
         }
     }
-}
 
-impl PgBatchWriter {
     /// One statement in autocommit on the writer's connection: its own transaction, one round
     /// trip.
     async fn attempt(

@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashSet,
-    path::Path,
+    path::{Path, PathBuf},
     str::FromStr,
     sync::{Arc, Mutex},
 };
@@ -13,7 +13,7 @@ use sqlx::{
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
-    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
+    Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
 };
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
-    ConnectOptions,
+    ConnectOptions, WriteHealth,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -40,6 +40,10 @@ pub struct SqliteLog {
     group_commit: GroupCommit,
     /// Subscribers claimed in this process (SQLite serves one process).
     claims: Arc<Mutex<HashSet<String>>>,
+    /// The file opened, to tell when it is deleted or replaced.
+    file: DatabaseFile,
+    /// Whether writes are failing for want of storage.
+    health: WriteHealth,
 }
 
 impl SqliteLog {
@@ -47,18 +51,40 @@ impl SqliteLog {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
         let connect = SqliteConnectOptions::from_str(url)
             .context("parsing the SQLite URL")?
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed event survives a power cut; group commit pays for the fsyncs.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout);
-        if let Some(folder) = connect.get_filename().parent() {
-            create_folder(folder)?;
-        }
+        // Created here, readable by its owner only (SQLite gives the -wal and -shm files the
+        // database file's mode); never created again by a later connection, so that a file
+        // deleted while serving fails writes instead of starting an empty database.
+        let file = DatabaseFile::open(connect.get_filename())?;
+        let connect = connect.create_if_missing(false);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .after_connect({
+                let file = file.clone();
+                move |_, _| {
+                    let file = file.clone();
+                    Box::pin(async move { file.check().map_err(sqlx::Error::from) })
+                }
+            })
+            .before_acquire({
+                let file = file.clone();
+                move |_, _| {
+                    let file = file.clone();
+                    Box::pin(async move { Ok(file.check().is_ok()) })
+                }
+            })
+            // A connection handed back inside a transaction (a failed COMMIT that SQLite
+            // rolled back itself, as on a full disk, leaves sqlx counting one) would refuse
+            // every later BEGIN: close it; the pool opens a fresh one.
+            .after_release(|conn, _| {
+                let in_transaction = conn.is_in_transaction();
+                Box::pin(async move { Ok(!in_transaction) })
+            })
             .connect_with(connect.clone())
             .await
             .context("opening the SQLite database")?;
@@ -68,9 +94,11 @@ impl SqliteLog {
             .connect_with(connect.read_only(true))
             .await
             .context("opening the SQLite database for reading")?;
+        let health = WriteHealth::default();
         let group_commit = GroupCommit::start(
             SqliteBatchWriter {
                 writer: writer.clone(),
+                health: health.clone(),
             },
             1,
         );
@@ -79,7 +107,34 @@ impl SqliteLog {
             readers,
             group_commit,
             claims: Arc::default(),
+            file,
+            health,
         })
+    }
+
+    /// Whether this process can write: the database file is the one it opened, and the last
+    /// write did not fail for want of storage (else a small write is tried, and passes once
+    /// space is back).
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        self.file.check()?;
+        if !self.health.failing() {
+            return Ok(());
+        }
+        let probe = async {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "INSERT INTO write_probe (id, probed_at) VALUES (1, ?) \
+                 ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            )
+            .bind(sqlite_time(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .context("probing a write")?;
+            tx.commit().await.context("committing a write probe")
+        };
+        let outcome = probe.await;
+        self.health.record(&outcome);
+        outcome
     }
 
     /// The single writer connection's pool, for the crates that keep tables beside the log.
@@ -148,6 +203,7 @@ impl SqliteLog {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).
     pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.file.check()?;
         match self.writer.begin_with("BEGIN IMMEDIATE").await {
             Err(sqlx::Error::InvalidSavePointStatement) => {
                 // A caller cancelled between sqlx running BEGIN and handing over its
@@ -241,23 +297,115 @@ impl SqliteLog {
     }
 }
 
-fn create_folder(folder: &Path) -> Result<(), StorageError> {
-    if folder.as_os_str().is_empty() {
-        return Ok(());
+/// The database file this process opened: its path and identity (device and inode).
+#[derive(Debug, Clone)]
+struct DatabaseFile {
+    path: Arc<PathBuf>,
+    identity: Option<(u64, u64)>,
+}
+
+impl DatabaseFile {
+    /// Creates the file (and its folder) if missing, with mode 0600; narrows an existing
+    /// file's and its -wal and -shm files' mode to 0600.
+    fn open(path: &Path) -> Result<Self, StorageError> {
+        let io = |context: &'static str| {
+            move |e: std::io::Error| StorageError::Database {
+                context,
+                source: sqlx::Error::Io(e),
+            }
+        };
+        let in_memory = path.as_os_str().is_empty() || path == Path::new(":memory:");
+        if in_memory {
+            return Ok(Self {
+                path: Arc::new(path.to_owned()),
+                identity: None,
+            });
+        }
+        if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(io("creating the database folder"))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(path)
+            .map_err(io("creating the database file"))?;
+        #[cfg(unix)]
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            if let Ok(metadata) = std::fs::metadata(&file) {
+                if metadata.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(io("narrowing the database file's permissions"))?;
+                }
+            }
+        }
+        let identity = identity(path).map_err(io("reading the database file's identity"))?;
+        Ok(Self {
+            path: Arc::new(path.to_owned()),
+            identity: Some(identity),
+        })
     }
-    std::fs::create_dir_all(folder).map_err(|e| StorageError::Database {
-        context: "creating the database folder",
-        source: sqlx::Error::Io(e),
-    })
+
+    /// An error if the file at the path is no longer the one opened (deleted or replaced):
+    /// writes there would be acknowledged into a file no one sees again.
+    fn check(&self) -> Result<(), StorageError> {
+        match self.identity {
+            None => Ok(()),
+            Some(opened) => match identity(&self.path) {
+                Ok(now) if now == opened => Ok(()),
+                _ => Err(StorageError::Unavailable(
+                    "the database file was deleted or replaced while serving",
+                )),
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    std::fs::metadata(path).map(|_| (0, 0))
+}
+
+impl From<StorageError> for sqlx::Error {
+    fn from(error: StorageError) -> Self {
+        sqlx::Error::Io(std::io::Error::other(error))
+    }
 }
 
 #[derive(Debug, Clone)]
 struct SqliteBatchWriter {
     writer: SqlitePool,
+    health: WriteHealth,
 }
 
 impl BatchWriter for SqliteBatchWriter {
     async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let outcome = self.write(appends).await;
+        if let Err(AppendError::Storage(error)) = &outcome {
+            self.health.record_failure(error);
+        } else {
+            self.health.record_success();
+        }
+        outcome
+    }
+}
+
+impl SqliteBatchWriter {
+    async fn write(
         &self,
         appends: &[Append],
     ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
