@@ -355,8 +355,10 @@ async fn shutdown() {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // sqlx warns of an unknown URL parameter with its value, which may be a secret
+    // (`?sslpassword=`): its URL parser logs errors only.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sqlx_postgres::options::parse=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),
