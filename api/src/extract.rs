@@ -59,6 +59,12 @@ pub fn too_large() -> Problem {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    if let Some(field) = crate::nul::nul_in_json(&value) {
+        return Err(Problem::validation(
+            field,
+            "a text value may not hold a NUL character",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| Problem::invalid(&error))
 }
 

@@ -8,6 +8,7 @@ mod db;
 mod extract;
 pub mod health;
 pub mod idempotency;
+mod nul;
 pub mod openapi;
 pub use ::problem;
 pub mod server;
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(middleware::from_fn(nul::refuse_nul))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(
             ServiceBuilder::new()
