@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crate::{
     auth::Caller,
     db::{now_ms, storage, with_pool},
-    extract::{header_text, too_large},
+    extract::header_text,
     problem::{Problem, ProblemDetails, PROBLEM_JSON},
     AppState,
 };
@@ -42,37 +42,38 @@ pub struct RequestFingerprint(pub String);
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
+    if request.method() != Method::POST || !request.headers().contains_key("idempotency-key") {
         return next.run(request).await;
     }
-    let key = match header_text(request.headers(), "Idempotency-Key") {
-        Ok(Some(key)) => key,
-        Ok(None) => return next.run(request).await,
-        Err(problem) => return problem.into_response(),
-    };
-    match handle(&state, key, request, next).await {
+    match handle(&state, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn handle(
-    state: &AppState,
-    key: String,
-    request: Request,
-    next: Next,
-) -> Result<Response, Response> {
-    if key.is_empty() || key.len() > 200 {
-        return Err(
-            Problem::validation("Idempotency-Key", "a key has 1 to 200 characters").into_response(),
-        );
-    }
+/// A key is 1 to 200 visible ASCII characters (no space, no control character).
+fn valid_key(key: &str) -> bool {
+    (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+async fn handle(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
     let (mut parts, body) = request.into_parts();
+    // Who asks comes first: an unauthenticated request is a 401 whatever its key.
     let caller = Caller::from_request_parts(&mut parts, state)
         .await
         .map_err(IntoResponse::into_response)?;
+    let key = header_text(&parts.headers, "Idempotency-Key")
+        .map_err(IntoResponse::into_response)?
+        .unwrap_or_default();
+    if !valid_key(&key) {
+        return Err(Problem::validation(
+            "Idempotency-Key",
+            "a key has 1 to 200 visible ASCII characters (no spaces)",
+        )
+        .into_response());
+    }
     let bytes = to_bytes(body, BODY_LIMIT)
         .await
-        .map_err(|_| too_large().into_response())?;
+        .map_err(|error| Problem::unreadable_body(&error, BODY_LIMIT).into_response())?;
     let path = parts.uri.path().to_owned();
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
@@ -280,4 +281,18 @@ fn replay(status: i32, headers: Option<&str>, body: String) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_key;
+
+    #[test]
+    fn a_key_is_one_to_two_hundred_visible_ascii_characters() {
+        assert!(valid_key("order-1:retry_2"));
+        assert!(valid_key(&"k".repeat(200)));
+        for key in ["", "a b", " a", "a\t", &"k".repeat(201)] {
+            assert!(!valid_key(key), "{key:?}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod idempotency;
 mod nul;
 pub mod openapi;
+pub mod request_id;
 pub use ::problem;
 pub mod server;
 mod unread_body;
@@ -163,6 +164,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(CompressionLayer::new())
                 .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
         )
+        .layer(middleware::from_fn(request_id::drop_invalid))
         .layer(middleware::from_fn(unread_body::close_if_body_unread))
 }
 

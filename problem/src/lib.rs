@@ -94,6 +94,10 @@ impl Problem {
             .and_then(|rest| rest.split('`').next());
         let field = match (named, path.as_str()) {
             (Some(name), "." | "") => name.to_owned(),
+            // Some deserializers (query strings) have already put the field on the path.
+            (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
+                path.to_owned()
+            }
             (Some(name), parent) => format!("{parent}.{name}"),
             (None, _) => path,
         };
@@ -187,6 +191,25 @@ impl Problem {
             "payload_too_large",
             "The body is too large",
             format!("request bodies are limited to {limit} bytes"),
+        )
+        .with_field("body")
+    }
+
+    /// A body that could not be read: 413 when it is over `limit` bytes, else 400 (a
+    /// malformed chunked encoding, a connection cut mid-body), never a 413 for a broken one.
+    pub fn unreadable_body(error: &axum::Error, limit: usize) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if current.is::<http_body_util::LengthLimitError>() {
+                return Self::too_large(limit);
+            }
+            cause = current.source();
+        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "The body could not be read",
+            "the request body is malformed or was cut off",
         )
         .with_field("body")
     }
