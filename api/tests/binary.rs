@@ -1,99 +1,12 @@
 //! The real `backoffice` binary, started as a user starts it.
 #![allow(clippy::unwrap_used)]
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc::{self, RecvTimeoutError},
-    time::Duration,
-};
+mod support;
+
+use std::{process::Command, time::Duration};
 
 use eventlog::testing::TestDatabase;
-use serde_json::Value;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_backoffice");
-
-/// A running `backoffice serve`, killed when dropped.
-struct Served {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `backoffice serve` in `folder` with only `env` set (port 0), and waits (up to a minute)
-/// for its address. Its log goes on being read, so that it never writes into a closed pipe.
-fn serve(folder: &Path, env: &[(&str, &str)]) -> Served {
-    let mut command = Command::new(BINARY);
-    command
-        .arg("serve")
-        .current_dir(folder)
-        .env_clear()
-        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
-        .env("BACKOFFICE_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (address_tx, address_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if let Some(address) = entry["fields"]["address"].as_str() {
-                let _ = address_tx.send(address.to_owned());
-            }
-        }
-    });
-    match address_rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(address) => Served { child, address },
-        Err(RecvTimeoutError::Disconnected) => {
-            let status = child.wait().unwrap();
-            panic!("backoffice exited ({status}) before serving");
-        }
-        Err(RecvTimeoutError::Timeout) => {
-            let _ = child.kill();
-            panic!("backoffice did not serve within a minute");
-        }
-    }
-}
-
-async fn get(address: &str, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(format!("http://{address}{path}"))
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// A fresh folder to run the binary in, removed when dropped.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new() -> Self {
-        let folder = std::env::temp_dir().join(format!("bo_bin_{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&folder).unwrap();
-        Self(folder)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{cli, get, serve, Folder, BINARY};
 
 #[tokio::test]
 async fn serve_with_no_configuration_creates_a_sqlite_database_under_data_and_is_ready() {
@@ -316,22 +229,6 @@ async fn readiness_fails_while_a_projection_has_failed() {
         body["checks"]["failed_subscribers"],
         serde_json::json!(["orders-test"])
     );
-}
-
-/// Runs `backoffice <args>` in `folder` (its SQLite database under `data/`): success, stdout,
-/// stderr.
-fn cli(folder: &Path, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(BINARY)
-        .args(args)
-        .current_dir(folder)
-        .env_clear()
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -64,6 +64,9 @@ pub enum StorageError {
     /// The database URL names no supported backend.
     #[error("unsupported database URL (expected postgres://… or sqlite:…): {0}")]
     UnsupportedUrl(String),
+    /// The operation does not exist on this backend.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// The storage cannot take writes for a reason outside the database's answers (the SQLite
     /// file was deleted or replaced while serving).
     #[error("storage unavailable: {0}")]
@@ -79,7 +82,10 @@ impl StorageError {
             Self::Database { source, .. } => is_unavailable(source),
             Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => is_unavailable(source),
             Self::BatchFailed | Self::Closed | Self::Unavailable(_) => true,
-            Self::Migrate(_) | Self::Corrupt { .. } | Self::UnsupportedUrl(_) => false,
+            Self::Migrate(_)
+            | Self::Corrupt { .. }
+            | Self::UnsupportedUrl(_)
+            | Self::Unsupported(_) => false,
         }
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod group_commit;
 mod model;
 mod postgres;
+mod roles;
 mod sqlite;
 mod subscription;
 pub mod testing;
@@ -153,6 +154,28 @@ impl EventLog {
         match self {
             Self::Postgres(log) => log.migrate().await,
             Self::Sqlite(log) => log.migrate().await,
+        }
+    }
+
+    /// Whether the connected role may migrate the schema: always on SQLite; on PostgreSQL,
+    /// a fresh database or the role owning the schema (ADR 0021). A service role that may not
+    /// checks [`EventLog::migrations_applied`] instead.
+    pub async fn can_migrate(&self) -> Result<bool, StorageError> {
+        match self {
+            Self::Postgres(log) => roles::can_migrate(log.pool()).await,
+            Self::Sqlite(_) => Ok(true),
+        }
+    }
+
+    /// Grants PostgreSQL role `role` what `serve` needs and no more: read every table, write
+    /// those beside the log, append to the log only through `append_events()` (ADR 0021).
+    /// Run as the schema's owner, after migrating; SQLite has no roles.
+    pub async fn grant_service_role(&self, role: &str) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => roles::grant_service_role(log.pool(), role).await,
+            Self::Sqlite(_) => Err(StorageError::Unsupported(
+                "SQLite has no roles: a service role is a PostgreSQL set-up",
+            )),
         }
     }
 
