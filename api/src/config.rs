@@ -33,6 +33,10 @@ pub struct Config {
     pub webhooks: adapters::inbound::WebhookSecrets,
     /// What one client may hold of the HTTP server (`[http]`, `BACKOFFICE_HTTP__…`).
     pub http: HttpLimits,
+    /// This process's name in the claims it takes; stable across its restarts, and unique
+    /// among the processes sharing a database. Unset: the host's name and the listen port.
+    #[serde(default)]
+    pub process_name: Option<String>,
 }
 
 /// The HTTP server's limits (ADR 0020).
@@ -202,6 +206,19 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// This process's name: `process_name`, else `<host name>:<listen port>`.
+    pub fn process_name(&self) -> String {
+        self.process_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+                .map(|name| name.trim().to_owned())
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned());
+            format!("{host}:{}", self.listen.port())
+        })
     }
 
     /// The HTTP server's limits.

@@ -171,9 +171,9 @@ async fn claim(
             sqlx::query("DELETE FROM idempotent_requests WHERE created_at_ms < $1")
                 .bind(now - RETENTION_MS).execute(pool).await?;
         }
-        sqlx::query("INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms) \
-                     VALUES ($1, $2, 'POST', $3, $4, $5) ON CONFLICT (actor, idempotency_key) DO NOTHING")
-            .bind(actor).bind(key).bind(path).bind(fingerprint).bind(now)
+        sqlx::query("INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms, claimed_by) \
+                     VALUES ($1, $2, 'POST', $3, $4, $5, $6) ON CONFLICT (actor, idempotency_key) DO NOTHING")
+            .bind(actor).bind(key).bind(path).bind(fingerprint).bind(now).bind(&*state.process)
             .execute(pool).await.map(|done| done.rows_affected())
     }.await)
     .map_err(storage("recording an idempotency key"))?;
@@ -209,6 +209,30 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
             .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
+}
+
+/// Releases the keys this process (`state.process`) held in flight when it stopped, so that
+/// their retries run at once instead of answering 409 until the keys count as abandoned. Run
+/// at start-up, before serving. On SQLite, which serves one process, every key in flight is
+/// this process's. A retry then runs again; the log's record of the key keeps it from
+/// applying twice (ADR 0008).
+pub async fn release_own_claims(state: &AppState) -> Result<u64, eventlog::StorageError> {
+    match &state.log {
+        eventlog::EventLog::Postgres(pg) => {
+            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL AND claimed_by = $1")
+                .bind(&*state.process)
+                .execute(pg.pool())
+                .await
+                .map(|done| done.rows_affected())
+        }
+        eventlog::EventLog::Sqlite(lite) => {
+            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL")
+                .execute(lite.writer())
+                .await
+                .map(|done| done.rows_affected())
+        }
+    }
+    .map_err(storage("releasing this process's idempotency keys"))
 }
 
 /// Whether a response is the request's decided answer, kept for its retries: a success, or a

@@ -54,6 +54,9 @@ pub struct AppState {
     /// How long a read asked for a log position waits for it before a 503
     /// (5 s unless set).
     pub consistency_wait: Duration,
+    /// This process's name, written into its claims (idempotency keys in flight, webhook
+    /// deliveries), so that when it starts again it releases those it held.
+    pub process: std::sync::Arc<str>,
 }
 
 impl AppState {
@@ -70,7 +73,20 @@ impl AppState {
             log,
             webhooks,
             consistency_wait: extract::CONSISTENCY_WAIT,
+            process: std::sync::Arc::from("backoffice"),
         }
+    }
+
+    /// Releases the claims this process held when it last stopped (a crash): its idempotency
+    /// keys in flight and its claimed webhook deliveries; answers how many of each.
+    pub async fn release_own_claims(&self) -> Result<(u64, u64), eventlog::StorageError> {
+        let keys = idempotency::release_own_claims(self).await?;
+        let deliveries = self
+            .webhooks
+            .inbox()
+            .release_claims_of(&self.process, chrono::Utc::now())
+            .await?;
+        Ok((keys, deliveries))
     }
 }
 
@@ -81,7 +97,11 @@ impl AppState {
 pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
     let mut workers = JoinSet::new();
     let log = &state.log;
-    let worker = Worker::new(log.clone(), WorkerOptions::default()).woken_by(state.webhooks.wake());
+    let options = WorkerOptions {
+        process: state.process.to_string(),
+        ..WorkerOptions::default()
+    };
+    let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });
     use commands::process::{OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments};
     use projections::{ReadModel, ReadModelProjection};

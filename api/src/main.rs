@@ -373,10 +373,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .webhooks
         .verifiers()
         .context("while reading webhook secrets")?;
-    let state = AppState::with_webhooks(
+    let mut state = AppState::with_webhooks(
         log.clone(),
         adapters::inbound::WebhookState::new(log.clone(), verifiers),
     );
+    state.process = config.process_name().into();
+    let (keys, deliveries) = state
+        .release_own_claims()
+        .await
+        .context("while releasing the claims this process held when it stopped")?;
+    if keys + deliveries > 0 {
+        tracing::info!(process = %state.process, keys, deliveries, "released the claims held when this process stopped");
+    }
     let _workers = api::spawn_workers(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -170,14 +170,16 @@ impl Inbox {
     /// Claims up to `limit` due deliveries for one attempt each: their `next_attempt_at` moves
     /// `lease` ahead, so another worker skips them, and a worker that dies leaves them due again
     /// once the lease has run out. On PostgreSQL rows locked by a concurrent claim are skipped.
+    /// The claim names `process`, so that [`Inbox::release_claims_of`] can free it early.
     pub async fn claim(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: i64,
+        process: &str,
     ) -> Result<Vec<Claimed>, StorageError> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let token = uuid::Uuid::now_v7().to_string();
+        let token = format!("{process}/{}", uuid::Uuid::now_v7());
         let texts: Vec<String> = match &self.log {
             EventLog::Postgres(pg) => {
                 sqlx::query_scalar(sql::CLAIM_POSTGRES)
@@ -207,6 +209,32 @@ impl Inbox {
                 Ok(claimed)
             })
             .collect()
+    }
+
+    /// Makes the deliveries `process` had claimed due at `now`: called when that process
+    /// starts again, so that a delivery claimed at a crash waits no longer for its lease. On
+    /// SQLite, which serves one process, every claim is released. Safe even were the process
+    /// alive: a claim taken over is never finished by its first holder (its append rolls back).
+    pub async fn release_claims_of(
+        &self,
+        process: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let pattern = format!("{}/%", process.replace('%', "\\%").replace('_', "\\_"));
+        match &self.log {
+            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIMS_POSTGRES)
+                .bind(now)
+                .bind(&pattern)
+                .execute(pg.pool())
+                .await
+                .map(|done| done.rows_affected()),
+            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIMS_SQLITE)
+                .bind(eventlog::sqlite_time(now))
+                .execute(lite.writer())
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .map_err(sql::error("releasing a stopped process's claims"))
     }
 
     /// Records how `claimed`'s attempt ended, within `tx` (after its append, if any). False when

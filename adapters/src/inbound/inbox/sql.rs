@@ -75,6 +75,18 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
      RETURNING json_object('source', source, 'event_id', event_id, 'event_type', event_type, \
        'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token)";
 
+/// Makes the claimed rows of process `$2` (a `LIKE` pattern of its tokens) due at `$1`.
+pub(crate) const RELEASE_CLAIMS_POSTGRES: &str = "UPDATE webhook_inbox \
+     SET next_attempt_at = $1, claim_token = NULL \
+     WHERE claim_token LIKE $2 AND status IN ('pending', 'failed', 'unmatched') \
+       AND next_attempt_at > $1";
+
+/// The same on SQLite, whose claims are all this process's (it serves one).
+pub(crate) const RELEASE_CLAIMS_SQLITE: &str = "UPDATE webhook_inbox \
+     SET next_attempt_at = $1, claim_token = NULL \
+     WHERE claim_token IS NOT NULL AND status IN ('pending', 'failed', 'unmatched') \
+       AND next_attempt_at > $1";
+
 /// Records an attempt's end on the row, if the claim `$8` still holds it.
 pub(crate) const FINISH: &str = "UPDATE webhook_inbox SET status = $1, failures = failures + $2, \
      next_attempt_at = $3, last_error = $4, processed_at = coalesce($5, processed_at), \

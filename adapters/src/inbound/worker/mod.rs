@@ -48,6 +48,9 @@ pub struct WorkerOptions {
     pub backoff_max: Duration,
     /// How often an unmatched delivery is checked again.
     pub unmatched_recheck: Duration,
+    /// This process's name, written into its claims, so that when it starts again it can
+    /// release the claims it held when it stopped instead of waiting out their lease.
+    pub process: String,
 }
 
 impl Default for WorkerOptions {
@@ -60,6 +63,7 @@ impl Default for WorkerOptions {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(3600),
             unmatched_recheck: Duration::from_secs(30),
+            process: "backoffice".to_owned(),
         }
     }
 }
@@ -160,7 +164,12 @@ impl Worker {
         loop {
             let claimed = self
                 .inbox
-                .claim(started, self.options.lease, self.options.batch_size)
+                .claim(
+                    started,
+                    self.options.lease,
+                    self.options.batch_size,
+                    &self.options.process,
+                )
                 .await?;
             if claimed.is_empty() {
                 return Ok(processed);
