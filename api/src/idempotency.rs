@@ -12,7 +12,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicI64, Ordering},
+    time::{Duration, Instant},
+};
 
 use crate::{
     auth::Caller,
@@ -92,6 +96,7 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
             .await
             .map_err(internal)?
         {
+            let running = state.running_keys.start(&actor, &key);
             let request = Request::from_parts(parts, Body::from(bytes));
             let response = next.run(request).await;
             let claim = Claim {
@@ -99,9 +104,11 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
                 key: &key,
                 claimed_at,
             };
-            return Ok(store(state, &claim, response).await);
+            let answer = store(state, &claim, response).await;
+            running.finished();
+            return Ok(answer);
         }
-        let Some((stored_fingerprint, status, body, headers, created)) =
+        let Some((stored_fingerprint, status, body, headers, created, claimed_by)) =
             lookup(state, &actor, &key).await.map_err(internal)?
         else {
             continue;
@@ -118,6 +125,18 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         match status {
             Some(status) => {
                 return Ok(replay(status, headers.as_deref(), body.unwrap_or_default()))
+            }
+            // This process claimed it and runs it no more: the request ended without its key
+            // being released (the storage failed at that moment) or was cut off a while ago.
+            None if claimed_by.as_deref() == Some(&*state.process)
+                && !state.running_keys.runs(&actor, &key) =>
+            {
+                let ended = Claim {
+                    actor: &actor,
+                    key: &key,
+                    claimed_at: created,
+                };
+                release(state, &ended).await.map_err(internal)?;
             }
             None if now_ms() - created > ABANDONED_MS => {
                 let abandoned = Claim {
@@ -182,7 +201,14 @@ async fn claim(
 
 /// A kept request: its fingerprint, then (once answered) the status, body and kept headers,
 /// and when it was claimed.
-type Stored = (String, Option<i32>, Option<String>, Option<String>, i64);
+type Stored = (
+    String,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 /// The response headers a replay repeats: where a created resource is, and the log position.
 const KEPT_HEADERS: [&str; 2] = ["location", "x-position"];
@@ -193,7 +219,7 @@ async fn lookup(
     key: &str,
 ) -> Result<Option<Stored>, eventlog::StorageError> {
     with_pool!(&state.log, write, pool => {
-        sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms FROM idempotent_requests \
+        sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms, claimed_by FROM idempotent_requests \
                         WHERE actor = $1 AND idempotency_key = $2")
             .bind(actor).bind(key).fetch_optional(pool).await
     })
@@ -209,6 +235,61 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
             .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
+}
+
+/// The keys this process is running a request for, by caller and key; a request cut off
+/// (its future dropped, as by the request time-out) counts as running a little longer, since
+/// an append it queued may still land.
+#[derive(Debug, Default)]
+pub struct RunningKeys(std::sync::Mutex<HashMap<(String, String), Option<Instant>>>);
+
+/// How long a cut-off request's key still counts as running.
+const CUT_OFF_GRACE: Duration = Duration::from_secs(5);
+
+impl RunningKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Option<Instant>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start<'a>(&'a self, actor: &str, key: &str) -> Running<'a> {
+        let id = (actor.to_owned(), key.to_owned());
+        self.lock().insert(id.clone(), None);
+        Running {
+            keys: self,
+            id: Some(id),
+        }
+    }
+
+    /// Whether a request with this key runs here (or was cut off moments ago).
+    fn runs(&self, actor: &str, key: &str) -> bool {
+        let mut keys = self.lock();
+        keys.retain(|_, cut| cut.is_none_or(|at| at.elapsed() < CUT_OFF_GRACE));
+        keys.contains_key(&(actor.to_owned(), key.to_owned()))
+    }
+}
+
+/// A request running under its key; dropped unfinished, it marks the key cut off.
+struct Running<'a> {
+    keys: &'a RunningKeys,
+    id: Option<(String, String)>,
+}
+
+impl Running<'_> {
+    fn finished(mut self) {
+        if let Some(id) = self.id.take() {
+            self.keys.lock().remove(&id);
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.keys.lock().insert(id, Some(Instant::now()));
+        }
+    }
 }
 
 /// Releases the keys this process (`state.process`) held in flight when it stopped, so that

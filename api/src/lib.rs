@@ -57,6 +57,8 @@ pub struct AppState {
     /// This process's name, written into its claims (idempotency keys in flight, webhook
     /// deliveries), so that when it starts again it releases those it held.
     pub process: std::sync::Arc<str>,
+    /// The idempotency keys this process runs a request for.
+    pub running_keys: std::sync::Arc<idempotency::RunningKeys>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             webhooks,
             consistency_wait: extract::CONSISTENCY_WAIT,
             process: std::sync::Arc::from("backoffice"),
+            running_keys: std::sync::Arc::default(),
         }
     }
 

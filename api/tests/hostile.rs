@@ -7,96 +7,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use eventlog::testing::TestDatabase;
 use serde_json::{json, Value};
-use support::{cli_with, serve, Folder, Served};
+use support::{order, target, Target, ERP_SECRET};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-
-const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// A served binary with an admin token, on SQLite in its folder or on `database`.
-struct Target {
-    served: Served,
-    token: String,
-    folder: Folder,
-    _db: Option<TestDatabase>,
-}
-
-async fn target(postgres: bool, env: &[(&str, &str)]) -> Target {
-    let folder = Folder::new();
-    let db = if postgres {
-        Some(TestDatabase::postgres().await)
-    } else {
-        None
-    };
-    let mut env: Vec<(&str, &str)> = env.to_vec();
-    if let Some(db) = &db {
-        env.push(("DATABASE_URL", db.url.as_str()));
-    }
-    env.push(("BACKOFFICE_WEBHOOKS__ERP", ERP_SECRET));
-    let (ok, token, stderr) = cli_with(
-        &folder.0,
-        &env,
-        &["users", "create", "--name", "admin", "--role", "admin"],
-    );
-    assert!(ok, "{stderr}");
-    let served = serve(&folder.0, &env);
-    Target {
-        served,
-        token: token.trim().to_owned(),
-        folder,
-        _db: db,
-    }
-}
-
-impl Target {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.served.address)
-    }
-
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = reqwest::Client::new()
-            .request(method, self.url(path))
-            .bearer_auth(&self.token)
-            .timeout(Duration::from_secs(30));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Sends raw bytes on a new connection and reads the answer until the server closes it
-    /// or 10 s pass.
-    async fn raw(&self, bytes: &[u8]) -> String {
-        let mut stream = TcpStream::connect(&self.served.address).await.unwrap();
-        stream.write_all(bytes).await.unwrap();
-        let mut answer = Vec::new();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-        String::from_utf8_lossy(&answer).into_owned()
-    }
-}
-
-fn order() -> Value {
-    json!({
-        "customer_id": uuid::Uuid::now_v7(),
-        "currency": "EUR",
-        "lines": [{"sku": "SKU-A", "name": "Mug", "quantity": 1, "unit_price_minor": 1000}],
-        "shipping_address": {"recipient": "Ana", "line1": "Street 1", "city": "Berlin", "country": "DE"},
-        "external_reference": "SHOP-1"
-    })
-}
 
 /// Whether the server has closed `stream` (a read answers end of file or an error), waiting
 /// at most `wait`.

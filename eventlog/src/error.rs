@@ -109,9 +109,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
                 // memory, too many connections); 57: operator intervention (terminated,
                 // shutting down, cannot connect now, query canceled); 58: system error (I/O);
                 // 25006: read-only transaction (a standby); 55P03: lock not available and
-                // 40001/40P01: serialization failure, deadlock (a retry may pass).
-                matches!(&code[..2], "08" | "53" | "57" | "58")
-                    || matches!(&*code, "25006" | "55P03" | "40001" | "40P01")
+                // 40001/40P01: serialization failure, deadlock (a retry may pass). On
+                // connecting: 28 (our credentials refused), 3D000 (no such database) and
+                // 55000 (the database takes no connections now).
+                matches!(&code[..2], "08" | "28" | "53" | "57" | "58")
+                    || matches!(
+                        &*code,
+                        "25006" | "55P03" | "40001" | "40P01" | "3D000" | "55000"
+                    )
             } else {
                 // SQLite: the primary result code is the low byte of the extended one.
                 // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.

@@ -13,7 +13,12 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
+use eventlog::testing::TestDatabase;
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 /// The binary cargo built for these tests.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_backoffice");
@@ -150,4 +155,110 @@ pub fn cli_with(folder: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, St
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+pub const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A served binary with an admin token, on SQLite in its folder or on `database`.
+pub struct Target {
+    pub served: Served,
+    pub token: String,
+    pub folder: Folder,
+    pub db: Option<TestDatabase>,
+}
+
+pub async fn target(postgres: bool, env: &[(&str, &str)]) -> Target {
+    let folder = Folder::new();
+    let db = if postgres {
+        Some(TestDatabase::postgres().await)
+    } else {
+        None
+    };
+    let mut env: Vec<(&str, &str)> = env.to_vec();
+    if let Some(db) = &db {
+        env.push(("DATABASE_URL", db.url.as_str()));
+    }
+    env.push(("BACKOFFICE_WEBHOOKS__ERP", ERP_SECRET));
+    let (ok, token, stderr) = cli_with(
+        &folder.0,
+        &env,
+        &["users", "create", "--name", "admin", "--role", "admin"],
+    );
+    assert!(ok, "{stderr}");
+    let served = serve(&folder.0, &env);
+    Target {
+        served,
+        token: token.trim().to_owned(),
+        folder,
+        db,
+    }
+}
+
+impl Target {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.served.address)
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(30));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes on a new connection and reads the answer until the server closes it
+    /// or 10 s pass.
+    pub async fn raw(&self, bytes: &[u8]) -> String {
+        let mut stream = TcpStream::connect(&self.served.address).await.unwrap();
+        stream.write_all(bytes).await.unwrap();
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+}
+
+pub fn order() -> Value {
+    json!({
+        "customer_id": uuid::Uuid::now_v7(),
+        "currency": "EUR",
+        "lines": [{"sku": "SKU-A", "name": "Mug", "quantity": 1, "unit_price_minor": 1000}],
+        "shipping_address": {"recipient": "Ana", "line1": "Street 1", "city": "Berlin", "country": "DE"},
+        "external_reference": "SHOP-1"
+    })
+}
+
+impl Target {
+    /// Sends `body` to `/webhooks/erp` signed as the ERP would, with message id `id`.
+    pub async fn erp_delivery(&self, id: &str, body: &Value) -> u16 {
+        let body = serde_json::to_vec(body).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let signature = adapters::inbound::signature::StandardWebhooksVerifier::new(ERP_SECRET)
+            .unwrap()
+            .sign(id, now, &body);
+        reqwest::Client::new()
+            .post(self.url("/webhooks/erp"))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
 }

@@ -211,6 +211,29 @@ impl Inbox {
             .collect()
     }
 
+    /// Gives up `claimed`'s claim, if it still holds the row: due again at `now`.
+    pub async fn release(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<(), StorageError> {
+        match &self.log {
+            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIM)
+                .bind(now)
+                .bind(claimed.source.as_str())
+                .bind(&claimed.event_id)
+                .bind(&claimed.claim_token)
+                .execute(pg.pool())
+                .await
+                .map(|_| ()),
+            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIM)
+                .bind(eventlog::sqlite_time(now))
+                .bind(claimed.source.as_str())
+                .bind(&claimed.event_id)
+                .bind(&claimed.claim_token)
+                .execute(lite.writer())
+                .await
+                .map(|_| ()),
+        }
+        .map_err(sql::error("releasing a claim"))
+    }
+
     /// Makes the deliveries `process` had claimed due at `now`: called when that process
     /// starts again, so that a delivery claimed at a crash waits no longer for its lease. On
     /// SQLite, which serves one process, every claim is released. Safe even were the process

@@ -87,6 +87,10 @@ pub(crate) const RELEASE_CLAIMS_SQLITE: &str = "UPDATE webhook_inbox \
      WHERE claim_token IS NOT NULL AND status IN ('pending', 'failed', 'unmatched') \
        AND next_attempt_at > $1";
 
+/// Gives up claim `$4` of row (`$2`, `$3`): due at `$1`.
+pub(crate) const RELEASE_CLAIM: &str = "UPDATE webhook_inbox SET next_attempt_at = $1, \
+     claim_token = NULL WHERE source = $2 AND event_id = $3 AND claim_token = $4";
+
 /// Records an attempt's end on the row, if the claim `$8` still holds it.
 pub(crate) const FINISH: &str = "UPDATE webhook_inbox SET status = $1, failures = failures + $2, \
      next_attempt_at = $3, last_error = $4, processed_at = coalesce($5, processed_at), \
