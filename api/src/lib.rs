@@ -136,6 +136,7 @@ fn api_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     openapi::document_webhook_routes(&mut document);
     openapi::declare_problem_media_type(&mut document);
+    v1::schema::constrain_parameters(&mut document);
     (api, document)
 }
 

@@ -7,6 +7,7 @@
 mod audit;
 mod orders;
 mod payments;
+pub mod schema;
 mod shipments;
 
 use axum::{
