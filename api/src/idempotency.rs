@@ -91,12 +91,13 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
         .insert(RequestFingerprint(fingerprint.clone()));
     let actor = caller.user_id.clone();
 
+    let mut running = state.running_keys.start(&actor, &key);
     for _ in 0..2 {
         if let Some(claimed_at) = claim(state, &actor, &key, &path, &fingerprint)
             .await
             .map_err(internal)?
         {
-            let running = state.running_keys.start(&actor, &key);
+            running.claimed = true;
             let request = Request::from_parts(parts, Body::from(bytes));
             let response = next.run(request).await;
             let claim = Claim {
@@ -129,7 +130,7 @@ async fn handle(state: &AppState, request: Request, next: Next) -> Result<Respon
             // This process claimed it and runs it no more: the request ended without its key
             // being released (the storage failed at that moment) or was cut off a while ago.
             None if claimed_by.as_deref() == Some(&*state.process)
-                && !state.running_keys.runs(&actor, &key) =>
+                && !state.running_keys.others_run(&actor, &key) =>
             {
                 let ended = Claim {
                     actor: &actor,
@@ -237,49 +238,77 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
     .map_err(storage("releasing an idempotency key"))
 }
 
-/// The keys this process is running a request for, by caller and key; a request cut off
-/// (its future dropped, as by the request time-out) counts as running a little longer, since
-/// an append it queued may still land.
+/// The keys this process is running a request for, by caller and key: how many requests with
+/// the key are under way here, and when one was last cut off (its future dropped, as by the
+/// request time-out): such a key counts as running a little longer, since an append it queued
+/// may still land.
 #[derive(Debug, Default)]
-pub struct RunningKeys(std::sync::Mutex<HashMap<(String, String), Option<Instant>>>);
+pub struct RunningKeys(std::sync::Mutex<HashMap<(String, String), KeyUse>>);
+
+#[derive(Debug, Default)]
+struct KeyUse {
+    requests: usize,
+    cut_off: Option<Instant>,
+}
 
 /// How long a cut-off request's key still counts as running.
 const CUT_OFF_GRACE: Duration = Duration::from_secs(5);
 
 impl RunningKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Option<Instant>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), KeyUse>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Counts a request with this key as under way until the returned guard ends; taken before
+    /// the key is claimed, so that no other request sees the claim without its runner.
     fn start<'a>(&'a self, actor: &str, key: &str) -> Running<'a> {
         let id = (actor.to_owned(), key.to_owned());
-        self.lock().insert(id.clone(), None);
+        self.lock().entry(id.clone()).or_default().requests += 1;
         Running {
             keys: self,
             id: Some(id),
+            claimed: false,
         }
     }
 
-    /// Whether a request with this key runs here (or was cut off moments ago).
-    fn runs(&self, actor: &str, key: &str) -> bool {
+    /// Whether a request with this key other than the caller's (which holds a guard) runs
+    /// here, or was cut off moments ago.
+    fn others_run(&self, actor: &str, key: &str) -> bool {
+        self.lock()
+            .get(&(actor.to_owned(), key.to_owned()))
+            .is_some_and(|used| {
+                used.requests > 1 || used.cut_off.is_some_and(|at| at.elapsed() < CUT_OFF_GRACE)
+            })
+    }
+
+    fn end(&self, id: &(String, String), cut_off: bool) {
         let mut keys = self.lock();
-        keys.retain(|_, cut| cut.is_none_or(|at| at.elapsed() < CUT_OFF_GRACE));
-        keys.contains_key(&(actor.to_owned(), key.to_owned()))
+        let Some(used) = keys.get_mut(id) else { return };
+        used.requests = used.requests.saturating_sub(1);
+        if cut_off {
+            used.cut_off = Some(Instant::now());
+        }
+        let recently_cut = used.cut_off.is_some_and(|at| at.elapsed() < CUT_OFF_GRACE);
+        if used.requests == 0 && !recently_cut {
+            keys.remove(id);
+        }
     }
 }
 
-/// A request running under its key; dropped unfinished, it marks the key cut off.
+/// A request under way with its key; dropped unfinished after it claimed the key (its
+/// future cut off), it marks the key cut off.
 struct Running<'a> {
     keys: &'a RunningKeys,
     id: Option<(String, String)>,
+    claimed: bool,
 }
 
 impl Running<'_> {
     fn finished(mut self) {
         if let Some(id) = self.id.take() {
-            self.keys.lock().remove(&id);
+            self.keys.end(&id, false);
         }
     }
 }
@@ -287,7 +316,7 @@ impl Running<'_> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            self.keys.lock().insert(id, Some(Instant::now()));
+            self.keys.end(&id, self.claimed);
         }
     }
 }
