@@ -188,14 +188,15 @@ async fn the_service_role_appends_only_through_the_function_and_cannot_touch_the
     assert_eq!(placed.status(), 201, "{}", placed.text().await.unwrap());
     drop(served);
 
-    // A migration the owner has not applied: the service role refuses to start.
+    // A migration the owner has not applied (the write probe's, undone): the service role
+    // refuses to start.
     let mut owner = PgConnection::connect(&owner_url).await.unwrap();
-    sqlx::query(
-        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
-    )
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    for undo in [
+        "DROP TABLE write_probe",
+        "DELETE FROM _sqlx_migrations WHERE version = 20",
+    ] {
+        sqlx::query(undo).execute(&mut owner).await.unwrap();
+    }
     let (ok, _, stderr) = cli_with(&folder.0, &as_service, &["serve"]);
     assert!(!ok);
     assert!(
