@@ -67,6 +67,7 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    warn_if_few_open_files(limits.max_connections);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -116,6 +117,26 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
     Ok(())
+}
+
+/// Warns when the process may open fewer files than the connection cap needs (plus some for
+/// the database and the log): past that limit, accepting fails instead of queueing.
+fn warn_if_few_open_files(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse::<usize>().ok());
+    if let Some(soft) = soft.filter(|soft| *soft < max_connections + 64) {
+        tracing::warn!(
+            open_files = soft,
+            max_connections,
+            "the open-file limit is below the connection cap: raise it (ulimit -n) or lower http.max_connections"
+        );
+    }
 }
 
 /// One connection, from its first byte to its end.
