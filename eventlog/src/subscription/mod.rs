@@ -210,11 +210,15 @@ impl EventLog {
         options: &SubscriptionOptions,
     ) -> Result<i64, SubscriptionError> {
         let name = delivery.name().to_owned();
-        let _claim = self
+        let claim = self
             .try_claim(&name)
             .await?
             .ok_or(SubscriptionError::Claimed(name))?;
-        self.deliver_available(delivery, options).await
+        let delivered = self.deliver_available(delivery, options).await;
+        // Released before returning, so that the caller's next catch-up finds it free (a
+        // dropped connection's lock goes only when the server has noticed).
+        claim.release().await;
+        delivered
     }
 
     /// Claims the subscriber (waiting while another process holds it), then delivers new events
