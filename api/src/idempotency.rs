@@ -4,6 +4,8 @@
 //! refusal) is kept; any other error releases the key. Keys are scoped to the caller and kept
 //! 24 hours, then pruned (ADR 0008).
 
+mod running;
+
 use axum::{
     body::{to_bytes, Body},
     extract::{FromRequestParts, Request, State},
@@ -12,11 +14,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
-use std::{
-    collections::HashMap,
-    sync::atomic::{AtomicI64, Ordering},
-    time::{Duration, Instant},
-};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub use running::RunningKeys;
 
 use crate::{
     auth::Caller,
@@ -236,89 +236,6 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
             .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
-}
-
-/// The keys this process is running a request for, by caller and key: how many requests with
-/// the key are under way here, and when one was last cut off (its future dropped, as by the
-/// request time-out): such a key counts as running a little longer, since an append it queued
-/// may still land.
-#[derive(Debug, Default)]
-pub struct RunningKeys(std::sync::Mutex<HashMap<(String, String), KeyUse>>);
-
-#[derive(Debug, Default)]
-struct KeyUse {
-    requests: usize,
-    cut_off: Option<Instant>,
-}
-
-/// How long a cut-off request's key still counts as running.
-const CUT_OFF_GRACE: Duration = Duration::from_secs(5);
-
-impl RunningKeys {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), KeyUse>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Counts a request with this key as under way until the returned guard ends; taken before
-    /// the key is claimed, so that no other request sees the claim without its runner.
-    fn start<'a>(&'a self, actor: &str, key: &str) -> Running<'a> {
-        let id = (actor.to_owned(), key.to_owned());
-        self.lock().entry(id.clone()).or_default().requests += 1;
-        Running {
-            keys: self,
-            id: Some(id),
-            claimed: false,
-        }
-    }
-
-    /// Whether a request with this key other than the caller's (which holds a guard) runs
-    /// here, or was cut off moments ago.
-    fn others_run(&self, actor: &str, key: &str) -> bool {
-        self.lock()
-            .get(&(actor.to_owned(), key.to_owned()))
-            .is_some_and(|used| {
-                used.requests > 1 || used.cut_off.is_some_and(|at| at.elapsed() < CUT_OFF_GRACE)
-            })
-    }
-
-    fn end(&self, id: &(String, String), cut_off: bool) {
-        let mut keys = self.lock();
-        let Some(used) = keys.get_mut(id) else { return };
-        used.requests = used.requests.saturating_sub(1);
-        if cut_off {
-            used.cut_off = Some(Instant::now());
-        }
-        let recently_cut = used.cut_off.is_some_and(|at| at.elapsed() < CUT_OFF_GRACE);
-        if used.requests == 0 && !recently_cut {
-            keys.remove(id);
-        }
-    }
-}
-
-/// A request under way with its key; dropped unfinished after it claimed the key (its
-/// future cut off), it marks the key cut off.
-struct Running<'a> {
-    keys: &'a RunningKeys,
-    id: Option<(String, String)>,
-    claimed: bool,
-}
-
-impl Running<'_> {
-    fn finished(mut self) {
-        if let Some(id) = self.id.take() {
-            self.keys.end(&id, false);
-        }
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.keys.end(&id, self.claimed);
-        }
-    }
 }
 
 /// Releases the keys this process (`state.process`) held in flight when it stopped, so that
