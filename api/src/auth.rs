@@ -201,19 +201,23 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 Problem::unauthenticated("send an API token: Authorization: Bearer <token>")
             })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })?;
         let caller = authenticate(&state.log, token)
             .await?
             .ok_or_else(|| Problem::unauthenticated("the token is unknown or revoked"))?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1), as is the space around the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn sha256_hex(secret: &str) -> String {
@@ -388,5 +392,31 @@ pub async fn issue_token(log: &EventLog, name: &str) -> Result<Option<String>, S
     match user_id {
         Some(user_id) => Ok(Some(create_token(log, &user_id).await?)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        for value in [
+            "Bearer bo_1_x",
+            "bearer bo_1_x",
+            "BEARER  bo_1_x",
+            " bEaReR bo_1_x",
+        ] {
+            assert_eq!(bearer_token(value), Some("bo_1_x"), "{value:?}");
+        }
+        for value in [
+            "Basic bo_1_x",
+            "Bearer",
+            "Bearer ",
+            "Bearerbo_1_x",
+            "bo_1_x",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 }

@@ -33,6 +33,27 @@ pub struct Config {
     /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.
     #[serde(default)]
     pub webhooks: adapters::inbound::WebhookSecrets,
+    /// What one client may hold of the HTTP server (`[http]`, `BACKOFFICE_HTTP__…`).
+    pub http: HttpLimits,
+    /// This process's name in the claims it takes; stable across its restarts, and unique
+    /// among the processes sharing a database. Unset: the host's name and the listen port.
+    #[serde(default)]
+    pub process_name: Option<String>,
+}
+
+/// The HTTP server's limits (ADR 0020).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Seconds a connection has to complete a request header (from its first byte; a new
+    /// connection, from its start).
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept.
+    pub idle_timeout_secs: u64,
+    /// The most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// The largest request header block in bytes (larger: 431).
+    pub max_header_bytes: usize,
 }
 
 /// The log output format.
@@ -54,6 +75,7 @@ struct Defaults {
     max_connections: u32,
     database_timeout_secs: u64,
     step_attempts: i32,
+    http: HttpLimits,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -63,6 +85,12 @@ const DEFAULTS: Defaults = Defaults {
     max_connections: 10,
     database_timeout_secs: 5,
     step_attempts: 8,
+    http: HttpLimits {
+        header_timeout_secs: 10,
+        idle_timeout_secs: 60,
+        max_connections: 4096,
+        max_header_bytes: 16 * 1024,
+    },
 };
 
 /// Why the configuration was refused; the message names the key and where its value came from.
@@ -159,6 +187,28 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let http = &self.http;
+        for (key, value) in [
+            ("http.header_timeout_secs", http.header_timeout_secs),
+            ("http.idle_timeout_secs", http.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::rejected(key, "must be at least 1"));
+            }
+        }
+        if http.max_connections == 0 {
+            return Err(ConfigError::rejected(
+                "http.max_connections",
+                "must be at least 1",
+            ));
+        }
+        // hyper's smallest read buffer; a smaller header block would refuse ordinary requests.
+        if http.max_header_bytes < 8192 {
+            return Err(ConfigError::rejected(
+                "http.max_header_bytes",
+                "must be at least 8192",
+            ));
+        }
         if self.step_attempts < 1 {
             return Err(ConfigError::rejected("step_attempts", "must be at least 1"));
         }
@@ -190,6 +240,30 @@ impl Config {
                     Duration::from_secs(hours.saturating_mul(3600))
                 }),
             ..defaults
+        }
+    }
+
+    /// This process's name: `process_name`, else `<host name>:<listen port>`.
+    pub fn process_name(&self) -> String {
+        self.process_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+                .map(|name| name.trim().to_owned())
+                .ok()
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned());
+            format!("{host}:{}", self.listen.port())
+        })
+    }
+
+    /// The HTTP server's limits.
+    pub fn server_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_timeout: Duration::from_secs(self.http.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.http.idle_timeout_secs),
+            max_connections: self.http.max_connections,
+            max_header_bytes: self.http.max_header_bytes,
+            ..crate::server::Limits::default()
         }
     }
 
@@ -305,6 +379,30 @@ mod tests {
             jail.set_env("BACKOFFICE_STEP_ATTEMPTS", "0");
             let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
             assert_eq!(error.key, "step_attempts");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_limits_default_to_the_issue_values_and_are_set_per_key() {
+        in_clean_jail(|jail| {
+            let limits = Config::load(Path::new("backoffice.toml"))
+                .unwrap()
+                .server_limits();
+            assert_eq!(limits.header_timeout, Duration::from_secs(10));
+            assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+            assert_eq!(limits.max_connections, 4096);
+            jail.create_file("backoffice.toml", "[http]\nidle_timeout_secs = 5\n")?;
+            jail.set_env("BACKOFFICE_HTTP__MAX_CONNECTIONS", "16");
+            let limits = Config::load(Path::new("backoffice.toml"))
+                .unwrap()
+                .server_limits();
+            assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+            assert_eq!(limits.header_timeout, Duration::from_secs(10));
+            assert_eq!(limits.max_connections, 16);
+            jail.set_env("BACKOFFICE_HTTP__HEADER_TIMEOUT_SECS", "0");
+            let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+            assert_eq!(error.key, "http.header_timeout_secs");
             Ok(())
         });
     }

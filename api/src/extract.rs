@@ -59,7 +59,42 @@ pub fn too_large() -> Problem {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Problem::malformed_json(error.to_string()))?;
+    // JSON Schema's `integer` admits `3.0`; serde's integers do not: whole numbers count.
+    let value = whole_numbers_as_integers(value);
+    if let Some(field) = crate::nul::nul_in_json(&value) {
+        return Err(Problem::validation(
+            field,
+            "a text value may not hold a NUL character",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| Problem::invalid(&error))
+}
+
+/// `value` with every number that has no fractional part (`3.0`) written as an integer.
+fn whole_numbers_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Within ±2^53 a float holds every integer exactly.
+            if float.fract() == 0.0 && float.abs() <= 9_007_199_254_740_992.0 {
+                #[allow(clippy::cast_possible_truncation)]
+                Value::from(float as i64)
+            } else {
+                Value::Number(number)
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(whole_numbers_as_integers).collect())
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, item)| (key, whole_numbers_as_integers(item)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The log position a read must include: header `X-Min-Position` or query `min_position`.
@@ -156,8 +191,10 @@ impl FromRequestParts<AppState> for CommandContext {
         let idempotency_key = header_text(&parts.headers, "Idempotency-Key")?
             .map(|key| format!("api:{}:{key}:{fingerprint}", caller.user_id));
         let expected_version = match header_text(&parts.headers, "If-Match")? {
+            // An empty list of entity tags: no precondition (RFC 9110 §5.6.1).
             None => None,
-            Some(value) => Some(value.trim_matches('"').parse::<i64>().map_err(|_| {
+            Some(value) if value.trim().is_empty() => None,
+            Some(value) => Some(stream_version(&value).ok_or_else(|| {
                 Problem::validation(
                     "If-Match",
                     "If-Match is the stream version the change was decided on, e.g. \"3\"",
@@ -176,6 +213,19 @@ impl FromRequestParts<AppState> for CommandContext {
             expected_version,
         };
         Ok(Self { caller, meta })
+    }
+}
+
+/// The stream version of an `If-Match` value: 1 to 18 digits, quoted (`"3"`) or not.
+fn stream_version(value: &str) -> Option<i64> {
+    let digits = match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"')?,
+        None => value,
+    };
+    if (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
     }
 }
 

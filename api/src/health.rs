@@ -1,7 +1,7 @@
 //! Health: liveness (the process answers) and readiness (this process can serve: the database
-//! answers and every migration is applied). A failed projection, or a process manager holding
-//! parked or waiting steps, is reported in the body as `degraded`, without taking the process
-//! out of rotation: another replica would see the same log. Neither needs a token.
+//! answers, every migration is applied, writes pass). A failed projection, or a process manager
+//! holding parked or waiting steps, is reported in the body as `degraded`, without taking the
+//! process out of rotation: another replica would see the same log. Neither needs a token.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Json, Router};
 use serde_json::json;
@@ -19,9 +19,11 @@ async fn live() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
     let database = state.log.head().await;
     let migrations = state.log.migrations_applied().await;
+    // A full disk or a deleted SQLite file fails writes while reads still pass.
+    let writes = state.log.check_writable().await;
     let degraded: Vec<serde_json::Value> = match state.log.subscribers().await {
         Ok(subscribers) => subscribers
             .into_iter()
@@ -44,12 +46,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "degraded"
     };
     let (status, body) = match (&database, &migrations) {
-        (Ok(_), Ok(true)) => (
+        (Ok(_), Ok(true)) if writes.is_ok() => (
             StatusCode::OK,
             json!({
                 "status": "ready",
                 "backend": state.log.backend(),
-                "checks": { "database": "ok", "migrations": "ok", "workflows": workflows },
+                "checks": { "database": "ok", "migrations": "ok", "writes": "ok", "workflows": workflows },
                 "degraded": degraded,
             }),
         ),
@@ -57,9 +59,14 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             if let Err(error) = &database {
                 tracing::warn!(error = %error, "readiness: the database does not answer");
             }
+            if let Err(error) = &writes {
+                tracing::warn!(error = %eventlog::error_chain(error), "readiness: writes fail");
+            }
             let checks = json!({
                 "database": if database.is_ok() { "ok" } else { "unreachable" },
                 "migrations": match migrations { Ok(true) => "ok", Ok(false) => "pending", Err(_) => "unknown" },
+                "writes": if writes.is_ok() { "ok" } else { "failing" },
+                "workflows": workflows,
             });
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -74,7 +81,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     };
-    (
+    let mut response = (
         status,
         [(
             "content-type",
@@ -86,4 +93,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         )],
         Json(body),
     )
+        .into_response();
+    if !status.is_success() {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(crate::problem::RETRY_AFTER_SECS),
+        );
+    }
+    response
 }

@@ -4,6 +4,8 @@
 //! refusal) is kept; any other error releases the key. Keys are scoped to the caller and kept
 //! 24 hours, then pruned (ADR 0008).
 
+mod running;
+
 use axum::{
     body::{to_bytes, Body},
     extract::{FromRequestParts, Request, State},
@@ -14,10 +16,12 @@ use axum::{
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+pub use running::RunningKeys;
+
 use crate::{
     auth::Caller,
     db::{now_ms, storage, with_pool},
-    extract::{header_text, too_large},
+    extract::header_text,
     problem::{Problem, ProblemDetails, PROBLEM_JSON},
     AppState,
 };
@@ -42,37 +46,38 @@ pub struct RequestFingerprint(pub String);
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST {
+    if request.method() != Method::POST || !request.headers().contains_key("idempotency-key") {
         return next.run(request).await;
     }
-    let key = match header_text(request.headers(), "Idempotency-Key") {
-        Ok(Some(key)) => key,
-        Ok(None) => return next.run(request).await,
-        Err(problem) => return problem.into_response(),
-    };
-    match handle(&state, key, request, next).await {
+    match handle(&state, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn handle(
-    state: &AppState,
-    key: String,
-    request: Request,
-    next: Next,
-) -> Result<Response, Response> {
-    if key.is_empty() || key.len() > 200 {
-        return Err(
-            Problem::validation("Idempotency-Key", "a key has 1 to 200 characters").into_response(),
-        );
-    }
+/// A key is 1 to 200 visible ASCII characters (no space, no control character).
+fn valid_key(key: &str) -> bool {
+    (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+async fn handle(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
     let (mut parts, body) = request.into_parts();
+    // Who asks comes first: an unauthenticated request is a 401 whatever its key.
     let caller = Caller::from_request_parts(&mut parts, state)
         .await
         .map_err(IntoResponse::into_response)?;
+    let key = header_text(&parts.headers, "Idempotency-Key")
+        .map_err(IntoResponse::into_response)?
+        .unwrap_or_default();
+    if !valid_key(&key) {
+        return Err(Problem::validation(
+            "Idempotency-Key",
+            "a key has 1 to 200 visible ASCII characters (no spaces)",
+        )
+        .into_response());
+    }
     let bytes = to_bytes(body, BODY_LIMIT)
         .await
-        .map_err(|_| too_large().into_response())?;
+        .map_err(|error| Problem::unreadable_body(&error, BODY_LIMIT).into_response())?;
     let path = parts.uri.path().to_owned();
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
@@ -86,11 +91,13 @@ async fn handle(
         .insert(RequestFingerprint(fingerprint.clone()));
     let actor = caller.user_id.clone();
 
+    let mut running = state.running_keys.start(&actor, &key);
     for _ in 0..2 {
         if let Some(claimed_at) = claim(state, &actor, &key, &path, &fingerprint)
             .await
             .map_err(internal)?
         {
+            running.claimed = true;
             let request = Request::from_parts(parts, Body::from(bytes));
             let response = next.run(request).await;
             let claim = Claim {
@@ -98,9 +105,11 @@ async fn handle(
                 key: &key,
                 claimed_at,
             };
-            return Ok(store(state, &claim, response).await);
+            let answer = store(state, &claim, response).await;
+            running.finished();
+            return Ok(answer);
         }
-        let Some((stored_fingerprint, status, body, headers, created)) =
+        let Some((stored_fingerprint, status, body, headers, created, claimed_by)) =
             lookup(state, &actor, &key).await.map_err(internal)?
         else {
             continue;
@@ -117,6 +126,18 @@ async fn handle(
         match status {
             Some(status) => {
                 return Ok(replay(status, headers.as_deref(), body.unwrap_or_default()))
+            }
+            // This process claimed it and runs it no more: the request ended without its key
+            // being released (the storage failed at that moment) or was cut off a while ago.
+            None if claimed_by.as_deref() == Some(&*state.process)
+                && !state.running_keys.others_run(&actor, &key) =>
+            {
+                let ended = Claim {
+                    actor: &actor,
+                    key: &key,
+                    claimed_at: created,
+                };
+                release(state, &ended).await.map_err(internal)?;
             }
             None if now_ms() - created > ABANDONED_MS => {
                 let abandoned = Claim {
@@ -170,9 +191,9 @@ async fn claim(
             sqlx::query("DELETE FROM idempotent_requests WHERE created_at_ms < $1")
                 .bind(now - RETENTION_MS).execute(pool).await?;
         }
-        sqlx::query("INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms) \
-                     VALUES ($1, $2, 'POST', $3, $4, $5) ON CONFLICT (actor, idempotency_key) DO NOTHING")
-            .bind(actor).bind(key).bind(path).bind(fingerprint).bind(now)
+        sqlx::query("INSERT INTO idempotent_requests (actor, idempotency_key, method, path, request_sha256, created_at_ms, claimed_by) \
+                     VALUES ($1, $2, 'POST', $3, $4, $5, $6) ON CONFLICT (actor, idempotency_key) DO NOTHING")
+            .bind(actor).bind(key).bind(path).bind(fingerprint).bind(now).bind(&*state.process)
             .execute(pool).await.map(|done| done.rows_affected())
     }.await)
     .map_err(storage("recording an idempotency key"))?;
@@ -181,7 +202,14 @@ async fn claim(
 
 /// A kept request: its fingerprint, then (once answered) the status, body and kept headers,
 /// and when it was claimed.
-type Stored = (String, Option<i32>, Option<String>, Option<String>, i64);
+type Stored = (
+    String,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 /// The response headers a replay repeats: where a created resource is, and the log position.
 const KEPT_HEADERS: [&str; 2] = ["location", "x-position"];
@@ -192,7 +220,7 @@ async fn lookup(
     key: &str,
 ) -> Result<Option<Stored>, eventlog::StorageError> {
     with_pool!(&state.log, write, pool => {
-        sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms FROM idempotent_requests \
+        sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms, claimed_by FROM idempotent_requests \
                         WHERE actor = $1 AND idempotency_key = $2")
             .bind(actor).bind(key).fetch_optional(pool).await
     })
@@ -208,6 +236,30 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
             .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
+}
+
+/// Releases the keys this process (`state.process`) held in flight when it stopped, so that
+/// their retries run at once instead of answering 409 until the keys count as abandoned. Run
+/// at start-up, before serving. On SQLite, which serves one process, every key in flight is
+/// this process's. A retry then runs again; the log's record of the key keeps it from
+/// applying twice (ADR 0008).
+pub async fn release_own_claims(state: &AppState) -> Result<u64, eventlog::StorageError> {
+    match &state.log {
+        eventlog::EventLog::Postgres(pg) => {
+            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL AND claimed_by = $1")
+                .bind(&*state.process)
+                .execute(pg.pool())
+                .await
+                .map(|done| done.rows_affected())
+        }
+        eventlog::EventLog::Sqlite(lite) => {
+            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL")
+                .execute(lite.writer())
+                .await
+                .map(|done| done.rows_affected())
+        }
+    }
+    .map_err(storage("releasing this process's idempotency keys"))
 }
 
 /// Whether a response is the request's decided answer, kept for its retries: a success, or a
@@ -280,4 +332,18 @@ fn replay(status: i32, headers: Option<&str>, body: String) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_key;
+
+    #[test]
+    fn a_key_is_one_to_two_hundred_visible_ascii_characters() {
+        assert!(valid_key("order-1:retry_2"));
+        assert!(valid_key(&"k".repeat(200)));
+        for key in ["", "a b", " a", "a\t", &"k".repeat(201)] {
+            assert!(!valid_key(key), "{key:?}");
+        }
+    }
 }

@@ -8,8 +8,11 @@ mod db;
 mod extract;
 pub mod health;
 pub mod idempotency;
+mod nul;
 pub mod openapi;
+pub mod request_id;
 pub use ::problem;
+pub mod server;
 mod unread_body;
 pub mod v1;
 
@@ -55,6 +58,11 @@ pub struct AppState {
     pub process_options: eventlog::SubscriptionOptions,
     /// How the webhook inbox worker paces itself.
     pub inbox_options: WorkerOptions,
+    /// This process's name, written into its claims (idempotency keys in flight, webhook
+    /// deliveries), so that when it starts again it releases those it held.
+    pub process: std::sync::Arc<str>,
+    /// The idempotency keys this process runs a request for.
+    pub running_keys: std::sync::Arc<idempotency::RunningKeys>,
 }
 
 impl AppState {
@@ -73,7 +81,21 @@ impl AppState {
             consistency_wait: extract::CONSISTENCY_WAIT,
             process_options: eventlog::SubscriptionOptions::default(),
             inbox_options: WorkerOptions::default(),
+            process: std::sync::Arc::from("backoffice"),
+            running_keys: std::sync::Arc::default(),
         }
+    }
+
+    /// Releases the claims this process held when it last stopped (a crash): its idempotency
+    /// keys in flight and its claimed webhook deliveries; answers how many of each.
+    pub async fn release_own_claims(&self) -> Result<(u64, u64), eventlog::StorageError> {
+        let keys = idempotency::release_own_claims(self).await?;
+        let deliveries = self
+            .webhooks
+            .inbox()
+            .release_claims_of(&self.process, chrono::Utc::now())
+            .await?;
+        Ok((keys, deliveries))
     }
 }
 
@@ -84,8 +106,11 @@ impl AppState {
 pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
     let mut workers = JoinSet::new();
     let log = &state.log;
-    let worker =
-        Worker::new(log.clone(), state.inbox_options.clone()).woken_by(state.webhooks.wake());
+    let options = WorkerOptions {
+        process: state.process.to_string(),
+        ..state.inbox_options.clone()
+    };
+    let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });
     use projections::{ReadModel, ReadModelProjection};
     for model in ReadModel::ALL {
@@ -103,6 +128,7 @@ fn api_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     openapi::document_webhook_routes(&mut document);
     openapi::declare_problem_media_type(&mut document);
+    v1::schema::constrain_parameters(&mut document);
     (api, document)
 }
 
@@ -137,6 +163,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(middleware::from_fn(nul::refuse_nul))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(
             ServiceBuilder::new()
@@ -153,6 +180,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(CompressionLayer::new())
                 .layer(DefaultBodyLimit::max(idempotency::BODY_LIMIT)),
         )
+        .layer(middleware::from_fn(request_id::drop_invalid))
         .layer(middleware::from_fn(unread_body::close_if_body_unread))
 }
 

@@ -44,6 +44,23 @@ enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Database roles (PostgreSQL).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Grants a PostgreSQL role what `serve` needs and no more: read every table, write those
+    /// beside the log, append to the log only through append_events(). Run as the schema's
+    /// owner, after `migrate` (again after each later `migrate`).
+    Grant {
+        /// The service role (it must exist: CREATE ROLE … LOGIN).
+        #[arg(long)]
+        service_role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,9 +146,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            connect(&config).await?;
+            let log = connect(&config).await?;
+            if !log.can_migrate().await? {
+                anyhow::bail!("this role does not own the schema: run `migrate` as its owner");
+            }
             tracing::info!("migrations applied");
             Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Grant { service_role },
+        } => {
+            let log = connect(&config).await?;
+            log.grant_service_role(&service_role)
+                .await
+                .with_context(|| format!("while granting {service_role:?}"))?;
+            print(&format!(
+                "{service_role} may read, write the tables beside the log, and append only through append_events()\n"
+            ))
         }
         Command::Projections {
             command: ProjectionsCommand::Status,
@@ -227,9 +258,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => anyhow::bail!("name a read model or pass --all"),
             };
             let log = connect(&config).await?;
-            projections::create_tables(&log)
-                .await
-                .context("while creating read-model tables")?;
             let position = projections::rebuild(&log, &models, &projections::rebuild_options())
                 .await
                 .context("while rebuilding")?;
@@ -303,20 +331,49 @@ fn print(text: &str) -> anyhow::Result<()> {
         .context("while printing")
 }
 
+/// Connects and makes sure the schema is current: the schema's owner (the embedded default,
+/// a one-role set-up) migrates and creates the read-model tables; a service role that may
+/// only read and append (ADR 0021) checks that the owner did, and refuses to go on otherwise.
 async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
     let url = config.database_url.expose_secret();
     let log = eventlog::EventLog::connect(url, &config.connect_options())
         .await
         .with_context(|| format!("while connecting to {}", eventlog::redact_url(url)))?;
-    log.migrate().await.context("while applying migrations")?;
+    let owner = log
+        .can_migrate()
+        .await
+        .context("while asking whether this role owns the schema")?;
+    if owner {
+        log.migrate().await.context("while applying migrations")?;
+        projections::create_tables(&log)
+            .await
+            .context("while creating read-model tables")?;
+        return Ok(log);
+    }
+    let current = log
+        .migrations_applied()
+        .await
+        .context("while checking the schema's migrations")?;
+    let missing = projections::missing_tables(&log)
+        .await
+        .context("while checking the read-model tables")?;
+    if !current || !missing.is_empty() {
+        anyhow::bail!(
+            "the database schema is not current ({}) and this role does not own it: run \
+             `backoffice migrate` as the schema's owner role first",
+            if current {
+                format!("read-model tables missing: {}", missing.join(", "))
+            } else {
+                "migrations pending".to_owned()
+            }
+        );
+    }
+    tracing::debug!("schema current; not migrating under a role that does not own it");
     Ok(log)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let log = connect(&config).await?;
-    projections::create_tables(&log)
-        .await
-        .context("while creating read-model tables")?;
     let verifiers = config
         .webhooks
         .verifiers()
@@ -327,15 +384,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     state.process_options = config.process_options();
     state.inbox_options = config.inbox_options();
+    state.process = config.process_name().into();
+    let (keys, deliveries) = state
+        .release_own_claims()
+        .await
+        .context("while releasing the claims this process held when it stopped")?;
+    if keys + deliveries > 0 {
+        tracing::info!(process = %state.process, keys, deliveries, "released the claims held when this process stopped");
+    }
     let _workers = api::spawn_workers(&state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = log.backend(), "backoffice serving");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("while serving")
+    api::server::serve(
+        listener,
+        api::router(state),
+        config.server_limits(),
+        shutdown(),
+    )
+    .await
+    .context("while serving")
 }
 
 async fn shutdown() {
@@ -358,8 +427,10 @@ async fn shutdown() {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    // sqlx warns of an unknown URL parameter with its value, which may be a secret
+    // (`?sslpassword=`): its URL parser logs errors only.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sqlx_postgres::options::parse=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -6,7 +6,6 @@ mod support;
 use std::{process::Command, time::Duration};
 
 use eventlog::testing::TestDatabase;
-
 use support::{cli, get, serve, Folder, BINARY};
 
 #[tokio::test]
@@ -137,6 +136,36 @@ fn an_unreachable_database_fails_start_up_quickly_with_a_clear_message() {
         started.elapsed() < Duration::from_secs(60),
         "it did not hang"
     );
+}
+
+#[test]
+fn a_password_in_the_database_url_never_prints_wherever_it_is() {
+    let folder = Folder::new();
+    for url in [
+        "postgres://nobody@127.0.0.1:1/none?password=hunter2",
+        "postgres://nobody@127.0.0.1:1/none?sslmode=disable&sslpassword=hunter2",
+        "postgres://nobody:hunter2@127.0.0.1:99999/none?password=hunter2",
+        "mysql://nobody:hunter2@127.0.0.1/none?password=hunter2",
+    ] {
+        for command in ["migrate", "serve"] {
+            let output = Command::new(BINARY)
+                .arg(command)
+                .current_dir(&folder.0)
+                .env_clear()
+                .env("DATABASE_URL", url)
+                .env("BACKOFFICE_DATABASE_TIMEOUT_SECS", "1")
+                .output()
+                .unwrap();
+            assert!(!output.status.success(), "{url}");
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(printed.contains("error:"), "{printed}");
+            assert!(!printed.contains("hunter2"), "{url}: {printed}");
+        }
+    }
 }
 
 #[test]

@@ -165,8 +165,38 @@ impl CommandHandler {
 
     /// Decides `command` against aggregate `D` with id `id` and appends what it causes, with
     /// what it binds on the aggregate's order, in one commit.
-    #[tracing::instrument(skip_all, fields(aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE, id = %id), err(Debug))]
+    ///
+    /// A refusal (the domain's, the order's, a stale version, a reused key) is the caller's
+    /// answer, logged at INFO; only a failure (storage, a corrupt stream) is an ERROR.
+    #[tracing::instrument(skip_all, fields(aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE, id = %id))]
     pub async fn execute<D>(
+        &self,
+        id: &str,
+        command: D::Command,
+        meta: &CommandMeta,
+    ) -> Result<Executed, CommandError<D::Error>>
+    where
+        D: BoundToOrder,
+        D::Command: Clone,
+        D::Event: EventCodec,
+        D::Error: std::error::Error,
+    {
+        let outcome = self.decide_and_append::<D>(id, command, meta).await;
+        match &outcome {
+            Ok(_) => {}
+            Err(
+                refusal @ (CommandError::Rejected(_)
+                | CommandError::RefusedBy { .. }
+                | CommandError::VersionConflict { .. }
+                | CommandError::KeyReused { .. }
+                | CommandError::Contended { .. }),
+            ) => tracing::info!(refusal = ?refusal, "command not applied"),
+            Err(failure) => tracing::error!(error = ?failure, "command failed"),
+        }
+        outcome
+    }
+
+    async fn decide_and_append<D>(
         &self,
         id: &str,
         command: D::Command,

@@ -21,8 +21,20 @@ use crate::{decider::Decider, AttentionId, Code, Context, NonEmptyText};
 pub const AGGREGATE_TYPE: &str = "attention";
 
 /// What needs a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AttentionKind {
     /// The domain refused a step of a process (a refund above what is left, say).
     RefusedStep,
@@ -33,16 +45,9 @@ pub enum AttentionKind {
 }
 
 impl AttentionKind {
-    /// Every kind.
-    pub const ALL: [Self; 3] = [Self::RefusedStep, Self::ParkedStep, Self::WaitingStep];
-
     /// The kind as stored and shown (`refused_step`).
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::RefusedStep => "refused_step",
-            Self::ParkedStep => "parked_step",
-            Self::WaitingStep => "waiting_step",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.into()
     }
 }
 

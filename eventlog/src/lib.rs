@@ -8,17 +8,21 @@ mod error;
 mod group_commit;
 mod model;
 mod postgres;
+mod redact;
+mod roles;
 mod sql;
 mod sqlite;
+mod sqlite_file;
 mod subscription;
 pub mod testing;
 
 use std::time::Duration;
 
 pub use audit::AuditFilter;
-pub use error::{AppendError, StorageError};
+pub use error::{is_unavailable, AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
+pub use redact::redact_url;
 pub use sql::json_object;
 pub use sqlite::{sqlite_time, SqliteLog};
 pub use subscription::{
@@ -45,6 +49,34 @@ impl Default for ConnectOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             group_commit_writers: 1,
+        }
+    }
+}
+
+/// Whether the log's writes are failing for want of storage (unreachable, full, read-only):
+/// set and cleared by the writers, read by readiness.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WriteHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl WriteHealth {
+    pub(crate) fn failing(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn record_failure(&self, error: &StorageError) {
+        if error.is_unavailable() {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    pub(crate) fn record_success(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn record<T>(&self, outcome: &Result<T, StorageError>) {
+        match outcome {
+            Ok(_) => self.record_success(),
+            Err(error) => self.record_failure(error),
         }
     }
 }
@@ -128,6 +160,37 @@ impl EventLog {
         match self {
             Self::Postgres(log) => log.migrate().await,
             Self::Sqlite(log) => log.migrate().await,
+        }
+    }
+
+    /// Whether the connected role may migrate the schema: always on SQLite; on PostgreSQL,
+    /// a fresh database or the role owning the schema (ADR 0021). A service role that may not
+    /// checks [`EventLog::migrations_applied`] instead.
+    pub async fn can_migrate(&self) -> Result<bool, StorageError> {
+        match self {
+            Self::Postgres(log) => roles::can_migrate(log.pool()).await,
+            Self::Sqlite(_) => Ok(true),
+        }
+    }
+
+    /// Grants PostgreSQL role `role` what `serve` needs and no more: read every table, write
+    /// those beside the log, append to the log only through `append_events()` (ADR 0021).
+    /// Run as the schema's owner, after migrating; SQLite has no roles.
+    pub async fn grant_service_role(&self, role: &str) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => roles::grant_service_role(log.pool(), role).await,
+            Self::Sqlite(_) => Err(StorageError::Unsupported(
+                "SQLite has no roles: a service role is a PostgreSQL set-up",
+            )),
+        }
+    }
+
+    /// Whether this process can write now: on SQLite the database file is still the one
+    /// opened; on both, after a write failed for want of storage, a small write passes again.
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Postgres(log) => log.check_writable().await,
+            Self::Sqlite(log) => log.check_writable().await,
         }
     }
 
@@ -404,23 +467,4 @@ where
             .await
             .unwrap_or_default();
     Ok(migrator.iter().all(|m| applied.contains(&m.version)))
-}
-
-/// The URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -12,7 +12,7 @@ use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
-    ConnectOptions,
+    ConnectOptions, WriteHealth,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -29,6 +29,8 @@ const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
 pub struct PgLog {
     pool: PgPool,
     group_commit: GroupCommit,
+    /// Whether appends are failing for want of storage.
+    health: WriteHealth,
 }
 
 impl PgLog {
@@ -63,8 +65,37 @@ impl PgLog {
             .acquire_timeout(pool.options().get_acquire_timeout())
             .test_before_acquire(false)
             .connect_lazy_with((*pool.connect_options()).clone());
-        let group_commit = GroupCommit::start(PgBatchWriter { pool: writer_pool }, writers);
-        Self { pool, group_commit }
+        let health = WriteHealth::default();
+        let group_commit = GroupCommit::start(
+            PgBatchWriter {
+                pool: writer_pool,
+                health: health.clone(),
+            },
+            writers,
+        );
+        Self {
+            pool,
+            group_commit,
+            health,
+        }
+    }
+
+    /// After an append failed for want of storage (the server unreachable, its disk full),
+    /// whether a small write passes again; otherwise nothing to check.
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        if !self.health.failing() {
+            return Ok(());
+        }
+        let outcome = sqlx::query(
+            "INSERT INTO write_probe (id, probed_at) VALUES (1, now()) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .context("probing a write");
+        self.health.record(&outcome);
+        outcome
     }
 
     /// The pool, for the crates that keep their tables beside the log.
@@ -264,10 +295,44 @@ impl PgLog {
 #[derive(Debug, Clone)]
 struct PgBatchWriter {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl BatchWriter for PgBatchWriter {
     async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let outcome = self.write(appends).await;
+        if let Err(AppendError::Storage(error)) = &outcome {
+            self.health.record_failure(error);
+        } else {
+            self.health.record_success();
+        }
+        outcome
+    }
+}
+
+impl PgBatchWriter {
+    async fn write(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        match self.attempt(appends).await {
+            // The kept connection died (the server restarted or terminated it, a proxy cut
+            // it): try once more on a new one, rather than fail the next write after every
+            // restart of the database.
+            Err(error) if lost_connection(&error) => {
+                tracing::warn!(error = %crate::error_chain(&error), "an append's connection was lost; trying once more on a new one");
+                self.after_lost_connection(appends).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// One statement in autocommit on the writer's connection: its own transaction, one round
+    /// trip.
+    async fn attempt(
         &self,
         appends: &[Append],
     ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
@@ -276,11 +341,10 @@ impl BatchWriter for PgBatchWriter {
             .acquire()
             .await
             .context("acquiring a connection")?;
-        // One statement in autocommit: its own transaction, one round trip.
         let outcome = append_batch(&mut conn, appends).await;
         if let Err(AppendError::Storage(StorageError::Database { source, .. })) = &outcome {
-            if !matches!(source, sqlx::Error::Database(_)) {
-                // Not an error the server reported: the connection itself may be broken.
+            if !matches!(source, sqlx::Error::Database(_)) || crate::is_unavailable(source) {
+                // Not an error of the statement: the connection itself may be broken.
                 conn.close_on_drop();
             }
         }
@@ -291,6 +355,74 @@ impl BatchWriter for PgBatchWriter {
             }
             other => other,
         }
+    }
+
+    /// The batch again after its connection was lost. Whether the lost statement committed
+    /// is unknown; its events' ids are unique and ours, so the log says: an append whose
+    /// first event is there was written (it is read back, never written twice), the others
+    /// are tried again.
+    async fn after_lost_connection(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let firsts: Vec<Uuid> = appends
+            .iter()
+            .filter_map(|a| a.events.first().map(|e| e.event_id))
+            .collect();
+        let written: Vec<Uuid> = {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .context("acquiring a connection")?;
+            sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
+                .bind(&firsts)
+                .fetch_all(&mut *conn)
+                .await
+                .context("looking for the events of an append whose connection was lost")?
+        };
+        if written.is_empty() {
+            return self.attempt(appends).await;
+        }
+        let mut outcomes = Vec::with_capacity(appends.len());
+        for append in appends {
+            let was_written = append
+                .events
+                .first()
+                .is_some_and(|e| written.contains(&e.event_id));
+            let outcome = if was_written {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .context("acquiring a connection")?;
+                read_back(&mut conn, append).await
+            } else {
+                match self.attempt(std::slice::from_ref(append)).await {
+                    Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(AppendError::Invalid(
+                        "the database answered no outcome",
+                    ))),
+                    Err(error) => Err(error),
+                }
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Whether an append failed because its connection broke (closed, reset, or terminated by
+/// the server), so that the statement may or may not have run.
+fn lost_connection(error: &AppendError) -> bool {
+    let AppendError::Storage(StorageError::Database { source, .. }) = error else {
+        return false;
+    };
+    match source {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

@@ -11,7 +11,7 @@ use sqlx::{
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
-    QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
+    Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction,
 };
 use uuid::Uuid;
 
@@ -19,7 +19,8 @@ use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
-    ConnectOptions,
+    sqlite_file::DatabaseFile,
+    ConnectOptions, WriteHealth,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -38,6 +39,10 @@ pub struct SqliteLog {
     group_commit: GroupCommit,
     /// The database file: claims are locks on files beside it.
     path: PathBuf,
+    /// The file opened, to tell when it is deleted or replaced.
+    file: DatabaseFile,
+    /// Whether writes are failing for want of storage.
+    health: WriteHealth,
 }
 
 impl SqliteLog {
@@ -45,22 +50,47 @@ impl SqliteLog {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StorageError> {
         let connect = SqliteConnectOptions::from_str(url)
             .context("parsing the SQLite URL")?
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed event survives a power cut; group commit pays for the fsyncs.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout);
+        // Created here, readable by its owner only (SQLite gives the -wal and -shm files the
+        // database file's mode); never created again by a later connection, so that a file
+        // deleted while serving fails writes instead of starting an empty database.
         let path = connect.get_filename().to_path_buf();
-        if let Some(folder) = path.parent() {
-            create_folder(folder)?;
-        }
+        let file = DatabaseFile::open(&path)?;
+        let connect = connect.create_if_missing(false);
         let mut claims = path.as_os_str().to_owned();
         claims.push(".claims");
-        create_folder(Path::new(&claims))?;
+        std::fs::create_dir_all(Path::new(&claims)).map_err(|e| StorageError::Database {
+            context: "creating the claims folder",
+            source: sqlx::Error::Io(e),
+        })?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .after_connect({
+                let file = file.clone();
+                move |_, _| {
+                    let file = file.clone();
+                    Box::pin(async move { file.check().map_err(sqlx::Error::from) })
+                }
+            })
+            .before_acquire({
+                let file = file.clone();
+                move |_, _| {
+                    let file = file.clone();
+                    Box::pin(async move { Ok(file.check().is_ok()) })
+                }
+            })
+            // A connection handed back inside a transaction (a failed COMMIT that SQLite
+            // rolled back itself, as on a full disk, leaves sqlx counting one) would refuse
+            // every later BEGIN: close it; the pool opens a fresh one.
+            .after_release(|conn, _| {
+                let in_transaction = conn.is_in_transaction();
+                Box::pin(async move { Ok(!in_transaction) })
+            })
             .connect_with(connect.clone())
             .await
             .context("opening the SQLite database")?;
@@ -70,9 +100,11 @@ impl SqliteLog {
             .connect_with(connect.read_only(true))
             .await
             .context("opening the SQLite database for reading")?;
+        let health = WriteHealth::default();
         let group_commit = GroupCommit::start(
             SqliteBatchWriter {
                 writer: writer.clone(),
+                health: health.clone(),
             },
             1,
         );
@@ -81,7 +113,34 @@ impl SqliteLog {
             readers,
             group_commit,
             path,
+            file,
+            health,
         })
+    }
+
+    /// Whether this process can write: the database file is the one it opened, and the last
+    /// write did not fail for want of storage (else a small write is tried, and passes once
+    /// space is back).
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        self.file.check()?;
+        if !self.health.failing() {
+            return Ok(());
+        }
+        let probe = async {
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "INSERT INTO write_probe (id, probed_at) VALUES (1, ?) \
+                 ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+            )
+            .bind(sqlite_time(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .context("probing a write")?;
+            tx.commit().await.context("committing a write probe")
+        };
+        let outcome = probe.await;
+        self.health.record(&outcome);
+        outcome
     }
 
     /// The single writer connection's pool, for the crates that keep tables beside the log.
@@ -160,6 +219,7 @@ impl SqliteLog {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).
     pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.file.check()?;
         match self.writer.begin_with("BEGIN IMMEDIATE").await {
             Err(sqlx::Error::InvalidSavePointStatement) => {
                 // A caller cancelled between sqlx running BEGIN and handing over its
@@ -269,23 +329,29 @@ impl SqliteLog {
     }
 }
 
-fn create_folder(folder: &Path) -> Result<(), StorageError> {
-    if folder.as_os_str().is_empty() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(folder).map_err(|e| StorageError::Database {
-        context: "creating the database folder",
-        source: sqlx::Error::Io(e),
-    })
-}
-
 #[derive(Debug, Clone)]
 struct SqliteBatchWriter {
     writer: SqlitePool,
+    health: WriteHealth,
 }
 
 impl BatchWriter for SqliteBatchWriter {
     async fn write_batch(
+        &self,
+        appends: &[Append],
+    ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {
+        let outcome = self.write(appends).await;
+        if let Err(AppendError::Storage(error)) = &outcome {
+            self.health.record_failure(error);
+        } else {
+            self.health.record_success();
+        }
+        outcome
+    }
+}
+
+impl SqliteBatchWriter {
+    async fn write(
         &self,
         appends: &[Append],
     ) -> Result<Vec<Result<Appended, AppendError>>, AppendError> {

@@ -203,3 +203,66 @@ pub async fn everything_visible(log: &EventLog) -> i64 {
     assert!(visible, "position {stored} never became visible");
     stored
 }
+
+/// A small tmpfs mounted for one test, to fill up: a real full disk. Needs root (the tests
+/// run as root here and in CI); unmounted when dropped.
+#[derive(Debug)]
+pub struct SmallFilesystem {
+    /// Where it is mounted.
+    pub path: std::path::PathBuf,
+}
+
+impl SmallFilesystem {
+    /// Mounts a tmpfs of `megabytes`. Panics, saying why, when it cannot.
+    pub fn mount(megabytes: u32) -> Self {
+        let path = std::env::temp_dir().join(format!("bo_fs_{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("creating {path:?}: {e}"));
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m,mode=0700")])
+            .arg("tmpfs")
+            .arg(&path)
+            .status()
+            .unwrap_or_else(|e| panic!("running mount: {e}"));
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {path:?} failed ({status}): this test needs root to make a \
+             real full filesystem"
+        );
+        Self { path }
+    }
+
+    /// Writes a filler file until the filesystem is full.
+    pub fn fill(&self) {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(self.path.join("filler"))
+            .unwrap_or_else(|e| panic!("creating the filler: {e}"));
+        let block = vec![0u8; 64 * 1024];
+        loop {
+            match filler.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+                Err(e) => panic!("filling the filesystem: {e}"),
+            }
+        }
+        // Byte by byte, the last partial block.
+        while filler.write(&[0]).is_ok_and(|n| n == 1) {}
+        let _ = filler.flush();
+    }
+
+    /// Removes the filler: space is back.
+    pub fn free(&self) {
+        std::fs::remove_file(self.path.join("filler"))
+            .unwrap_or_else(|e| panic!("removing the filler: {e}"));
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

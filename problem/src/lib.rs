@@ -95,6 +95,10 @@ impl Problem {
             .and_then(|rest| rest.split('`').next());
         let field = match (named, path.as_str()) {
             (Some(name), "." | "") => name.to_owned(),
+            // Some deserializers (query strings) have already put the field on the path.
+            (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
+                path.to_owned()
+            }
             (Some(name), parent) => format!("{parent}.{name}"),
             (None, _) => path,
         };
@@ -192,6 +196,25 @@ impl Problem {
         .with_field("body")
     }
 
+    /// A body that could not be read: 413 when it is over `limit` bytes, else 400 (a
+    /// malformed chunked encoding, a connection cut mid-body), never a 413 for a broken one.
+    pub fn unreadable_body(error: &axum::Error, limit: usize) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if current.is::<http_body_util::LengthLimitError>() {
+                return Self::too_large(limit);
+            }
+            cause = current.source();
+        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "The body could not be read",
+            "the request body is malformed or was cut off",
+        )
+        .with_field("body")
+    }
+
     /// 503: the database (or another dependency) failed, so that a sender that retries (a
     /// webhook provider) tries again later; the cause goes to the log only.
     pub fn unavailable(error: &dyn std::error::Error) -> Self {
@@ -200,7 +223,7 @@ impl Problem {
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
             "Storage unavailable",
-            "the request could not be stored; retry later",
+            "the storage is unreachable or full; retry later",
         )
     }
 
@@ -231,9 +254,20 @@ impl IntoResponse for Problem {
         if unauthenticated {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is passing (storage back, a read model caught up, a slow request):
+            // a client or proxy may retry after a moment.
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         response
     }
 }
+
+/// The `Retry-After` of every 503, in seconds.
+pub const RETRY_AFTER_SECS: &str = "1";
 
 /// A list's page size: `asked`, else `default`; outside 1 to `largest`, a 422 naming `limit`
 /// rather than a page of another size than asked.
@@ -264,9 +298,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// A storage failure: a 503 with `Retry-After` when the storage is unreachable, full or
+/// read-only (the client may retry), an opaque 500 when it is a bug.
 impl From<eventlog::StorageError> for Problem {
     fn from(error: eventlog::StorageError) -> Self {
-        Self::internal(&error)
+        if error.is_unavailable() {
+            Self::unavailable(&error)
+        } else {
+            Self::internal(&eventlog::error_chain(&error))
+        }
     }
 }
 
@@ -303,7 +343,48 @@ impl<E: Rule> From<commands::CommandError<E>> for Problem {
                 "The resource is changing",
                 "the resource kept changing while the command was decided; try again",
             ),
+            C::Storage(error) => error.into(),
             other => Self::internal(&other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn answer(error: eventlog::StorageError) -> Response {
+        Problem::from(error).into_response()
+    }
+
+    #[test]
+    fn storage_that_is_unreachable_or_full_is_a_503_with_retry_after_and_a_bug_is_a_500() {
+        for unavailable in [
+            eventlog::StorageError::Database {
+                context: "reading",
+                source: sqlx_pool_timed_out(),
+            },
+            eventlog::StorageError::BatchFailed,
+            eventlog::StorageError::Unavailable("the database file is gone"),
+        ] {
+            let response = answer(unavailable);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER).unwrap(),
+                RETRY_AFTER_SECS
+            );
+        }
+        let response = answer(eventlog::StorageError::Corrupt {
+            position: 1,
+            reason: "bad json".into(),
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    fn sqlx_pool_timed_out() -> sqlx::Error {
+        sqlx::Error::PoolTimedOut
     }
 }

@@ -16,5 +16,5 @@ mod wait;
 
 pub use model::{ReadModel, ReadModelProjection};
 pub use read::{Page, QueryError};
-pub use rebuild::{create_tables, digest, rebuild, rebuild_options, RebuildError};
+pub use rebuild::{create_tables, digest, missing_tables, rebuild, rebuild_options, RebuildError};
 pub use wait::{wait_for, WaitError};

@@ -47,6 +47,40 @@ pub async fn create_tables(log: &EventLog) -> Result<(), StorageError> {
     tx.commit().await
 }
 
+/// The live read-model tables missing from the database: a service role that may not create
+/// them (ADR 0021) checks that the owner's `migrate` did.
+pub async fn missing_tables(log: &EventLog) -> Result<Vec<String>, StorageError> {
+    let mut missing = Vec::new();
+    for model in ReadModel::ALL {
+        for table in model.tables() {
+            let name = table.named("");
+            let exists =
+                match log {
+                    EventLog::Postgres(pg) => {
+                        sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                            .bind(&name)
+                            .fetch_one(pg.pool())
+                            .await
+                    }
+                    EventLog::Sqlite(lite) => sqlx::query_scalar::<_, bool>(
+                        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    )
+                    .bind(&name)
+                    .fetch_one(lite.readers())
+                    .await,
+                }
+                .map_err(|source| StorageError::Database {
+                    context: "looking for read-model tables",
+                    source,
+                })?;
+            if !exists {
+                missing.push(name);
+            }
+        }
+    }
+    Ok(missing)
+}
+
 /// How a rebuild reads: batches of 25 000 events (some tens of MB). A stream's events then
 /// mostly fall in one batch, so each row is written about once per batch it appears in rather
 /// than once per event (measured: docs/benchmarks.md).

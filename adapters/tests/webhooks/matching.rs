@@ -200,7 +200,7 @@ async fn an_unmatched_delivery_is_rechecked_without_a_row_per_recheck_and_rests_
     let inbox = Inbox::new(app.log.clone());
     let now = chrono::Utc::now();
     let due = inbox
-        .claim(now, Duration::from_secs(120), 10)
+        .claim(now, Duration::from_secs(120), 10, "test")
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
@@ -270,7 +270,7 @@ async fn a_claims_lease_runs_from_the_claim_not_from_the_round(_db: &TestDatabas
     let inbox = Inbox::new(app.log.clone());
     let started = chrono::Utc::now() - chrono::Duration::hours(1);
     let claimed = inbox
-        .claim(started, Duration::from_secs(120), 10)
+        .claim(started, Duration::from_secs(120), 10, "test")
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

@@ -8,6 +8,7 @@ mod attention;
 mod audit;
 mod orders;
 mod payments;
+pub mod schema;
 mod shipments;
 
 use axum::{

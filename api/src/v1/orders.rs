@@ -21,7 +21,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
+use super::{accepted, query_problem, schema, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -41,14 +41,15 @@ pub struct PlaceOrderRequest {
     #[schema(value_type = String, format = Uuid)]
     pub customer_id: CustomerId,
     /// ISO 4217, e.g. `EUR`.
-    #[schema(value_type = String, example = "EUR")]
+    #[schema(schema_with = schema::currency)]
     pub currency: Currency,
     /// At least one line, each SKU once.
+    #[schema(min_items = 1)]
     pub lines: Vec<LineRequest>,
     /// Where the goods go.
     pub shipping_address: AddressRequest,
     /// The id in the system that sent the order.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::optional_reference)]
     pub external_reference: Option<ExternalRef>,
 }
 
@@ -57,16 +58,17 @@ pub struct PlaceOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     /// The product.
-    #[schema(value_type = String, example = "SKU-1")]
+    #[schema(schema_with = schema::sku)]
     pub sku: Sku,
     /// Its name, kept as ordered.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub name: NonEmptyText,
     /// At least 1.
     #[schema(value_type = u32, minimum = 1)]
     pub quantity: Quantity,
-    /// The price per unit in minor units of the order's currency, 0 or more.
-    #[schema(minimum = 0)]
+    /// The price per unit in minor units of the order's currency, 0 to 10^15 (and the
+    /// order's total at most 10^15).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub unit_price_minor: i64,
 }
 
@@ -75,22 +77,22 @@ pub struct LineRequest {
 #[serde(deny_unknown_fields)]
 pub struct AddressRequest {
     /// Who receives it.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub recipient: NonEmptyText,
     /// Street and number.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub line1: NonEmptyText,
     /// More of the street address.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::optional_text_2000)]
     pub line2: Option<NonEmptyText>,
     /// The postal code.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::optional_text_2000)]
     pub postal_code: Option<NonEmptyText>,
     /// The city.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub city: NonEmptyText,
     /// ISO 3166-1 alpha-2, e.g. `DE`.
-    #[schema(value_type = String, example = "DE")]
+    #[schema(schema_with = schema::country)]
     pub country: domain::CountryCode,
 }
 
@@ -99,7 +101,7 @@ pub struct AddressRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// The reason, kept in the audit trail.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub reason: NonEmptyText,
 }
 
@@ -111,9 +113,10 @@ pub struct AllocateRequest {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub shipment_id: Option<ShipmentId>,
     /// Who carries it (`dhl`).
-    #[schema(value_type = String, example = "dhl")]
+    #[schema(schema_with = schema::code)]
     pub carrier: Code,
     /// What goes in it: never more of a SKU than ordered and not yet allocated.
+    #[schema(min_items = 1)]
     pub lines: Vec<AllocateLine>,
 }
 
@@ -122,7 +125,7 @@ pub struct AllocateRequest {
 #[serde(deny_unknown_fields)]
 pub struct AllocateLine {
     /// The product.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::sku)]
     pub sku: Sku,
     /// At least 1.
     #[schema(value_type = u32, minimum = 1)]

@@ -18,7 +18,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
+use super::{accepted, query_problem, schema, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -36,14 +36,14 @@ pub struct RequestPaymentRequest {
     /// The order it pays (a UUID).
     #[schema(value_type = String, format = Uuid)]
     pub order_id: OrderId,
-    /// The amount in minor units, more than 0.
-    #[schema(minimum = 1)]
+    /// The amount in minor units, 1 to 10^15.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount_minor: i64,
     /// ISO 4217; the order's currency.
-    #[schema(value_type = String, example = "EUR")]
+    #[schema(schema_with = schema::currency)]
     pub currency: Currency,
     /// The payment provider (`stripe`).
-    #[schema(value_type = String, example = "stripe")]
+    #[schema(schema_with = schema::code)]
     pub provider: Code,
 }
 
@@ -51,12 +51,12 @@ pub struct RequestPaymentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmountRequest {
-    /// The amount in minor units of the payment's currency, more than 0.
-    #[schema(minimum = 1)]
+    /// The amount in minor units of the payment's currency, 1 to 10^15.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount_minor: i64,
     /// The provider's id of this capture or refund; recorded once (made by the server if
     /// absent).
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::optional_reference)]
     pub reference: Option<ExternalRef>,
 }
 
@@ -65,7 +65,7 @@ pub struct AmountRequest {
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
     /// The reason, kept in the audit trail.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::text_2000)]
     pub reason: NonEmptyText,
 }
 

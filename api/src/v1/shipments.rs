@@ -16,7 +16,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging};
+use super::{accepted, query_problem, schema, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -29,7 +29,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     /// The carrier's tracking number.
-    #[schema(value_type = String)]
+    #[schema(schema_with = schema::reference)]
     pub tracking_number: ExternalRef,
 }
 

@@ -5,8 +5,20 @@ use serde::{Deserialize, Serialize};
 use super::{AttentionEvent, AttentionRaised};
 
 /// Where an item stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AttentionStatus {
     /// Waiting for a person (or, for a waiting step, for its entity).
     Open,
@@ -19,17 +31,9 @@ pub enum AttentionStatus {
 }
 
 impl AttentionStatus {
-    /// Every status.
-    pub const ALL: [Self; 4] = [Self::Open, Self::Retrying, Self::Resolved, Self::Dismissed];
-
     /// The status as stored and shown.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Retrying => "retrying",
-            Self::Resolved => "resolved",
-            Self::Dismissed => "dismissed",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.into()
     }
 
     /// Whether the item has ended.

@@ -8,8 +8,20 @@ use super::PaymentEvent;
 use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
 
 /// Where a payment stands, derived from its amounts and flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum PaymentStatus {
     /// Requested, nothing from the provider yet.
     Pending,
@@ -31,17 +43,8 @@ pub enum PaymentStatus {
 
 impl PaymentStatus {
     /// The status as stored and shown (`partially_captured`).
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Authorized => "authorized",
-            Self::PartiallyCaptured => "partially_captured",
-            Self::Captured => "captured",
-            Self::PartiallyRefunded => "partially_refunded",
-            Self::Refunded => "refunded",
-            Self::Failed => "failed",
-            Self::Voided => "voided",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.into()
     }
 }
 

@@ -31,6 +31,16 @@ impl Claim {
             Self::Sqlite(_) => true,
         }
     }
+
+    /// Gives the claim up now: on PostgreSQL the connection unlocks and closes, rather than
+    /// the server releasing the lock whenever it notices the connection dropped.
+    pub async fn release(mut self) {
+        if let Self::Postgres(connection) = &mut self {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *connection)
+                .await;
+        }
+    }
 }
 
 /// Where a subscriber waiting for its claim keeps, on PostgreSQL, the connection it asks on, so

@@ -324,14 +324,18 @@ impl EventLog {
             .try_claim(&name)
             .await?
             .ok_or(SubscriptionError::Claimed(name.clone()))?;
-        let position = self
-            .deliver_available(delivery, options, &mut claim)
-            .await?;
-        delivery
-            .retry_due(self)
-            .await
-            .map_err(|failure| failed(&name, position, failure))?;
-        Ok(position)
+        let delivered = match self.deliver_available(delivery, options, &mut claim).await {
+            Ok(position) => delivery
+                .retry_due(self)
+                .await
+                .map(|_| position)
+                .map_err(|failure| failed(&name, position, failure)),
+            Err(error) => Err(error),
+        };
+        // Released before returning, so that the caller's next catch-up finds it free (a
+        // dropped connection's lock goes only when the server has noticed).
+        claim.release().await;
+        delivered
     }
 
     /// Claims the subscriber (waiting while another process holds it), then delivers new events

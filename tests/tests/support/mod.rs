@@ -73,7 +73,10 @@ impl App {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = api::router(state);
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            let limits = api::server::Limits::default();
+            api::server::serve(listener, router, limits, std::future::pending())
+                .await
+                .unwrap();
         });
         Self {
             base,

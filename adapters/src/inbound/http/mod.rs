@@ -38,14 +38,24 @@ pub use admin::admin_routes;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Headers whose values are secrets or signatures: stored by name only.
-const REDACTED: [&str; 6] = [
-    "stripe-signature",
-    "x-hmac-signature",
-    "webhook-signature",
-    "authorization",
+/// Parts of header names that mark a credential (`authorization`, `x-api-key`,
+/// `stripe-signature`, `x-auth-token`, `cookie`, …): such values are stored as `[redacted]`.
+const CREDENTIAL_MARKS: [&str; 9] = [
+    "auth",
     "cookie",
-    "proxy-authorization",
+    "signature",
+    "secret",
+    "token",
+    "key",
+    "password",
+    "credential",
+    "session",
 ];
+
+/// Whether header `name` (lowercase) may carry a credential.
+fn is_credential(name: &str) -> bool {
+    CREDENTIAL_MARKS.iter().any(|mark| name.contains(mark))
+}
 
 /// What the routes share: the inbox, the verifiers, the clock and the worker's wake-up.
 #[derive(Debug, Clone)]
@@ -131,7 +141,7 @@ async fn receive(state: &WebhookState, source: Source, request: Request) -> Resp
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
-        Err(_) => return Problem::too_large(MAX_BODY).into_response(),
+        Err(error) => return Problem::unreadable_body(&error, MAX_BODY).into_response(),
     };
     let key = match verify(state, source, &parts.headers, &body) {
         Ok(key) => key,
@@ -227,7 +237,7 @@ fn verify(
 fn stored_headers(headers: &HeaderMap) -> Value {
     let mut object = Map::new();
     for name in headers.keys() {
-        let value = if REDACTED.contains(&name.as_str()) {
+        let value = if is_credential(name.as_str()) {
             "[redacted]".to_owned()
         } else {
             headers

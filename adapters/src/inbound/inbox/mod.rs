@@ -22,8 +22,20 @@ pub use admin::{
 };
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Stored, not processed yet.
     Pending,
@@ -44,16 +56,8 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// The name stored in the `status` column.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Done => "done",
-            Self::Failed => "failed",
-            Self::Dead => "dead",
-            Self::Unmatched => "unmatched",
-            Self::UnmatchedExpired => "unmatched_expired",
-            Self::Ignored => "ignored",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.into()
     }
 }
 
@@ -178,16 +182,18 @@ impl Inbox {
     /// Claims up to `limit` deliveries due by `due_by` for one attempt each: their
     /// `next_attempt_at` moves `lease` past now (the time of this claim), so another worker
     /// skips them, and a worker that dies leaves them due again once the lease has run out. On
-    /// PostgreSQL rows locked by a concurrent claim are skipped.
+    /// PostgreSQL rows locked by a concurrent claim are skipped. The claim names `process`, so
+    /// that [`Inbox::release_claims_of`] can free it early.
     pub async fn claim(
         &self,
         due_by: DateTime<Utc>,
         lease: Duration,
         limit: i64,
+        process: &str,
     ) -> Result<Vec<Claimed>, StorageError> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let token = uuid::Uuid::now_v7().to_string();
+        let token = format!("{process}/{}", uuid::Uuid::now_v7());
         let texts: Vec<String> = match &self.log {
             EventLog::Postgres(pg) => {
                 sqlx::query_scalar(sql::CLAIM_POSTGRES)
@@ -217,6 +223,55 @@ impl Inbox {
                 Ok(claimed)
             })
             .collect()
+    }
+
+    /// Gives up `claimed`'s claim, if it still holds the row: due again at `now`.
+    pub async fn release(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<(), StorageError> {
+        match &self.log {
+            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIM)
+                .bind(now)
+                .bind(claimed.source.as_str())
+                .bind(&claimed.event_id)
+                .bind(&claimed.claim_token)
+                .execute(pg.pool())
+                .await
+                .map(|_| ()),
+            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIM)
+                .bind(eventlog::sqlite_time(now))
+                .bind(claimed.source.as_str())
+                .bind(&claimed.event_id)
+                .bind(&claimed.claim_token)
+                .execute(lite.writer())
+                .await
+                .map(|_| ()),
+        }
+        .map_err(sql::error("releasing a claim"))
+    }
+
+    /// Makes the deliveries `process` had claimed due at `now`: called when that process
+    /// starts again, so that a delivery claimed at a crash waits no longer for its lease. On
+    /// SQLite, which serves one process, every claim is released. Safe even were the process
+    /// alive: a claim taken over is never finished by its first holder (its append rolls back).
+    pub async fn release_claims_of(
+        &self,
+        process: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StorageError> {
+        let pattern = format!("{}/%", process.replace('%', "\\%").replace('_', "\\_"));
+        match &self.log {
+            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIMS_POSTGRES)
+                .bind(now)
+                .bind(&pattern)
+                .execute(pg.pool())
+                .await
+                .map(|done| done.rows_affected()),
+            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIMS_SQLITE)
+                .bind(eventlog::sqlite_time(now))
+                .execute(lite.writer())
+                .await
+                .map(|done| done.rows_affected()),
+        }
+        .map_err(sql::error("releasing a stopped process's claims"))
     }
 
     /// Records how `claimed`'s attempt ended, within `tx` (after its append, if any). False when

@@ -77,6 +77,22 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
        'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token, \
        'status', status, 'received_at', received_at)";
 
+/// Makes the claimed rows of process `$2` (a `LIKE` pattern of its tokens) due at `$1`.
+pub(crate) const RELEASE_CLAIMS_POSTGRES: &str = "UPDATE webhook_inbox \
+     SET next_attempt_at = $1, claim_token = NULL \
+     WHERE claim_token LIKE $2 AND status IN ('pending', 'failed', 'unmatched') \
+       AND next_attempt_at > $1";
+
+/// The same on SQLite, whose claims are all this process's (it serves one).
+pub(crate) const RELEASE_CLAIMS_SQLITE: &str = "UPDATE webhook_inbox \
+     SET next_attempt_at = $1, claim_token = NULL \
+     WHERE claim_token IS NOT NULL AND status IN ('pending', 'failed', 'unmatched') \
+       AND next_attempt_at > $1";
+
+/// Gives up claim `$4` of row (`$2`, `$3`): due at `$1`.
+pub(crate) const RELEASE_CLAIM: &str = "UPDATE webhook_inbox SET next_attempt_at = $1, \
+     claim_token = NULL WHERE source = $2 AND event_id = $3 AND claim_token = $4";
+
 /// Records an attempt's end on the row, if the claim `$8` still holds it.
 pub(crate) const FINISH: &str = "UPDATE webhook_inbox SET status = $1, failures = failures + $2, \
      next_attempt_at = $3, last_error = $4, processed_at = coalesce($5, processed_at), \

@@ -18,13 +18,28 @@ mod standard;
 pub mod stripe;
 
 /// A system that sends us webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Source {
     /// The payment provider.
     Stripe,
     /// The carrier aggregator.
     #[serde(rename = "easypost")]
+    #[strum(serialize = "easypost")]
     EasyPost,
     /// The ERP (Standard Webhooks): catalog, stock and invoices.
     Erp,
@@ -34,13 +49,8 @@ pub enum Source {
 
 impl Source {
     /// The lowercase name used in inbox rows and idempotency keys.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Stripe => "stripe",
-            Self::EasyPost => "easypost",
-            Self::Erp => "erp",
-            Self::Crm => "crm",
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.into()
     }
 }
 

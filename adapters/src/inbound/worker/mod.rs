@@ -53,6 +53,9 @@ pub struct WorkerOptions {
     pub unmatched_recheck_max: Duration,
     /// How long after it arrived an unmatched delivery is still rechecked.
     pub unmatched_max_age: Duration,
+    /// This process's name, written into its claims, so that when it starts again it can
+    /// release the claims it held when it stopped instead of waiting out their lease.
+    pub process: String,
 }
 
 impl Default for WorkerOptions {
@@ -67,6 +70,7 @@ impl Default for WorkerOptions {
             unmatched_recheck: Duration::from_secs(30),
             unmatched_recheck_max: Duration::from_secs(6 * 3600),
             unmatched_max_age: Duration::from_secs(7 * 24 * 3600),
+            process: "backoffice".to_owned(),
         }
     }
 }
@@ -104,6 +108,18 @@ pub enum WorkerError {
     Unexpected(&'static str),
 }
 
+impl WorkerError {
+    /// Whether the storage was unavailable (unreachable, full): no fault of the delivery.
+    fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Storage(error)
+            | Self::Append(AppendError::Storage(error))
+            | Self::Query(QueryError::Storage(error)) => error.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -117,6 +133,8 @@ pub(crate) enum Outcome {
     Unmatched(String),
     /// To retry after a backoff (or dead-letter).
     Failed(String),
+    /// The storage was unavailable: to retry soon, not counted as a failure.
+    StorageUnavailable(String),
 }
 
 /// Processes the inbox. Cheap to clone; run one per process (several are safe: claims skip
@@ -127,6 +145,9 @@ pub struct Worker {
     handler: CommandHandler,
     options: WorkerOptions,
     wake: Arc<Notify>,
+    /// Claims whose attempt could not be recorded (the storage failed): released as soon as
+    /// the storage answers again, instead of waiting out their lease.
+    unfinished: Arc<std::sync::Mutex<Vec<Claimed>>>,
 }
 
 impl Worker {
@@ -136,6 +157,7 @@ impl Worker {
             inbox: Inbox::new(log.clone()),
             handler: CommandHandler::new(log),
             options,
+            unfinished: Arc::default(),
             wake: Arc::new(Notify::new()),
         }
     }
@@ -163,20 +185,51 @@ impl Worker {
     /// Processes every delivery due now, once each; answers how many it processed.
     pub async fn process_available(&self) -> Result<usize, WorkerError> {
         let started = Utc::now();
+        self.release_unfinished(started).await?;
         let mut processed = 0;
         loop {
             let claimed = self
                 .inbox
-                .claim(started, self.options.lease, self.options.batch_size)
+                .claim(
+                    started,
+                    self.options.lease,
+                    self.options.batch_size,
+                    &self.options.process,
+                )
                 .await?;
             if claimed.is_empty() {
                 return Ok(processed);
             }
-            for delivery in &claimed {
-                self.process(delivery).await?;
+            for (i, delivery) in claimed.iter().enumerate() {
+                if let Err(error) = self.process(delivery).await {
+                    // The rest of the batch is claimed too: released with the first chance
+                    // rather than left to wait out its lease.
+                    self.lock_unfinished()
+                        .extend(claimed[i + 1..].iter().cloned());
+                    return Err(error);
+                }
                 processed += 1;
             }
         }
+    }
+
+    /// Releases the claims whose attempt could not be recorded, making them due now.
+    async fn release_unfinished(&self, now: chrono::DateTime<Utc>) -> Result<(), WorkerError> {
+        let unfinished = std::mem::take(&mut *self.lock_unfinished());
+        for (i, claimed) in unfinished.iter().enumerate() {
+            if let Err(error) = self.inbox.release(claimed, now).await {
+                self.lock_unfinished()
+                    .extend(unfinished[i..].iter().cloned());
+                return Err(error.into());
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_unfinished(&self) -> std::sync::MutexGuard<'_, Vec<Claimed>> {
+        self.unfinished
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One attempt at one delivery, recorded on its row.
@@ -184,12 +237,22 @@ impl Worker {
     async fn process(&self, claimed: &Claimed) -> Result<(), WorkerError> {
         let outcome = match self.attempt(claimed).await {
             Ok(outcome) => outcome,
-            // A storage failure of the attempt itself is a failure of the delivery too: it is
-            // retried with backoff, and the error is on its row.
+            // The storage unavailable (a restart, a full disk) is no fault of the delivery:
+            // tried again soon, not counted towards dead-lettering.
+            Err(error) if error.is_unavailable() => {
+                Outcome::StorageUnavailable(error_chain(&error))
+            }
+            // Another storage failure of the attempt itself is a failure of the delivery too:
+            // it is retried with backoff, and the error is on its row.
             Err(error) => Outcome::Failed(error_chain(&error)),
         };
         let now = Utc::now();
         let finish = match outcome {
+            Outcome::StorageUnavailable(why) => Finish {
+                status: DeliveryStatus::Pending,
+                next_attempt_at: Some(later(now, self.options.poll_interval)),
+                error: Some(why),
+            },
             Outcome::Done | Outcome::LostClaim => return Ok(()),
             Outcome::Ignored(what) => Finish {
                 status: DeliveryStatus::Ignored,
@@ -240,7 +303,10 @@ impl Worker {
                 }
             }
         };
-        self.inbox.finish(claimed, &finish, now).await?;
+        if let Err(error) = self.inbox.finish(claimed, &finish, now).await {
+            self.lock_unfinished().push(claimed.clone());
+            return Err(error.into());
+        }
         Ok(())
     }
 
