@@ -97,6 +97,11 @@ pub struct Money {
 }
 
 impl Money {
+    /// The largest amount an order's total or a payment may be: 10^15 minor units (ten
+    /// trillion euros), so that sums over many of them (a year's daily sales) stay far from
+    /// overflowing.
+    pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
+
     /// Builds an amount of `amount_minor` minor units of `currency`.
     pub const fn new(amount_minor: i64, currency: Currency) -> Self {
         Self {

@@ -53,6 +53,9 @@ pub enum OrderError {
     /// A total that does not fit in minor units.
     #[error("amount overflow")]
     AmountOverflow,
+    /// An order whose total is above `Money::MAX_AMOUNT_MINOR`.
+    #[error("an order's total is at most 10^15 minor units")]
+    TotalTooLarge,
     /// Cancel of an order already cancelled.
     #[error("order is already cancelled")]
     AlreadyCancelled,

@@ -44,6 +44,9 @@ pub enum PaymentError {
     /// A total that does not fit in minor units.
     #[error("amount overflow")]
     AmountOverflow,
+    /// An amount above `Money::MAX_AMOUNT_MINOR`.
+    #[error("an amount is at most 10^15 minor units")]
+    AmountTooLarge,
     /// A second, different authorization.
     #[error("payment already authorized with another reference")]
     AlreadyAuthorized,

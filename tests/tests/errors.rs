@@ -234,3 +234,72 @@ async fn every_error_kind_is_a_problem_with_a_stable_code() {
         .collect();
     insta::assert_json_snapshot!(pinned);
 }
+
+/// The domain decides an order's and a payment's rules; the API names the field a refusal is
+/// about (the request's own values, `lines[1].sku`), one case per rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_domain_refusal_of_a_request_names_its_field() {
+    let app = App::sqlite().await;
+    let order = |change: &dyn Fn(&mut Value)| {
+        let mut body = new_order();
+        change(&mut body);
+        body
+    };
+    let cases = [
+        ("no_lines", order(&|o| o["lines"] = json!([])), "lines"),
+        (
+            "duplicate_sku",
+            order(&|o| o["lines"][1]["sku"] = o["lines"][0]["sku"].clone()),
+            "lines[1].sku",
+        ),
+        (
+            "negative_price",
+            order(&|o| o["lines"][1]["unit_price_minor"] = json!(-1)),
+            "lines[1].unit_price_minor",
+        ),
+        (
+            "total_too_large",
+            order(&|o| o["lines"][1]["unit_price_minor"] = json!(1_000_000_000_000_000_i64)),
+            "lines[1].unit_price_minor",
+        ),
+    ];
+    for (rule, body, field) in cases {
+        let (status, problem) = app.post(Role::Operator, "/api/v1/orders", body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{rule}: {problem}"
+        );
+        assert_eq!(problem["field"], field, "{rule}: {problem}");
+        assert_eq!(problem["code"], "validation_failed", "{rule}: {problem}");
+    }
+
+    let (_, placed) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    let order = placed["id"].as_str().unwrap();
+    for amount in [0, -5, 1_000_000_000_000_001_i64] {
+        let request = json!({"order_id": order, "amount_minor": amount, "currency": "EUR",
+                             "provider": "stripe"});
+        let (status, problem) = app.post(Role::Operator, "/api/v1/payments", request).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{amount}: {problem}"
+        );
+        assert_eq!(problem["field"], "amount_minor", "{amount}: {problem}");
+    }
+    let request = json!({"order_id": order, "amount_minor": 2500, "currency": "EUR",
+                         "provider": "stripe"});
+    let (_, payment) = app.post(Role::Operator, "/api/v1/payments", request).await;
+    let payment = payment["id"].as_str().unwrap();
+    let (status, problem) = app
+        .post(
+            Role::Finance,
+            &format!("/api/v1/payments/{payment}/capture"),
+            json!({"amount_minor": -5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "amount_minor", "{problem}");
+}

@@ -89,11 +89,6 @@ pub(crate) fn accepted(executed: &Executed, id: &str, created_at: Option<String>
     response
 }
 
-/// The largest amount a request may carry, an order's total or a payment's (10^15 minor units,
-/// ten trillion euros): sums over many of them, as the daily sales report keeps, stay far from
-/// overflowing.
-pub(crate) const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
-
 /// Paging parameters of the lists.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -5,10 +5,11 @@ use axum::{
     response::Response,
     Json,
 };
+use commands::CommandError;
 use domain::{
     order::{
-        FulfillmentStatus, Order, OrderCommand, OrderEvent, OrderLine, OrderPaymentStatus,
-        OrderStatus, PlaceOrder,
+        FulfillmentStatus, Order, OrderCommand, OrderError, OrderEvent, OrderLine,
+        OrderPaymentStatus, OrderStatus, PlaceOrder,
     },
     shipment::ShipmentLine,
     Address, Code, Currency, CustomerId, EventCodec as _, ExternalRef, Money, NonEmptyText,
@@ -21,7 +22,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, schema, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
+use super::{accepted, query_problem, schema, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -172,45 +173,23 @@ pub async fn place(
     JsonBody(body): JsonBody<PlaceOrderRequest>,
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::OrdersCreate)?;
-    if body.lines.is_empty() {
-        return Err(Problem::validation(
-            "lines",
-            "an order needs at least one line",
-        ));
-    }
-    let mut lines = Vec::with_capacity(body.lines.len());
-    let mut total: i64 = 0;
-    for (i, line) in body.lines.into_iter().enumerate() {
-        if line.unit_price_minor < 0 {
-            return Err(Problem::validation(
-                format!("lines[{i}].unit_price_minor"),
-                "a price is 0 or more",
-            ));
-        }
-        total = line
-            .unit_price_minor
-            .checked_mul(i64::from(line.quantity.get()))
-            .and_then(|amount| total.checked_add(amount))
-            .filter(|total| *total <= MAX_AMOUNT_MINOR)
-            .ok_or_else(|| {
-                Problem::validation(
-                    format!("lines[{i}].unit_price_minor"),
-                    format!("an order's total is at most {MAX_AMOUNT_MINOR} minor units"),
-                )
-            })?;
-        if lines.iter().any(|l: &OrderLine| l.sku == line.sku) {
-            return Err(Problem::validation(
-                format!("lines[{i}].sku"),
-                "each SKU once per order",
-            ));
-        }
-        lines.push(OrderLine {
+    // The domain decides the order's rules; the request keeps its lines to name the one a
+    // refusal is about.
+    let asked: Vec<(Sku, i64, u32)> = body
+        .lines
+        .iter()
+        .map(|line| (line.sku.clone(), line.unit_price_minor, line.quantity.get()))
+        .collect();
+    let lines = body
+        .lines
+        .into_iter()
+        .map(|line| OrderLine {
             sku: line.sku,
             name: line.name,
             quantity: line.quantity,
             unit_price: Money::new(line.unit_price_minor, body.currency),
-        });
-    }
+        })
+        .collect();
     let address = body.shipping_address;
     let order_id: OrderId = ctx.stream_id(&state, body.order_id).await?;
     let command = OrderCommand::PlaceOrder(PlaceOrder {
@@ -232,12 +211,54 @@ pub async fn place(
     let executed = state
         .handler
         .execute::<Order>(&id, command, &ctx.meta)
-        .await?;
+        .await
+        .map_err(|error| match error {
+            CommandError::Rejected(refusal) => placing_problem(&refusal, &asked)
+                .unwrap_or_else(|| CommandError::<OrderError>::Rejected(refusal).into()),
+            other => other.into(),
+        })?;
     Ok(accepted(
         &executed,
         &id,
         Some(format!("/api/v1/orders/{id}")),
     ))
+}
+
+/// The field a refusal to place an order is about (`lines[1].sku`), as a 422 naming it; `None`
+/// for a refusal that is not about a field. The rule is the domain's; this only finds the line.
+fn placing_problem(refusal: &OrderError, lines: &[(Sku, i64, u32)]) -> Option<Problem> {
+    let line = |find: &dyn Fn(usize) -> bool| (0..lines.len()).find(|&i| find(i));
+    let (field, index) = match refusal {
+        OrderError::NoLines => return Some(Problem::validation("lines", refusal.to_string())),
+        OrderError::DuplicateSku => (
+            "sku",
+            line(&|i| lines[..i].iter().any(|(sku, ..)| *sku == lines[i].0)),
+        ),
+        OrderError::NegativePrice => ("unit_price_minor", line(&|i| lines[i].1 < 0)),
+        OrderError::TotalTooLarge => {
+            // The first line at which the running total passes the limit.
+            let mut total: i64 = 0;
+            let passes = lines.iter().position(|(_, price, quantity)| {
+                match price
+                    .checked_mul(i64::from(*quantity))
+                    .and_then(|amount| total.checked_add(amount))
+                {
+                    Some(sum) if sum <= Money::MAX_AMOUNT_MINOR => {
+                        total = sum;
+                        false
+                    }
+                    _ => true,
+                }
+            });
+            ("unit_price_minor", passes)
+        }
+        _ => return None,
+    };
+    let detail = refusal.to_string();
+    Some(match index {
+        Some(i) => Problem::validation(format!("lines[{i}].{field}"), detail),
+        None => Problem::validation("lines", detail),
+    })
 }
 
 /// An order with its lines.

@@ -8,7 +8,7 @@ use axum::{
 use commands::CommandError;
 use domain::{
     order::OrderError,
-    payment::{Payment, PaymentCommand, PaymentStatus},
+    payment::{Payment, PaymentCommand, PaymentError, PaymentStatus},
     Code, Currency, ExternalRef, Money, NonEmptyText, OrderId, PaymentId, Rule as _,
 };
 use projections::{
@@ -18,7 +18,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, schema, status_filter, Accepted, Paging, MAX_AMOUNT_MINOR};
+use super::{accepted, query_problem, schema, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -98,14 +98,14 @@ pub struct PaymentQuery {
     pub min_position: Option<i64>,
 }
 
-fn positive(amount: i64, field: &str) -> Result<i64, Problem> {
-    if (1..=MAX_AMOUNT_MINOR).contains(&amount) {
-        Ok(amount)
-    } else {
-        Err(Problem::validation(
-            field,
-            format!("an amount is 1 to {MAX_AMOUNT_MINOR} minor units"),
-        ))
+/// A refusal about the amount a request carries, as a 422 naming `amount_minor`; the rule is
+/// the domain's.
+fn amount_problem(error: CommandError<PaymentError>) -> Problem {
+    match error {
+        CommandError::Rejected(
+            refusal @ (PaymentError::NonPositiveAmount | PaymentError::AmountTooLarge),
+        ) => Problem::validation("amount_minor", refusal.to_string()),
+        other => other.into(),
     }
 }
 
@@ -121,12 +121,11 @@ pub async fn request(
     JsonBody(body): JsonBody<RequestPaymentRequest>,
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsCreate)?;
-    let amount = positive(body.amount_minor, "amount_minor")?;
     let payment_id: PaymentId = ctx.stream_id(&state, body.payment_id).await?;
     let command = PaymentCommand::RequestPayment {
         payment_id,
         order_id: body.order_id,
-        amount: Money::new(amount, body.currency),
+        amount: Money::new(body.amount_minor, body.currency),
         provider: body.provider,
     };
     let id = payment_id.to_string();
@@ -146,7 +145,7 @@ pub async fn request(
                 }
                 refusal => Problem::business_rule(refusal.rule().to_owned(), refusal.to_string()),
             },
-            other => other.into(),
+            other => amount_problem(other),
         })?;
     Ok(accepted(
         &executed,
@@ -209,16 +208,16 @@ async fn move_money(
     command: fn(ExternalRef, Money) -> PaymentCommand,
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsApprove)?;
-    let amount = positive(body.amount_minor, "amount_minor")?;
     let currency = currency_of(state, id).await?;
     let command = command(
         reference(body.reference, kind)?,
-        Money::new(amount, currency),
+        Money::new(body.amount_minor, currency),
     );
     let executed = state
         .handler
         .execute::<Payment>(id, command, &ctx.meta)
-        .await?;
+        .await
+        .map_err(amount_problem)?;
     Ok(accepted(&executed, id, None))
 }
 

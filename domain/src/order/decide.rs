@@ -189,13 +189,17 @@ fn place_order(place: PlaceOrder, ctx: &Context) -> Decision {
         if line.unit_price.amount_minor < 0 {
             return Err(OrderError::NegativePrice);
         }
+        // A total that does not even fit in minor units is above the limit too.
         let line_total = line
             .unit_price
             .checked_mul(line.quantity.get())
-            .map_err(|_| OrderError::AmountOverflow)?;
+            .map_err(|_| OrderError::TotalTooLarge)?;
         total = total
             .checked_add(line_total)
-            .map_err(|_| OrderError::AmountOverflow)?;
+            .map_err(|_| OrderError::TotalTooLarge)?;
+        if total.amount_minor > Money::MAX_AMOUNT_MINOR {
+            return Err(OrderError::TotalTooLarge);
+        }
     }
     Ok(vec![OrderEvent::OrderPlaced(OrderPlaced {
         order_id: place.order_id,

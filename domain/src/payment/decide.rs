@@ -38,6 +38,9 @@ pub(super) fn decide(
         if !amount.is_positive() {
             return Err(PaymentError::NonPositiveAmount);
         }
+        if amount.amount_minor > Money::MAX_AMOUNT_MINOR {
+            return Err(PaymentError::AmountTooLarge);
+        }
         return Ok(vec![PaymentEvent::PaymentRequested(PaymentRequested {
             payment_id,
             order_id,
@@ -221,6 +224,8 @@ fn check_amount(payment: &PaymentState, amount: Money) -> Result<(), PaymentErro
         Err(PaymentError::CurrencyMismatch)
     } else if !amount.is_positive() {
         Err(PaymentError::NonPositiveAmount)
+    } else if amount.amount_minor > Money::MAX_AMOUNT_MINOR {
+        Err(PaymentError::AmountTooLarge)
     } else {
         Ok(())
     }

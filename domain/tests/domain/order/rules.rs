@@ -5,10 +5,10 @@ use domain::{
         FulfillmentStatus, Order, OrderCommand, OrderError, OrderEvent, OrderPaymentStatus,
         OrderStatus, PaymentDue, PlaceOrder,
     },
-    Decider,
+    Decider, Money,
 };
 
-use crate::support::{eur, ext, given, sku, usd};
+use crate::support::{ctx, eur, ext, given, qty, sku, usd};
 
 use super::fixtures::*;
 
@@ -289,7 +289,20 @@ fn an_order_needs_lines_with_unique_skus_and_prices_not_below_zero() {
         .then_error(OrderError::NegativePrice);
     given::<Order>(vec![])
         .when(with(|p| p.lines[0].unit_price = eur(i64::MAX)))
-        .then_error(OrderError::AmountOverflow);
+        .then_error(OrderError::TotalTooLarge);
+    // A total above 10^15 minor units (sums of many stay far from overflowing)...
+    given::<Order>(vec![])
+        .when(with(|p| {
+            p.lines[0].unit_price = eur(Money::MAX_AMOUNT_MINOR)
+        }))
+        .then_error(OrderError::TotalTooLarge);
+    // ...and one at it is taken.
+    let at_the_limit = with(|p| {
+        p.lines.truncate(1);
+        p.lines[0].quantity = qty(1);
+        p.lines[0].unit_price = eur(Money::MAX_AMOUNT_MINOR);
+    });
+    assert!(Order::decide(&None, at_the_limit, &ctx()).is_ok());
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The payment rules, each as its own named test.
 
-use domain::payment::{Payment, PaymentCommand, PaymentError, PaymentStatus};
+use domain::{
+    payment::{Payment, PaymentCommand, PaymentError, PaymentStatus},
+    Decider, Money,
+};
 
-use crate::support::{code, eur, ext, given, order_id, payment_id, text, usd};
+use crate::support::{code, ctx, eur, ext, given, order_id, payment_id, text, usd};
 
 use super::fixtures::*;
 
@@ -169,6 +172,23 @@ fn amounts_must_be_positive() {
     given::<Payment>(h_captured())
         .when(refund("re_1", eur(-1)))
         .then_error(PaymentError::NonPositiveAmount);
+}
+
+#[test]
+fn amounts_are_at_most_ten_to_the_fifteen_minor_units() {
+    let request = |minor| PaymentCommand::RequestPayment {
+        payment_id: payment_id(1),
+        order_id: order_id(),
+        amount: eur(minor),
+        provider: code("stripe"),
+    };
+    given::<Payment>(vec![])
+        .when(request(Money::MAX_AMOUNT_MINOR + 1))
+        .then_error(PaymentError::AmountTooLarge);
+    assert!(Payment::decide(&None, request(Money::MAX_AMOUNT_MINOR), &ctx()).is_ok());
+    given::<Payment>(h_authorized())
+        .when(capture("ch_9", eur(Money::MAX_AMOUNT_MINOR + 1)))
+        .then_error(PaymentError::AmountTooLarge);
 }
 
 #[test]
