@@ -17,64 +17,61 @@ use crate::{
     AppState,
 };
 
-/// What a caller may do: one permission per action and resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+/// What a caller may do: one permission per action and resource, named `resource.action`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum Permission {
+    #[strum(serialize = "orders.view")]
     OrdersView,
+    #[strum(serialize = "orders.create")]
     OrdersCreate,
+    #[strum(serialize = "orders.edit")]
     OrdersEdit,
+    #[strum(serialize = "orders.cancel")]
     OrdersCancel,
+    #[strum(serialize = "payments.view")]
     PaymentsView,
+    #[strum(serialize = "payments.create")]
     PaymentsCreate,
+    #[strum(serialize = "payments.approve")]
     PaymentsApprove,
+    #[strum(serialize = "payments.cancel")]
     PaymentsCancel,
+    #[strum(serialize = "shipments.view")]
     ShipmentsView,
+    #[strum(serialize = "shipments.edit")]
     ShipmentsEdit,
+    #[strum(serialize = "audit.view")]
     AuditView,
+    #[strum(serialize = "attention.view")]
     AttentionView,
+    #[strum(serialize = "attention.resolve")]
     AttentionResolve,
+    #[strum(serialize = "admin")]
     Admin,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Self; 14] = [
-        Self::OrdersView,
-        Self::OrdersCreate,
-        Self::OrdersEdit,
-        Self::OrdersCancel,
-        Self::PaymentsView,
-        Self::PaymentsCreate,
-        Self::PaymentsApprove,
-        Self::PaymentsCancel,
-        Self::ShipmentsView,
-        Self::ShipmentsEdit,
-        Self::AuditView,
-        Self::AttentionView,
-        Self::AttentionResolve,
-        Self::Admin,
-    ];
+    pub const ALL: &'static [Self] = <Self as strum::VariantArray>::VARIANTS;
 
     /// Its name, `orders.view`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::OrdersView => "orders.view",
-            Self::OrdersCreate => "orders.create",
-            Self::OrdersEdit => "orders.edit",
-            Self::OrdersCancel => "orders.cancel",
-            Self::PaymentsView => "payments.view",
-            Self::PaymentsCreate => "payments.create",
-            Self::PaymentsApprove => "payments.approve",
-            Self::PaymentsCancel => "payments.cancel",
-            Self::ShipmentsView => "shipments.view",
-            Self::ShipmentsEdit => "shipments.edit",
-            Self::AuditView => "audit.view",
-            Self::AttentionView => "attention.view",
-            Self::AttentionResolve => "attention.resolve",
-            Self::Admin => "admin",
-        }
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 }
 

@@ -12,13 +12,15 @@ mod nul;
 pub mod openapi;
 pub mod request_id;
 pub use ::problem;
+pub use workers::spawn_workers;
 pub mod server;
 mod unread_body;
 pub mod v1;
+pub mod workers;
 
 use std::time::Duration;
 
-use adapters::inbound::{Verifiers, WebhookState, Worker, WorkerOptions};
+use adapters::inbound::{Verifiers, WebhookState, WorkerOptions};
 use axum::{
     extract::{DefaultBodyLimit, Request},
     http::{header, HeaderValue, StatusCode},
@@ -29,7 +31,6 @@ use axum::{
 };
 use commands::CommandHandler;
 use eventlog::EventLog;
-use tokio::task::JoinSet;
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
@@ -97,28 +98,6 @@ impl AppState {
             .await?;
         Ok((keys, deliveries))
     }
-}
-
-/// Runs, in the background, everything that follows the log and the inbox: the read-model
-/// projections, the process managers (each under its claim, so several processes may call
-/// this) and the webhook inbox worker. Dropping the returned set stops them.
-#[must_use = "dropping the set stops the workers"]
-pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
-    let mut workers = JoinSet::new();
-    let log = &state.log;
-    let options = WorkerOptions {
-        process: state.process.to_string(),
-        ..state.inbox_options.clone()
-    };
-    let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
-    workers.spawn(async move { worker.run().await });
-    use projections::{ReadModel, ReadModelProjection};
-    for model in ReadModel::ALL {
-        let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
-        workers.spawn(async move { log.run_projection(&projection, &Default::default()).await });
-    }
-    commands::process::spawn_all(log, &state.process_options, &mut workers);
-    workers
 }
 
 /// The `/api/v1` routes and the OpenAPI document of every route the router serves.

@@ -267,15 +267,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The subscribers `serve` runs, by name: the read models' projections, then the process
-/// managers.
-fn subscribers() -> impl Iterator<Item = &'static str> {
-    ReadModel::ALL
-        .into_iter()
-        .map(ReadModel::name)
-        .chain(commands::process::NAMES)
-}
-
 async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
     let head = log
         .head()
@@ -290,7 +281,7 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
         "name", "position", "head", "lag", "state", "parked", "waiting", "retrying", "last batch"
     );
     // Others known (a rebuild's shadow projection) follow those `serve` runs.
-    let served: Vec<&str> = subscribers().collect();
+    let served: Vec<&str> = api::workers::subscriber_names().collect();
     let others = known
         .iter()
         .map(|s| s.name.as_str())

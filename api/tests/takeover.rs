@@ -39,11 +39,7 @@ async fn advisory_locks(log: &EventLog) -> i64 {
 /// The lowest checkpoint of the subscribers `serve` runs (0 until each has one).
 async fn slowest_checkpoint(log: &EventLog) -> i64 {
     let statuses = log.subscribers().await.unwrap();
-    let served: Vec<&str> = ReadModel::ALL
-        .iter()
-        .map(|m| m.name())
-        .chain(commands::process::NAMES)
-        .collect();
+    let served: Vec<&str> = api::workers::subscriber_names().collect();
     served
         .iter()
         .map(|name| {

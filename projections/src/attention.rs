@@ -164,7 +164,7 @@ fn row_of(fold: &Fold<Folded>) -> Option<AttentionRow> {
 
 /// Each item the batch touched, folded and written in one statement.
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-    let folds = batch.folds.attention.of(batch, ATTENTION, step).await?;
+    let folds = batch.folds.of().of(batch, ATTENTION, step).await?;
     let items: Vec<AttentionRow> = folds.iter().filter_map(row_of).collect();
     let mut writes = Writes::default();
     writes.upsert(batch, &ATTENTION_ITEMS, &items)?;

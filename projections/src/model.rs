@@ -1,70 +1,79 @@
 //! The read models and the projection that maintains each: one subscriber of the log per read
 //! model, writing either the live tables or, during a rebuild, their shadow copies.
 
-use std::sync::Arc;
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    sync::Arc,
+};
 
-use domain::{order::Order, payment::Payment, shipment::Shipment, Decider};
-
-use crate::attention;
 use eventlog::{EventLog, HandlerError, LogTransaction, Projection, RecordedEvent};
 
 use crate::{
-    daily_sales,
+    attention, daily_sales,
     fold::Folds,
     orders, payments, shipments,
     table::{Backend, Table, Writes, SHADOW},
 };
 
-/// A read model: a set of tables one projection maintains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReadModel {
+/// Declares every read model once: its variant, the name its projection's checkpoint and status
+/// go by, and the module that holds its tables and writes. Adding a read model is its module and
+/// one line here.
+macro_rules! read_models {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal in $module:ident,)*) => {
+        /// A read model: a set of tables one projection maintains.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ReadModel {
+            $($(#[$doc])* $variant,)*
+        }
+
+        const COUNT: usize = [$($name),*].len();
+
+        impl ReadModel {
+            /// Every read model.
+            pub const ALL: [Self; COUNT] = [$(Self::$variant),*];
+
+            /// Its name, which its projection's checkpoint and status go by.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// Its tables.
+            pub(crate) const fn tables(self) -> &'static [&'static Table] {
+                match self {
+                    $(Self::$variant => $module::TABLES,)*
+                }
+            }
+
+            /// What this read model writes for `batch`.
+            async fn writes(self, batch: &Batch<'_>) -> Result<Writes, HandlerError> {
+                match self {
+                    $(Self::$variant => $module::writes(batch).await,)*
+                }
+            }
+        }
+    };
+}
+
+read_models! {
     /// `orders` and `order_lines`.
-    Orders,
+    Orders => "orders" in orders,
     /// `payments`.
-    Payments,
+    Payments => "payments" in payments,
     /// `shipments`, `shipment_lines` and `shipment_tracking`.
-    Shipments,
+    Shipments => "shipments" in shipments,
     /// `daily_sales`, for reporting.
-    DailySales,
+    DailySales => "daily_sales" in daily_sales,
     /// `attention_items`: what needs a person.
-    Attention,
+    Attention => "attention" in attention,
 }
 
 impl ReadModel {
-    /// Every read model.
-    pub const ALL: [Self; 5] = [
-        Self::Orders,
-        Self::Payments,
-        Self::Shipments,
-        Self::DailySales,
-        Self::Attention,
-    ];
-
-    /// Its name, which its projection's checkpoint and status go by.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Orders => "orders",
-            Self::Payments => "payments",
-            Self::Shipments => "shipments",
-            Self::DailySales => "daily_sales",
-            Self::Attention => "attention",
-        }
-    }
-
     /// The read model called `name`.
     pub fn named(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|model| model.name() == name)
-    }
-
-    /// Its tables.
-    pub(crate) const fn tables(self) -> &'static [&'static Table] {
-        match self {
-            Self::Orders => orders::TABLES,
-            Self::Payments => payments::TABLES,
-            Self::Shipments => shipments::TABLES,
-            Self::DailySales => daily_sales::TABLES,
-            Self::Attention => attention::TABLES,
-        }
     }
 }
 
@@ -135,19 +144,6 @@ impl Projection for ReadModelProjection {
     }
 }
 
-impl ReadModel {
-    /// What this read model writes for `batch`.
-    async fn writes(self, batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-        match self {
-            Self::Orders => orders::writes(batch).await,
-            Self::Payments => payments::writes(batch).await,
-            Self::Shipments => shipments::writes(batch).await,
-            Self::DailySales => daily_sales::writes(batch).await,
-            Self::Attention => attention::writes(batch).await,
-        }
-    }
-}
-
 /// A batch of events being applied, and where to.
 #[derive(Debug)]
 pub(crate) struct Batch<'a> {
@@ -161,11 +157,23 @@ pub(crate) struct Batch<'a> {
     pub folds: &'a AllFolds,
 }
 
-/// The states a projection remembers, per aggregate.
+/// The states a projection remembers, per folded state type (a read model that folds an
+/// aggregate asks for its own: `batch.folds.of::<Option<PaymentState>>()`); two read models
+/// folding the same aggregate the same way share what they remember.
 #[derive(Debug, Default)]
 pub(crate) struct AllFolds {
-    pub orders: Folds<<Order as Decider>::State>,
-    pub payments: Folds<<Payment as Decider>::State>,
-    pub shipments: Folds<<Shipment as Decider>::State>,
-    pub attention: Folds<attention::Folded>,
+    by_state: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl AllFolds {
+    /// The remembered states of type `S`.
+    pub(crate) fn of<S: Default + Clone + Send + Sync + 'static>(&self) -> Arc<Folds<S>> {
+        let mut by_state = self.by_state.lock().unwrap_or_else(|e| e.into_inner());
+        let folds = by_state
+            .entry(TypeId::of::<S>())
+            .or_insert_with(|| Arc::new(Folds::<S>::default()));
+        Arc::clone(folds)
+            .downcast::<Folds<S>>()
+            .unwrap_or_else(|_| Arc::new(Folds::default()))
+    }
 }

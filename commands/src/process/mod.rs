@@ -47,22 +47,39 @@ pub trait Workflow: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StepError>> + Send;
 }
 
-/// The names of every process manager `serve` runs.
-pub const NAMES: [&str; 4] = [
-    OrderPayments::NAME,
-    OrderCancellation::NAME,
-    OrderFulfillment::NAME,
-    OrderCompletion::NAME,
-];
+/// Declares every process manager `serve` runs, once: its name for the status, its task for
+/// `serve`, its lanes for a person's retry. Adding one is its module and one line here.
+macro_rules! process_managers {
+    ($($workflow:ident),* $(,)?) => {
+        /// The names of every process manager `serve` runs.
+        pub const NAMES: [&str; [$($workflow::NAME),*].len()] = [$($workflow::NAME),*];
 
-/// Runs every process manager over `log` in `workers`, each under its claim.
-pub fn spawn_all(log: &EventLog, options: &SubscriptionOptions, workers: &mut JoinSet<()>) {
-    let handler = CommandHandler::new(log.clone());
-    spawn(log, options, workers, OrderPayments, &handler);
-    spawn(log, options, workers, OrderCancellation, &handler);
-    spawn(log, options, workers, OrderFulfillment, &handler);
-    spawn(log, options, workers, OrderCompletion, &handler);
+        /// Runs every process manager over `log` in `workers`, each under its claim.
+        pub fn spawn_all(
+            log: &EventLog,
+            options: &SubscriptionOptions,
+            workers: &mut JoinSet<()>,
+        ) {
+            let handler = CommandHandler::new(log.clone());
+            $(spawn(log, options, workers, $workflow, &handler);)*
+        }
+
+        /// The lane process `name` takes `event`'s step in, if it takes one.
+        pub fn lane_of(name: &str, event: &RecordedEvent) -> Option<String> {
+            $(if name == $workflow::NAME {
+                return lane::<$workflow>(event);
+            })*
+            None
+        }
+    };
 }
+
+process_managers!(
+    OrderPayments,
+    OrderCancellation,
+    OrderFulfillment,
+    OrderCompletion,
+);
 
 fn spawn<W: Workflow>(
     log: &EventLog,
@@ -74,20 +91,6 @@ fn spawn<W: Workflow>(
     let (log, options) = (log.clone(), options.clone());
     let manager = ProcessManager::new(handler.clone(), workflow);
     workers.spawn(async move { log.run(&manager, &options).await });
-}
-
-/// The lane process `name` takes `event`'s step in, if it takes one.
-pub fn lane_of(name: &str, event: &RecordedEvent) -> Option<String> {
-    fn of<W: Workflow>(event: &RecordedEvent) -> Option<String> {
-        lane::<W>(event)
-    }
-    match name {
-        OrderPayments::NAME => of::<OrderPayments>(event),
-        OrderCancellation::NAME => of::<OrderCancellation>(event),
-        OrderFulfillment::NAME => of::<OrderFulfillment>(event),
-        OrderCompletion::NAME => of::<OrderCompletion>(event),
-        _ => None,
-    }
 }
 
 /// A workflow's lane for `event`: the order it concerns (so that the steps for one order keep

@@ -83,7 +83,7 @@ struct LineRecord<'a> {
 /// lines, in two statements for the whole batch. (An order's lines are fixed when it is placed,
 /// so upserting them never leaves a stale one behind.)
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-    let folds = batch.folds.orders.of(batch, ORDER, row::step).await?;
+    let folds = batch.folds.of().of(batch, ORDER, row::step).await?;
     let mut orders: Vec<OrderRow> = folds.iter().filter_map(row::row_of).collect();
     let lines_changed = children_changed(batch, &folds, ORDER, LINE_EVENTS);
     let lines: Vec<LineRecord<'_>> = orders

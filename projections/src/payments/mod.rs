@@ -153,7 +153,7 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
 
 /// Each payment the batch touched, folded and written in one statement.
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-    let folds = batch.folds.payments.of(batch, PAYMENT, step).await?;
+    let folds = batch.folds.of().of(batch, PAYMENT, step).await?;
     let payments: Vec<PaymentRow> = folds.iter().filter_map(row_of).collect();
     let mut writes = Writes::default();
     writes.upsert(batch, &PAYMENTS, &payments)?;

@@ -220,7 +220,7 @@ fn row_of(fold: &Fold<Option<ShipmentState>>) -> Option<ShipmentRow> {
 /// statement per table. (Lines are fixed at creation and the timeline only grows, so upserts
 /// never leave a stale row behind.)
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
-    let folds = batch.folds.shipments.of(batch, SHIPMENT, step).await?;
+    let folds = batch.folds.of().of(batch, SHIPMENT, step).await?;
     let mut shipments: Vec<ShipmentRow> = folds.iter().filter_map(row_of).collect();
     let created = children_changed(batch, &folds, SHIPMENT, &["ShipmentCreated"]);
     let tracked = children_changed(batch, &folds, SHIPMENT, &["ShipmentTrackingUpdated"]);
