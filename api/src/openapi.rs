@@ -182,18 +182,7 @@ pub fn document_webhook_routes(document: &mut Document) {
             ))
             .build()
     };
-    for (source, headers) in [
-        ("stripe", &["Stripe-Signature"][..]),
-        ("easypost", &["X-Hmac-Signature"][..]),
-        (
-            "erp",
-            &["webhook-id", "webhook-timestamp", "webhook-signature"][..],
-        ),
-        (
-            "crm",
-            &["webhook-id", "webhook-timestamp", "webhook-signature"][..],
-        ),
-    ] {
+    for source in adapters::inbound::payload::Source::all() {
         let mut operation = OperationBuilder::new()
             .tag("webhooks")
             .summary(Some(format!(
@@ -220,7 +209,7 @@ pub fn document_webhook_routes(document: &mut Document) {
                 "503",
                 problem_response("No secret configured for this source, or storage unavailable"),
             );
-        for header in headers {
+        for header in source.signature_headers() {
             operation = operation.parameter(text_param(header, ParameterIn::Header, false));
         }
         add_path(

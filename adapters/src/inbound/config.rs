@@ -5,16 +5,20 @@
 //! configured, and a delivery signed with either passes. A source with no secret is disabled:
 //! its endpoint answers 503 and stores nothing.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
-use crate::inbound::signature::{
-    EasyPostVerifier, SecretError, StandardWebhooksVerifier, StripeVerifier, DEFAULT_TOLERANCE,
+use crate::inbound::{
+    payload::Source,
+    signature::{SecretError, Verifier, DEFAULT_TOLERANCE},
+    sources::spec,
 };
 
-/// Secrets per source, and the timestamp tolerance. Secrets never print (`secrecy`).
+/// Secrets per source, and the timestamp tolerance. Secrets never print (`secrecy`). The keys
+/// are the declared sources' names (`inbound::sources::SOURCES`) and two settings; any other key
+/// is refused.
 ///
 /// ```toml
 /// [webhooks]
@@ -25,28 +29,61 @@ use crate::inbound::signature::{
 /// tolerance_secs = 300
 /// unmatched_max_age_hours = 168
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct WebhookSecrets {
-    /// Stripe endpoint secrets (`whsec_...`).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub stripe: Vec<SecretString>,
-    /// EasyPost webhook secrets.
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub easypost: Vec<SecretString>,
-    /// The ERP's Standard Webhooks secrets (`whsec_<base64>`).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub erp: Vec<SecretString>,
-    /// The CRM's Standard Webhooks secrets (`whsec_<base64>`).
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub crm: Vec<SecretString>,
+    /// Each source's secrets.
+    pub secrets: BTreeMap<Source, Vec<SecretString>>,
     /// How far a signed timestamp may be from now, either way (default 300 s).
-    #[serde(default)]
     pub tolerance_secs: Option<u64>,
     /// How long after it arrived a delivery that matches nothing is still rechecked (default
     /// 168 hours); then it rests as `unmatched_expired`, listed and retryable.
-    #[serde(default)]
     pub unmatched_max_age_hours: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for WebhookSecrets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        /// A value of the table: a number (a setting, or a secret written as one) or secrets.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Entry {
+            Number(u64),
+            One(String),
+            Many(Vec<String>),
+        }
+        let entries = BTreeMap::<String, Entry>::deserialize(deserializer)?;
+        let mut secrets = Self::default();
+        for (key, entry) in entries {
+            let setting = match key.as_str() {
+                "tolerance_secs" => Some(&mut secrets.tolerance_secs),
+                "unmatched_max_age_hours" => Some(&mut secrets.unmatched_max_age_hours),
+                _ => None,
+            };
+            match (setting, entry) {
+                (Some(setting), Entry::Number(value)) => *setting = Some(value),
+                (Some(_), _) => return Err(D::Error::custom(format!("{key} is a whole number"))),
+                (None, entry) => {
+                    let source = Source::named(&key).ok_or_else(|| {
+                        let mut known: Vec<&str> = Source::all().map(|s| s.as_str()).collect();
+                        known.extend(["tolerance_secs", "unmatched_max_age_hours"]);
+                        D::Error::custom(format!(
+                            "unknown field `{key}`, expected one of {}",
+                            known.join(", ")
+                        ))
+                    })?;
+                    let values = match entry {
+                        Entry::Number(number) => vec![number.to_string()],
+                        Entry::One(one) => vec![one],
+                        Entry::Many(many) => many,
+                    };
+                    secrets
+                        .secrets
+                        .insert(source, values.into_iter().map(SecretString::from).collect());
+                }
+            }
+        }
+        Ok(secrets)
+    }
 }
 
 /// Which source a secret was refused for.
@@ -62,91 +99,41 @@ pub struct ConfigError {
     pub cause: SecretError,
 }
 
-/// The verifiers of every configured source; `None` for a disabled one.
+/// The verifier of every configured source; a source without one is disabled.
 #[derive(Debug, Clone, Default)]
-pub struct Verifiers {
-    /// Stripe.
-    pub stripe: Option<StripeVerifier>,
-    /// EasyPost.
-    pub easypost: Option<EasyPostVerifier>,
-    /// The ERP.
-    pub erp: Option<StandardWebhooksVerifier>,
-    /// The CRM.
-    pub crm: Option<StandardWebhooksVerifier>,
+pub struct Verifiers(BTreeMap<Source, Verifier>);
+
+impl Verifiers {
+    /// The verifier of `source`, if it is configured.
+    pub fn of(&self, source: Source) -> Option<&Verifier> {
+        self.0.get(&source)
+    }
 }
 
 impl WebhookSecrets {
-    /// Builds the verifiers, refusing an empty or malformed secret.
+    /// Builds the verifiers, each by its source's scheme, refusing an empty or malformed secret.
     pub fn verifiers(&self) -> Result<Verifiers, ConfigError> {
         let tolerance = self
             .tolerance_secs
             .map_or(DEFAULT_TOLERANCE, Duration::from_secs);
-        Ok(Verifiers {
-            stripe: build(
-                "stripe",
-                &self.stripe,
-                StripeVerifier::new,
-                StripeVerifier::add_secret,
-            )?
-            .map(|v| v.with_tolerance(tolerance)),
-            easypost: build(
-                "easypost",
-                &self.easypost,
-                EasyPostVerifier::new,
-                EasyPostVerifier::add_secret,
-            )?,
-            erp: build(
-                "erp",
-                &self.erp,
-                StandardWebhooksVerifier::new,
-                StandardWebhooksVerifier::add_secret,
-            )?
-            .map(|v| v.with_tolerance(tolerance)),
-            crm: build(
-                "crm",
-                &self.crm,
-                StandardWebhooksVerifier::new,
-                StandardWebhooksVerifier::add_secret,
-            )?
-            .map(|v| v.with_tolerance(tolerance)),
-        })
+        let mut verifiers = BTreeMap::new();
+        for (&source, secrets) in &self.secrets {
+            let Some(spec) = spec(source) else { continue };
+            let secrets: Vec<&str> = secrets.iter().map(ExposeSecret::expose_secret).collect();
+            let built = spec
+                .scheme
+                .verifier(&secrets, tolerance)
+                .map_err(|(index, cause)| ConfigError {
+                    source_name: source.as_str(),
+                    index,
+                    cause,
+                })?;
+            if let Some(verifier) = built {
+                verifiers.insert(source, verifier);
+            }
+        }
+        Ok(Verifiers(verifiers))
     }
-}
-
-fn build<V>(
-    source_name: &'static str,
-    secrets: &[SecretString],
-    new: impl Fn(&str) -> Result<V, SecretError>,
-    add: impl Fn(V, &str) -> Result<V, SecretError>,
-) -> Result<Option<V>, ConfigError> {
-    let mut verifier: Option<V> = None;
-    for (index, secret) in secrets.iter().enumerate() {
-        let secret = secret.expose_secret();
-        let built = match verifier {
-            None => new(secret),
-            Some(v) => add(v, secret),
-        };
-        verifier = Some(built.map_err(|cause| ConfigError {
-            source_name,
-            index,
-            cause,
-        })?);
-    }
-    Ok(verifier)
-}
-
-/// One secret as a string, or a list of them.
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(one) => vec![SecretString::from(one)],
-        OneOrMany::Many(many) => many.into_iter().map(SecretString::from).collect(),
-    })
 }
 
 #[cfg(test)]
@@ -162,11 +149,35 @@ mod tests {
             "tolerance_secs": 60
         }))
         .unwrap();
-        assert_eq!(secrets.stripe.len(), 2);
+        let named = |name| Source::named(name).unwrap();
+        assert_eq!(secrets.secrets[&named("stripe")].len(), 2);
+        assert_eq!(secrets.tolerance_secs, Some(60));
         assert!(!format!("{secrets:?}").contains("whsec_old"));
         let verifiers = secrets.verifiers().unwrap();
-        assert!(verifiers.stripe.is_some() && verifiers.easypost.is_some());
-        assert!(verifiers.erp.is_none() && verifiers.crm.is_none());
+        assert!(verifiers.of(named("stripe")).is_some());
+        assert!(verifiers.of(named("easypost")).is_some());
+        assert!(verifiers.of(named("erp")).is_none() && verifiers.of(named("crm")).is_none());
+    }
+
+    #[test]
+    fn a_key_that_is_no_source_nor_setting_is_refused_naming_the_known_ones() {
+        let refused = serde_json::from_value::<WebhookSecrets>(serde_json::json!({
+            "paypal": "whsec_x"
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            refused.contains("unknown field `paypal`") && refused.contains("stripe"),
+            "{refused}"
+        );
+        let refused =
+            serde_json::from_value::<WebhookSecrets>(serde_json::json!({"tolerance_secs": "x"}))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            refused.contains("tolerance_secs is a whole number"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod http;
 pub mod inbox;
 pub mod payload;
 pub mod signature;
+mod sources;
 mod worker;
 
 pub use config::{Verifiers, WebhookSecrets};

@@ -73,6 +73,20 @@ async fn tampered_stale_missing_and_malformed_deliveries_are_refused_and_not_sto
             400,
             "malformed_payload",
         ),
+        (
+            "/webhooks/paypal",
+            vec![("stripe-signature", signed.clone())],
+            body.clone(),
+            404,
+            "not_found",
+        ),
+        (
+            "/webhooks/Stripe",
+            vec![("stripe-signature", signed.clone())],
+            body.clone(),
+            404,
+            "not_found",
+        ),
     ];
     for (path, headers, body, status, code) in cases {
         let (answer, problem) = send(&app.router, post(path, &headers, body)).await;

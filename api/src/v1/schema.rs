@@ -145,7 +145,7 @@ pub(crate) fn constrain_parameters(document: &mut utoipa::openapi::OpenApi) {
         return;
     };
     let position = json!({"type": "integer", "format": "int64", "minimum": 0});
-    let sources: Vec<Value> = Source::VARIANTS.iter().map(|s| json!(s.as_str())).collect();
+    let sources: Vec<Value> = Source::all().map(|s| json!(s.as_str())).collect();
     let delivery_statuses: Vec<Value> = D::VARIANTS.iter().map(|s| json!(s.as_str())).collect();
     let statuses = statuses();
     let Some(paths) = value["paths"].as_object_mut() else {

@@ -1,5 +1,6 @@
-//! The webhook endpoints (`POST /webhooks/{stripe,easypost,erp,crm}`) and, separately, the
-//! inbox's admin routes, as axum routers the api crate mounts.
+//! The webhook endpoint (`POST /webhooks/{source}`, for each source declared in
+//! [`crate::inbound::sources`]) and, separately, the inbox's admin routes, as axum routers the
+//! api crate mounts.
 //!
 //! A delivery is read raw (at most [`MAX_BODY`] bytes), verified with the source's own scheme,
 //! keyed by (source, provider event id) and stored before any 2xx: 202 when new, 200 for a
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use axum::{
     body::Bytes,
-    extract::{Request, State},
+    extract::{Path, Request, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::post,
@@ -25,8 +26,9 @@ use tokio::sync::Notify;
 use crate::inbound::{
     config::Verifiers,
     inbox::{Inbox, NewDelivery, Stored},
-    payload::{crm, easypost, erp, stripe, InboxKey, Source},
-    signature::{self, StandardWebhookHeaders},
+    payload::InboxKey,
+    signature,
+    sources::{self, SourceSpec},
 };
 
 mod admin;
@@ -110,40 +112,32 @@ impl WebhookState {
     }
 }
 
-/// `POST /webhooks/stripe`, `/webhooks/easypost`, `/webhooks/erp` and `/webhooks/crm`.
+/// `POST /webhooks/{source}`, for each declared source (`inbound::sources::SOURCES`).
 pub fn routes(state: WebhookState) -> Router {
     Router::new()
-        .route("/webhooks/stripe", post(stripe_delivery))
-        .route("/webhooks/easypost", post(easypost_delivery))
-        .route("/webhooks/erp", post(erp_delivery))
-        .route("/webhooks/crm", post(crm_delivery))
+        .route("/webhooks/{source}", post(delivery))
         .with_state(state)
 }
 
-async fn stripe_delivery(State(state): State<WebhookState>, request: Request) -> Response {
-    receive(&state, Source::Stripe, request).await
+async fn delivery(
+    State(state): State<WebhookState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    match sources::named(&name) {
+        Some(spec) => receive(&state, spec, request).await,
+        None => Problem::not_found("webhook source", &name).into_response(),
+    }
 }
 
-async fn easypost_delivery(State(state): State<WebhookState>, request: Request) -> Response {
-    receive(&state, Source::EasyPost, request).await
-}
-
-async fn erp_delivery(State(state): State<WebhookState>, request: Request) -> Response {
-    receive(&state, Source::Erp, request).await
-}
-
-async fn crm_delivery(State(state): State<WebhookState>, request: Request) -> Response {
-    receive(&state, Source::Crm, request).await
-}
-
-#[tracing::instrument(skip_all, fields(source = %source, event_id))]
-async fn receive(state: &WebhookState, source: Source, request: Request) -> Response {
+#[tracing::instrument(skip_all, fields(source = %spec.source, event_id))]
+async fn receive(state: &WebhookState, spec: &SourceSpec, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(error) => return Problem::unreadable_body(&error, MAX_BODY).into_response(),
     };
-    let key = match verify(state, source, &parts.headers, &body) {
+    let key = match verify(state, spec, &parts.headers, &body) {
         Ok(key) => key,
         Err(problem) => {
             tracing::warn!(code = problem.code, detail = %problem.detail, "webhook refused");
@@ -181,13 +175,12 @@ async fn receive(state: &WebhookState, source: Source, request: Request) -> Resp
 /// Checks the signature with the source's scheme, then reads the inbox key.
 fn verify(
     state: &WebhookState,
-    source: Source,
+    spec: &SourceSpec,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<InboxKey, Problem> {
+    let source = spec.source;
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let now = (state.inner.clock)();
-    let verifiers = &state.inner.verifiers;
     let disabled = || {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -196,40 +189,17 @@ fn verify(
             format!("no secret is configured for {source}"),
         )
     };
-    match source {
-        Source::Stripe => {
-            let verifier = verifiers.stripe.as_ref().ok_or_else(disabled)?;
-            verifier.verify(header(signature::stripe::HEADER), body, now)?;
-            Ok(stripe::inbox_key(body)?)
+    let verifier = state.inner.verifiers.of(source).ok_or_else(disabled)?;
+    let signed_id = verifier.verify(header, body, (state.inner.clock)())?;
+    (spec.inbox_key)(signed_id, body).map_err(|e| {
+        let problem = Problem::from(e);
+        // A message id the signature covers came from its header.
+        if signed_id.is_some() && problem.field.as_deref() == Some("id") {
+            problem.with_field(signature::standard::ID_HEADER)
+        } else {
+            problem
         }
-        Source::EasyPost => {
-            let verifier = verifiers.easypost.as_ref().ok_or_else(disabled)?;
-            verifier.verify(header(signature::easypost::HEADER), body)?;
-            Ok(easypost::inbox_key(body)?)
-        }
-        Source::Erp | Source::Crm => {
-            let verifier = match source {
-                Source::Erp => verifiers.erp.as_ref(),
-                _ => verifiers.crm.as_ref(),
-            }
-            .ok_or_else(disabled)?;
-            let standard = StandardWebhookHeaders::from_lookup(header);
-            verifier.verify(&standard, body, now)?;
-            let id = standard.id.unwrap_or_default();
-            let key = match source {
-                Source::Erp => erp::inbox_key(id, body),
-                _ => crm::inbox_key(id, body),
-            };
-            key.map_err(|e| {
-                let problem = Problem::from(e);
-                if problem.field.as_deref() == Some("id") {
-                    problem.with_field(signature::standard::ID_HEADER)
-                } else {
-                    problem
-                }
-            })
-        }
-    }
+    })
 }
 
 /// The request headers as a JSON object (lowercase names; repeated headers joined with `, `),

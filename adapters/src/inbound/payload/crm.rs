@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{standard, InboxKey, PayloadError, Source};
 
+/// This source, by its name (declared once, in `inbound::sources::SOURCES`).
+pub const SOURCE: Source = Source::new("crm");
+
 /// A CRM event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CrmEvent {
@@ -103,15 +106,15 @@ impl fmt::Debug for Phone {
 
 /// The inbox key of a CRM delivery: the `webhook-id` header and the body's `type`.
 pub fn inbox_key(webhook_id: &str, body: &[u8]) -> Result<InboxKey, PayloadError> {
-    standard::inbox_key(Source::Crm, webhook_id, body)
+    standard::inbox_key(SOURCE, webhook_id, body)
 }
 
 /// Reads a whole CRM event.
 pub fn parse(body: &[u8]) -> Result<CrmEvent, PayloadError> {
-    let envelope = standard::envelope(Source::Crm, body)?;
+    let envelope = standard::envelope(SOURCE, body)?;
     let kind = match envelope.event_type.as_str() {
         "contact.updated" => CrmEventKind::ContactUpdated(standard::read(
-            Source::Crm,
+            SOURCE,
             &envelope.event_type,
             envelope.data,
         )?),

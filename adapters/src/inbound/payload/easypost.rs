@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use super::{lenient_enum, InboxKey, PayloadError, Source};
 
+/// This source, by its name (declared once, in `inbound::sources::SOURCES`).
+pub const SOURCE: Source = Source::new("easypost");
+
 /// An EasyPost event, with its result read when the back office acts on its type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EasyPostEvent {
@@ -147,7 +150,7 @@ struct Head {
 /// The inbox key of an EasyPost delivery: `evt_...` and the description.
 pub fn inbox_key(body: &[u8]) -> Result<InboxKey, PayloadError> {
     let head: Head = serde_json::from_slice(body).map_err(envelope_error)?;
-    super::inbox_key(Source::EasyPost, &head.id, head.description)
+    super::inbox_key(SOURCE, &head.id, head.description)
 }
 
 /// Reads a whole EasyPost event.
@@ -155,7 +158,7 @@ pub fn parse(body: &[u8]) -> Result<EasyPostEvent, PayloadError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(envelope_error)?;
     let tracker = |result| {
         serde_json::from_value::<Tracker>(result).map_err(|cause| PayloadError::Data {
-            source_name: Source::EasyPost,
+            source_name: SOURCE,
             event_type: envelope.description.clone(),
             cause,
         })
@@ -177,7 +180,7 @@ pub fn parse(body: &[u8]) -> Result<EasyPostEvent, PayloadError> {
 
 fn envelope_error(cause: serde_json::Error) -> PayloadError {
     PayloadError::Envelope {
-        source_name: Source::EasyPost,
+        source_name: SOURCE,
         cause,
     }
 }

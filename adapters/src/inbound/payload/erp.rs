@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{non_negative, standard, InboxKey, PayloadError, Source};
 
+/// This source, by its name (declared once, in `inbound::sources::SOURCES`).
+pub const SOURCE: Source = Source::new("erp");
+
 /// An ERP event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErpEvent {
@@ -99,12 +102,12 @@ pub struct StockLevel {
 
 /// The inbox key of an ERP delivery: the `webhook-id` header and the body's `type`.
 pub fn inbox_key(webhook_id: &str, body: &[u8]) -> Result<InboxKey, PayloadError> {
-    standard::inbox_key(Source::Erp, webhook_id, body)
+    standard::inbox_key(SOURCE, webhook_id, body)
 }
 
 /// Reads a whole ERP event.
 pub fn parse(body: &[u8]) -> Result<ErpEvent, PayloadError> {
-    let envelope = standard::envelope(Source::Erp, body)?;
+    let envelope = standard::envelope(SOURCE, body)?;
     let event_type = envelope.event_type;
     let data = envelope.data;
     let kind = match event_type.as_str() {
@@ -126,5 +129,5 @@ fn read<T: serde::de::DeserializeOwned>(
     event_type: &str,
     data: serde_json::Value,
 ) -> Result<T, PayloadError> {
-    standard::read(Source::Erp, event_type, data)
+    standard::read(SOURCE, event_type, data)
 }

@@ -17,40 +17,52 @@ pub mod erp;
 mod standard;
 pub mod stripe;
 
-/// A system that sends us webhooks.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Source {
-    /// The payment provider.
-    Stripe,
-    /// The carrier aggregator.
-    #[serde(rename = "easypost")]
-    #[strum(serialize = "easypost")]
-    EasyPost,
-    /// The ERP (Standard Webhooks): catalog, stock and invoices.
-    Erp,
-    /// The CRM (Standard Webhooks): customer contact data.
-    Crm,
-}
+/// A system that sends us webhooks, by the name it has in URLs (`/webhooks/stripe`), in the
+/// configuration (`webhooks.stripe`) and in inbox rows. Each is declared once, in
+/// [`crate::inbound::sources::SOURCES`]; a name not declared there is no source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Source(&'static str);
 
 impl Source {
-    /// The lowercase name used in inbox rows and idempotency keys.
+    /// The source called `name` (declared in its payload module).
+    pub(crate) const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// The declared source called `name`, if there is one.
+    pub fn named(name: &str) -> Option<Self> {
+        crate::inbound::sources::named(name).map(|spec| spec.source)
+    }
+
+    /// Every declared source.
+    pub fn all() -> impl Iterator<Item = Self> {
+        crate::inbound::sources::SOURCES
+            .iter()
+            .map(|spec| spec.source)
+    }
+
+    /// The headers that carry its signature (documented on its route).
+    pub fn signature_headers(self) -> &'static [&'static str] {
+        crate::inbound::sources::spec(self).map_or(&[], |spec| spec.scheme.headers())
+    }
+
+    /// The lowercase name used in URLs, configuration, inbox rows and idempotency keys.
     pub fn as_str(&self) -> &'static str {
-        self.into()
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::named(&name).ok_or_else(|| {
+            let known: Vec<&str> = Self::all().map(|s| s.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "no webhook source {name:?}; there are {}",
+                known.join(", ")
+            ))
+        })
     }
 }
 
@@ -190,13 +202,13 @@ mod tests {
 
     #[test]
     fn the_idempotency_key_is_source_colon_event_id() {
-        let key = inbox_key(Source::EasyPost, "evt_1", "tracker.updated".into()).unwrap();
+        let key = inbox_key(easypost::SOURCE, "evt_1", "tracker.updated".into()).unwrap();
         assert_eq!(key.idempotency_key(), "easypost:evt_1");
     }
 
     #[test]
     fn an_empty_event_id_is_refused() {
-        let err = inbox_key(Source::Stripe, " ", "x".into()).unwrap_err();
+        let err = inbox_key(stripe::SOURCE, " ", "x".into()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "stripe event id is not usable as an inbox key"
@@ -204,10 +216,24 @@ mod tests {
     }
 
     #[test]
-    fn sources_serialize_as_their_names() {
-        for source in [Source::Stripe, Source::EasyPost, Source::Erp, Source::Crm] {
+    fn the_sources_are_the_four_documented_names_each_round_tripping() {
+        let names: Vec<&str> = Source::all().map(|source| source.as_str()).collect();
+        assert_eq!(names, ["stripe", "easypost", "erp", "crm"]);
+        for source in Source::all() {
             let json = serde_json::to_value(source).unwrap();
             assert_eq!(json, serde_json::json!(source.as_str()));
+            assert_eq!(serde_json::from_value::<Source>(json).unwrap(), source);
+            assert_eq!(Source::named(source.as_str()), Some(source));
         }
+    }
+
+    #[test]
+    fn an_undeclared_source_name_is_refused_with_the_declared_ones() {
+        let err = serde_json::from_value::<Source>(serde_json::json!("paypal")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no webhook source \"paypal\"; there are stripe, easypost, erp, crm"
+        );
+        assert_eq!(Source::named("Stripe"), None);
     }
 }

@@ -24,6 +24,104 @@ pub use easypost::EasyPostVerifier;
 pub use standard::{StandardWebhookHeaders, StandardWebhooksVerifier};
 pub use stripe::StripeVerifier;
 
+/// How a source signs its deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Stripe-Signature` (HMAC-SHA256 over `{t}.{body}`).
+    Stripe,
+    /// `X-Hmac-Signature` (HMAC-SHA256 hex over the body).
+    EasyPost,
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    StandardWebhooks,
+}
+
+impl Scheme {
+    /// The headers a delivery signed this way carries.
+    pub fn headers(self) -> &'static [&'static str] {
+        match self {
+            Self::Stripe => &[stripe::HEADER],
+            Self::EasyPost => &[easypost::HEADER],
+            Self::StandardWebhooks => &[
+                standard::ID_HEADER,
+                standard::TIMESTAMP_HEADER,
+                standard::SIGNATURE_HEADER,
+            ],
+        }
+    }
+
+    /// The verifier of `secrets` (one or several, during a rotation); `None` without any.
+    /// Refuses a secret it cannot use, naming its index.
+    pub fn verifier(
+        self,
+        secrets: &[&str],
+        tolerance: Duration,
+    ) -> Result<Option<Verifier>, (usize, SecretError)> {
+        fn build<V>(
+            secrets: &[&str],
+            new: impl Fn(&str) -> Result<V, SecretError>,
+            add: impl Fn(V, &str) -> Result<V, SecretError>,
+        ) -> Result<Option<V>, (usize, SecretError)> {
+            let mut verifier: Option<V> = None;
+            for (index, secret) in secrets.iter().enumerate() {
+                let built = match verifier {
+                    None => new(secret),
+                    Some(v) => add(v, secret),
+                };
+                verifier = Some(built.map_err(|cause| (index, cause))?);
+            }
+            Ok(verifier)
+        }
+        Ok(match self {
+            Self::Stripe => build(secrets, StripeVerifier::new, StripeVerifier::add_secret)?
+                .map(|v| Verifier::Stripe(v.with_tolerance(tolerance))),
+            Self::EasyPost => build(secrets, EasyPostVerifier::new, EasyPostVerifier::add_secret)?
+                .map(Verifier::EasyPost),
+            Self::StandardWebhooks => build(
+                secrets,
+                StandardWebhooksVerifier::new,
+                StandardWebhooksVerifier::add_secret,
+            )?
+            .map(|v| Verifier::Standard(v.with_tolerance(tolerance))),
+        })
+    }
+}
+
+/// A source's verifier, built by its scheme from its secrets.
+#[derive(Debug, Clone)]
+pub enum Verifier {
+    /// Stripe's.
+    Stripe(StripeVerifier),
+    /// EasyPost's.
+    EasyPost(EasyPostVerifier),
+    /// Standard Webhooks'.
+    Standard(StandardWebhooksVerifier),
+}
+
+impl Verifier {
+    /// Checks a delivery's signature (`header` looks a request header up by name); answers
+    /// the message id the signature covers, where the scheme signs one (`webhook-id`).
+    pub fn verify<'a>(
+        &self,
+        header: impl Fn(&str) -> Option<&'a str>,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<&'a str>, SignatureError> {
+        match self {
+            Self::Stripe(verifier) => verifier
+                .verify(header(stripe::HEADER), body, now)
+                .map(|()| None),
+            Self::EasyPost(verifier) => verifier
+                .verify(header(easypost::HEADER), body)
+                .map(|()| None),
+            Self::Standard(verifier) => {
+                let headers = StandardWebhookHeaders::from_lookup(header);
+                verifier.verify(&headers, body, now)?;
+                Ok(headers.id)
+            }
+        }
+    }
+}
+
 /// How far a signed timestamp may be from `now`, in either direction, unless configured.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 

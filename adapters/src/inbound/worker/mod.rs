@@ -21,11 +21,14 @@ use projections::{
 };
 use tokio::sync::Notify;
 
-use crate::inbound::inbox::{Claimed, DeliveryStatus, Finish, Inbox};
+use crate::inbound::{
+    inbox::{Claimed, DeliveryStatus, Finish, Inbox},
+    sources,
+};
 
 mod apply;
 mod partners;
-mod plan;
+pub(crate) mod plan;
 
 use apply::Commands;
 use plan::{PaymentLookup, Plan};
@@ -311,7 +314,11 @@ impl Worker {
     }
 
     async fn attempt(&self, claimed: &Claimed) -> Result<Outcome, WorkerError> {
-        let plan = match plan::plan(claimed.source, claimed.body.as_bytes()) {
+        let Some(source) = sources::spec(claimed.source) else {
+            let why = format!("{} is not a webhook source of this build", claimed.source);
+            return Ok(Outcome::Failed(why));
+        };
+        let plan = match (source.plan)(claimed.body.as_bytes()) {
             Ok(plan) => plan,
             Err(error) => return Ok(Outcome::Failed(error_chain(&error))),
         };

@@ -13,7 +13,7 @@ use crate::inbound::payload::{
     easypost::{self, EasyPostEventKind, Tracker, TrackerStatus},
     erp::{self, ErpEventKind, Invoice, Product, StockLevel},
     stripe::{self, Charge, DisputeStatus, Metadata, PaymentIntent, RefundStatus, StripeEventKind},
-    PayloadError, Source,
+    PayloadError,
 };
 
 /// What to do with one delivery.
@@ -77,26 +77,37 @@ pub(crate) enum PaymentAction {
     CloseDispute(stripe::Dispute),
 }
 
-/// Reads the body of a delivery from `source` into a plan.
-pub(crate) fn plan(source: Source, body: &[u8]) -> Result<Plan, PayloadError> {
-    match source {
-        Source::Stripe => stripe::parse(body).map(|event| stripe_plan(event.kind)),
-        Source::EasyPost => easypost::parse(body).map(|event| match event.kind {
-            EasyPostEventKind::TrackerCreated(tracker)
-            | EasyPostEventKind::TrackerUpdated(tracker) => tracking_plan(&tracker),
-            EasyPostEventKind::Unknown { description } => Plan::Ignore(description),
-        }),
-        Source::Erp => erp::parse(body).map(|event| match event.kind {
-            ErpEventKind::InvoiceIssued(invoice) => Plan::Invoice(invoice),
-            ErpEventKind::ProductUpdated(product) => Plan::Product(product, event.timestamp),
-            ErpEventKind::StockUpdated(stock) => Plan::Stock(stock, event.timestamp),
-            ErpEventKind::Unknown { event_type } => Plan::Ignore(event_type),
-        }),
-        Source::Crm => crm::parse(body).map(|event| match event.kind {
-            CrmEventKind::ContactUpdated(contact) => Plan::Contact(contact, event.timestamp),
-            CrmEventKind::Unknown { event_type } => Plan::Ignore(event_type),
-        }),
-    }
+/// What a Stripe delivery asks (declared in `inbound::sources::SOURCES`).
+pub(crate) fn stripe(body: &[u8]) -> Result<Plan, PayloadError> {
+    stripe::parse(body).map(|event| stripe_plan(event.kind))
+}
+
+/// What an EasyPost delivery asks.
+pub(crate) fn easypost(body: &[u8]) -> Result<Plan, PayloadError> {
+    easypost::parse(body).map(|event| match event.kind {
+        EasyPostEventKind::TrackerCreated(tracker) | EasyPostEventKind::TrackerUpdated(tracker) => {
+            tracking_plan(&tracker)
+        }
+        EasyPostEventKind::Unknown { description } => Plan::Ignore(description),
+    })
+}
+
+/// What an ERP delivery asks.
+pub(crate) fn erp(body: &[u8]) -> Result<Plan, PayloadError> {
+    erp::parse(body).map(|event| match event.kind {
+        ErpEventKind::InvoiceIssued(invoice) => Plan::Invoice(invoice),
+        ErpEventKind::ProductUpdated(product) => Plan::Product(product, event.timestamp),
+        ErpEventKind::StockUpdated(stock) => Plan::Stock(stock, event.timestamp),
+        ErpEventKind::Unknown { event_type } => Plan::Ignore(event_type),
+    })
+}
+
+/// What a CRM delivery asks.
+pub(crate) fn crm(body: &[u8]) -> Result<Plan, PayloadError> {
+    crm::parse(body).map(|event| match event.kind {
+        CrmEventKind::ContactUpdated(contact) => Plan::Contact(contact, event.timestamp),
+        CrmEventKind::Unknown { event_type } => Plan::Ignore(event_type),
+    })
 }
 
 fn stripe_plan(kind: StripeEventKind) -> Plan {

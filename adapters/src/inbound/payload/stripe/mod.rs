@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use super::{InboxKey, PayloadError, Source};
 
+/// This source, by its name (declared once, in `inbound::sources::SOURCES`).
+pub const SOURCE: Source = Source::new("stripe");
+
 mod objects;
 
 pub use objects::{
@@ -92,7 +95,7 @@ struct Data {
 /// The inbox key of a Stripe delivery: `evt_...` and the event type.
 pub fn inbox_key(body: &[u8]) -> Result<InboxKey, PayloadError> {
     let head: Head = serde_json::from_slice(body).map_err(envelope_error)?;
-    super::inbox_key(Source::Stripe, &head.id, head.event_type)
+    super::inbox_key(SOURCE, &head.id, head.event_type)
 }
 
 /// Reads a whole Stripe event.
@@ -141,7 +144,7 @@ pub fn parse(body: &[u8]) -> Result<StripeEvent, PayloadError> {
 
 fn read<T: DeserializeOwned>(event_type: &str, object: Value) -> Result<T, PayloadError> {
     serde_json::from_value(object).map_err(|cause| PayloadError::Data {
-        source_name: Source::Stripe,
+        source_name: SOURCE,
         event_type: event_type.to_owned(),
         cause,
     })
@@ -149,7 +152,7 @@ fn read<T: DeserializeOwned>(event_type: &str, object: Value) -> Result<T, Paylo
 
 fn envelope_error(cause: serde_json::Error) -> PayloadError {
     PayloadError::Envelope {
-        source_name: Source::Stripe,
+        source_name: SOURCE,
         cause,
     }
 }
