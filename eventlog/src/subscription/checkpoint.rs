@@ -82,8 +82,13 @@ impl EventLog {
         Ok(position.unwrap_or(0))
     }
 
-    /// Moves subscriber `name`'s checkpoint to `position`, backwards too: a deliberate replay
-    /// (every subscriber is idempotent or transactional, so a replay changes nothing).
+    /// Moves subscriber `name`'s checkpoint to `position`, backwards too: a deliberate replay,
+    /// which handles the events after it again. Nothing is applied twice (a projection's rows
+    /// are folded again from their streams and its sums take each event once; a process
+    /// manager's commands carry idempotency keys), but a replay is not invisible: while it
+    /// catches up, a projection's rows show the state as of the batch it replays, and a step
+    /// the domain refused is taken again against today's state (it may pass now, or raise its
+    /// attention item again).
     pub async fn reset_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
         let sql = "UPDATE subscription_checkpoints SET position = $2 WHERE name = $1";
         on_writer!(self, |pool, _time| sqlx::query(sql)
