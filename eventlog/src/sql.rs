@@ -1,9 +1,12 @@
 //! Running one SQL text on either backend: the macros that pick the backend's pool (or
 //! transaction) and the form a time is bound in (`timestamptz` on PostgreSQL, fixed-width
 //! RFC 3339 text on SQLite), so that a query is written once for both, and the few helpers
-//! built on them. Crates that keep tables beside the log use them too: this is the one place
-//! that matches on the backend to run a query. Where the SQL itself differs (row locks, JSON
-//! functions), the text is chosen by [`EventLog::backend`] and still run through these.
+//! built on them. Crates that keep tables beside the log use them too: no other place matches
+//! on the backend's pools to run a query. Where the SQL itself differs (row locks, JSON
+//! functions, catalog queries), the text is chosen by [`EventLog::backend`] and still run
+//! through these. What only one backend runs stays in `postgres.rs` and `sqlite.rs` (the
+//! append, the gap-free read), and claims are an advisory lock or a file lock
+//! (`subscription/claim.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
