@@ -1,8 +1,9 @@
-//! Inbound webhooks and outbound integrations.
-//!
-//! For now only the pure half of inbound webhooks lives here: checking a delivery's signature
-//! ([`inbound::signature`]) and reading its JSON into typed events ([`inbound::payload`]). No
-//! clock, network or database: the caller passes `now`, the header values and the raw body.
+//! Inbound webhooks, from the request to the commands it causes: the signature check
+//! ([`inbound::signature`]) and the reading of a delivery's JSON into typed events
+//! ([`inbound::payload`]), both pure; the routes that store a verified delivery in the inbox
+//! and the admin routes over it ([`inbound::http`]); the inbox table ([`inbound::inbox`]); and
+//! the worker that maps stored deliveries to commands or partner rows ([`inbound::Worker`]).
+//! Outbound integrations (pushing events to ERP, CRM, e-mail and SMS) are not built yet.
 
 #![warn(missing_docs)]
 

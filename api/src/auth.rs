@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::{
-    db::{now_ms, storage, with_pool},
+    db::{now_ms, storage},
     problem::Problem,
     AppState,
 };
@@ -233,10 +233,14 @@ pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>,
     let sql = "SELECT t.secret_sha256, u.user_id, u.name, u.role FROM api_tokens t \
                JOIN api_users u ON u.user_id = t.user_id \
                WHERE t.token_id = $1 AND t.revoked_at_ms IS NULL AND u.deactivated_at_ms IS NULL";
-    let row: Option<(String, String, String, String)> = with_pool!(log, read, pool => {
-        sqlx::query_as(sql).bind(token_id).fetch_optional(pool).await
-    })
-    .map_err(storage("authenticating"))?;
+    let row: Option<(String, String, String, String)> =
+        eventlog::on_readers!(log, |pool, _time| {
+            sqlx::query_as(sql)
+                .bind(token_id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(storage("authenticating"))?;
     let Some((stored, user_id, name, role)) = row else {
         return Ok(None);
     };
@@ -290,7 +294,7 @@ pub async fn create_user(log: &EventLog, name: &str, role: Role) -> Result<Strin
         return Err(UserError::InvalidName);
     }
     let user_id = uuid::Uuid::now_v7().to_string();
-    let inserted = with_pool!(log, write, pool => {
+    let inserted = eventlog::on_writer!(log, |pool, _time| {
         sqlx::query("INSERT INTO api_users (user_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
             .bind(&user_id).bind(name).bind(role.name()).bind(now_ms())
             .execute(pool).await.map(|done| done.rows_affected())
@@ -310,7 +314,7 @@ pub async fn create_token(log: &EventLog, user_id: &str) -> Result<String, Stora
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    with_pool!(log, write, pool => {
+    eventlog::on_writer!(log, |pool, _time| {
         sqlx::query("INSERT INTO api_tokens (token_id, user_id, secret_sha256, created_at_ms) VALUES ($1, $2, $3, $4)")
             .bind(&token_id).bind(user_id).bind(sha256_hex(&secret)).bind(now_ms())
             .execute(pool).await.map(|_| ())
@@ -324,10 +328,11 @@ pub async fn list_tokens(log: &EventLog) -> Result<Vec<TokenInfo>, StorageError>
     let sql = "SELECT t.token_id, u.name, u.role, t.created_at_ms, t.revoked_at_ms \
                FROM api_tokens t JOIN api_users u ON u.user_id = t.user_id \
                ORDER BY t.created_at_ms DESC, t.token_id";
-    let rows: Vec<(String, String, String, i64, Option<i64>)> = with_pool!(log, read, pool => {
-        sqlx::query_as(sql).fetch_all(pool).await
-    })
-    .map_err(storage("listing tokens"))?;
+    let rows: Vec<(String, String, String, i64, Option<i64>)> =
+        eventlog::on_readers!(log, |pool, _time| {
+            sqlx::query_as(sql).fetch_all(pool).await
+        })
+        .map_err(storage("listing tokens"))?;
     Ok(rows
         .into_iter()
         .map(
@@ -345,7 +350,7 @@ pub async fn list_tokens(log: &EventLog) -> Result<Vec<TokenInfo>, StorageError>
 /// Revokes token `token_id` (refused at once from then on); false if there is no such live
 /// token.
 pub async fn revoke_token(log: &EventLog, token_id: &str) -> Result<bool, StorageError> {
-    let revoked = with_pool!(log, write, pool => {
+    let revoked = eventlog::on_writer!(log, |pool, _time| {
         sqlx::query("UPDATE api_tokens SET revoked_at_ms = $2 WHERE token_id = $1 AND revoked_at_ms IS NULL")
             .bind(token_id).bind(now_ms())
             .execute(pool).await.map(|done| done.rows_affected())
@@ -356,10 +361,13 @@ pub async fn revoke_token(log: &EventLog, token_id: &str) -> Result<bool, Storag
 
 /// Gives user `name` `role`, from its next request on; false if there is no such user.
 pub async fn set_role(log: &EventLog, name: &str, role: Role) -> Result<bool, StorageError> {
-    let changed = with_pool!(log, write, pool => {
+    let changed = eventlog::on_writer!(log, |pool, _time| {
         sqlx::query("UPDATE api_users SET role = $2 WHERE name = $1")
-            .bind(name).bind(role.name())
-            .execute(pool).await.map(|done| done.rows_affected())
+            .bind(name)
+            .bind(role.name())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
     })
     .map_err(storage("changing a role"))?;
     Ok(changed > 0)
@@ -369,7 +377,7 @@ pub async fn set_role(log: &EventLog, name: &str, role: Role) -> Result<bool, St
 /// user stays, so that the events they caused keep naming them. False if there is no such
 /// active user.
 pub async fn deactivate_user(log: &EventLog, name: &str) -> Result<bool, StorageError> {
-    let changed = with_pool!(log, write, pool => {
+    let changed = eventlog::on_writer!(log, |pool, _time| {
         sqlx::query("UPDATE api_users SET deactivated_at_ms = $2 WHERE name = $1 AND deactivated_at_ms IS NULL")
             .bind(name).bind(now_ms())
             .execute(pool).await.map(|done| done.rows_affected())
@@ -381,9 +389,13 @@ pub async fn deactivate_user(log: &EventLog, name: &str) -> Result<bool, Storage
 /// A new token for active user `name` (as when a token is lost: revoke the old one too);
 /// nothing if there is no such active user.
 pub async fn issue_token(log: &EventLog, name: &str) -> Result<Option<String>, StorageError> {
-    let user_id: Option<String> = with_pool!(log, read, pool => {
-        sqlx::query_scalar("SELECT user_id FROM api_users WHERE name = $1 AND deactivated_at_ms IS NULL")
-            .bind(name).fetch_optional(pool).await
+    let user_id: Option<String> = eventlog::on_readers!(log, |pool, _time| {
+        sqlx::query_scalar(
+            "SELECT user_id FROM api_users WHERE name = $1 AND deactivated_at_ms IS NULL",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await
     })
     .map_err(storage("finding a user"))?;
     match user_id {

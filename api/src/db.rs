@@ -1,34 +1,6 @@
-//! The API's own tables (users, tokens, idempotent requests) on either backend: one SQL text,
-//! run on PostgreSQL's pool or SQLite's writer or readers.
-
-/// Runs `$body` with `$pool` bound to the log's pool for writes (`write`) or reads (`read`).
-macro_rules! with_pool {
-    ($log:expr, write, $pool:ident => $body:expr) => {
-        match $log {
-            eventlog::EventLog::Postgres(pg) => {
-                let $pool = pg.pool();
-                $body
-            }
-            eventlog::EventLog::Sqlite(lite) => {
-                let $pool = lite.writer();
-                $body
-            }
-        }
-    };
-    ($log:expr, read, $pool:ident => $body:expr) => {
-        match $log {
-            eventlog::EventLog::Postgres(pg) => {
-                let $pool = pg.pool();
-                $body
-            }
-            eventlog::EventLog::Sqlite(lite) => {
-                let $pool = lite.readers();
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_pool;
+//! The API's own tables (users, tokens, idempotent requests): how they keep times and name a
+//! failure. Their queries run on either backend through `eventlog::on_writer!` and
+//! `eventlog::on_readers!`.
 
 /// Milliseconds since the Unix epoch, as the API's tables keep times.
 pub(crate) fn now_ms() -> i64 {

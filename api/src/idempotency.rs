@@ -20,7 +20,7 @@ pub use running::RunningKeys;
 
 use crate::{
     auth::Caller,
-    db::{now_ms, storage, with_pool},
+    db::{now_ms, storage},
     extract::header_text,
     problem::{Problem, ProblemDetails, PROBLEM_JSON},
     AppState,
@@ -186,7 +186,7 @@ async fn claim(
     if prune {
         LAST_PRUNED_MS.store(now, Ordering::Relaxed);
     }
-    let inserted = with_pool!(&state.log, write, pool => async {
+    let inserted = eventlog::on_writer!(&state.log, |pool, _time| async {
         if prune {
             sqlx::query("DELETE FROM idempotent_requests WHERE created_at_ms < $1")
                 .bind(now - RETENTION_MS).execute(pool).await?;
@@ -219,7 +219,7 @@ async fn lookup(
     actor: &str,
     key: &str,
 ) -> Result<Option<Stored>, eventlog::StorageError> {
-    with_pool!(&state.log, write, pool => {
+    eventlog::on_writer!(&state.log, |pool, _time| {
         sqlx::query_as("SELECT request_sha256, status, response_body, response_headers, created_at_ms, claimed_by FROM idempotent_requests \
                         WHERE actor = $1 AND idempotency_key = $2")
             .bind(actor).bind(key).fetch_optional(pool).await
@@ -230,10 +230,17 @@ async fn lookup(
 /// Forgets `claim` if it is still in flight, so that the next request with its key runs; a
 /// later claim of the same key is left alone.
 async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::StorageError> {
-    with_pool!(&state.log, write, pool => {
-        sqlx::query("DELETE FROM idempotent_requests WHERE actor = $1 AND idempotency_key = $2 \
-                     AND created_at_ms = $3 AND status IS NULL")
-            .bind(claim.actor).bind(claim.key).bind(claim.claimed_at).execute(pool).await.map(|_| ())
+    eventlog::on_writer!(&state.log, |pool, _time| {
+        sqlx::query(
+            "DELETE FROM idempotent_requests WHERE actor = $1 AND idempotency_key = $2 \
+                     AND created_at_ms = $3 AND status IS NULL",
+        )
+        .bind(claim.actor)
+        .bind(claim.key)
+        .bind(claim.claimed_at)
+        .execute(pool)
+        .await
+        .map(|_| ())
     })
     .map_err(storage("releasing an idempotency key"))
 }
@@ -244,21 +251,18 @@ async fn release(state: &AppState, claim: &Claim<'_>) -> Result<(), eventlog::St
 /// this process's. A retry then runs again; the log's record of the key keeps it from
 /// applying twice (ADR 0008).
 pub async fn release_own_claims(state: &AppState) -> Result<u64, eventlog::StorageError> {
-    match &state.log {
-        eventlog::EventLog::Postgres(pg) => {
-            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL AND claimed_by = $1")
-                .bind(&*state.process)
-                .execute(pg.pool())
-                .await
-                .map(|done| done.rows_affected())
+    let sql = match state.log.backend() {
+        eventlog::Backend::Postgres => {
+            "DELETE FROM idempotent_requests WHERE status IS NULL AND claimed_by = $1"
         }
-        eventlog::EventLog::Sqlite(lite) => {
-            sqlx::query("DELETE FROM idempotent_requests WHERE status IS NULL")
-                .execute(lite.writer())
-                .await
-                .map(|done| done.rows_affected())
-        }
-    }
+        // SQLite's text leaves the process's name unused: every key in flight is its own.
+        eventlog::Backend::Sqlite => "DELETE FROM idempotent_requests WHERE status IS NULL",
+    };
+    eventlog::on_writer!(&state.log, |pool, _time| sqlx::query(sql)
+        .bind(&*state.process)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
     .map_err(storage("releasing this process's idempotency keys"))
 }
 
@@ -295,7 +299,7 @@ async fn store(state: &AppState, claim: &Claim<'_>, response: Response) -> Respo
         })
         .collect();
     let headers = serde_json::Value::Object(headers).to_string();
-    let stored = with_pool!(&state.log, write, pool => {
+    let stored = eventlog::on_writer!(&state.log, |pool, _time| {
         sqlx::query("UPDATE idempotent_requests SET status = $4, response_body = $5, response_headers = $6 \
                      WHERE actor = $1 AND idempotency_key = $2 AND created_at_ms = $3")
             .bind(claim.actor).bind(claim.key).bind(claim.claimed_at)

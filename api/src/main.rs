@@ -387,7 +387,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, backend = log.backend(), "backoffice serving");
+    tracing::info!(address = %listener.local_addr()?, backend = log.backend().name(), "backoffice serving");
     api::server::serve(
         listener,
         api::router(state),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::{
-    error::Context as _, postgres, sqlite, sqlite_time, EventLog, RecordedEvent, StorageError,
+    error::Context as _, on_readers, sql::EventRow, Backend, EventLog, RecordedEvent, StorageError,
 };
 
 /// What an audit query selects; every part optional.
@@ -34,9 +34,9 @@ impl EventLog {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
-        let json = |key: &str| match self {
-            Self::Postgres(_) => format!("e.metadata ->> '{key}'"),
-            Self::Sqlite(_) => format!("json_extract(e.metadata, '$.{key}')"),
+        let json = |key: &str| match self.backend() {
+            Backend::Postgres => format!("e.metadata ->> '{key}'"),
+            Backend::Sqlite => format!("json_extract(e.metadata, '$.{key}')"),
         };
         let mut conditions = vec!["e.position > $1".to_owned()];
         let mut texts: Vec<String> = Vec::new();
@@ -65,35 +65,19 @@ impl EventLog {
              WHERE {} ORDER BY e.position LIMIT $2",
             conditions.join(" AND ")
         );
-        match self {
-            Self::Postgres(log) => {
-                let mut query = sqlx::query(&sql).bind(after).bind(limit);
-                for text in texts {
-                    query = query.bind(text);
-                }
-                for at in times {
-                    query = query.bind(at);
-                }
-                let rows = query
-                    .fetch_all(log.pool())
-                    .await
-                    .context("querying the audit trail")?;
-                rows.iter().map(postgres::decode_event).collect()
+        on_readers!(self, |pool, time| {
+            let mut query = sqlx::query(&sql).bind(after).bind(limit);
+            for text in texts {
+                query = query.bind(text);
             }
-            Self::Sqlite(log) => {
-                let mut query = sqlx::query(&sql).bind(after).bind(limit);
-                for text in texts {
-                    query = query.bind(text);
-                }
-                for at in times {
-                    query = query.bind(sqlite_time(at));
-                }
-                let rows = query
-                    .fetch_all(log.readers())
-                    .await
-                    .context("querying the audit trail")?;
-                rows.iter().map(sqlite::decode_event).collect()
+            for at in times {
+                query = query.bind(time(at));
             }
-        }
+            let rows = query
+                .fetch_all(pool)
+                .await
+                .context("querying the audit trail")?;
+            rows.iter().map(EventRow::decode_event).collect()
+        })
     }
 }

@@ -16,6 +16,17 @@ mod sqlite_file;
 mod subscription;
 pub mod testing;
 
+/// What the exported macros name, so that a crate using them needs no dependency of its own.
+#[doc(hidden)]
+pub mod __private {
+    pub use sqlx;
+
+    /// The form PostgreSQL binds a time in: the time itself (`timestamptz`).
+    pub fn postgres_time(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        at
+    }
+}
+
 use std::time::Duration;
 
 pub use audit::AuditFilter;
@@ -23,7 +34,8 @@ pub use error::{is_unavailable, AppendError, StorageError};
 pub use model::{Append, Appended, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 pub use postgres::PgLog;
 pub use redact::redact_url;
-pub use sql::json_object;
+use sql::EventRow;
+pub use sql::{json_object, json_rows, Backend, Param};
 pub use sqlite::{sqlite_time, SqliteLog};
 pub use subscription::{
     error_chain, Claim, HandlerError, Projection, Refusal, SetAside, SetAsideStep, StepError,
@@ -144,14 +156,6 @@ impl EventLog {
             Ok(Self::Sqlite(SqliteLog::connect(url, options).await?))
         } else {
             Err(StorageError::UnsupportedUrl(redact_url(url)))
-        }
-    }
-
-    /// The backend's name, `postgres` or `sqlite`.
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
         }
     }
 
@@ -303,10 +307,20 @@ impl EventLog {
         stream: &StreamId,
         from_version: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
-        match self {
-            Self::Postgres(log) => log.read_stream(stream, from_version).await,
-            Self::Sqlite(log) => log.read_stream(stream, from_version).await,
-        }
+        use error::Context as _;
+        let sql = "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata, recorded_at FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3 ORDER BY sequence";
+        on_readers!(self, |pool, _time| {
+            let rows = sqlx::query(sql)
+                .bind(&stream.aggregate_type)
+                .bind(&stream.aggregate_id)
+                .bind(from_version)
+                .fetch_all(pool)
+                .await
+                .context("reading a stream")?;
+            rows.iter().map(EventRow::decode_event).collect()
+        })
     }
 
     /// The events of the `aggregate_type` streams `ids` up to position `up_to`, grouped by
@@ -388,28 +402,16 @@ impl EventLog {
     /// The append an idempotency key recorded, if any: its stream and events.
     pub async fn recorded(&self, key: &str) -> Result<Option<Appended>, StorageError> {
         use error::Context as _;
-        let events = match self {
-            Self::Postgres(log) => {
-                let rows = sqlx::query(RECORDED_BY_KEY)
-                    .bind(key)
-                    .fetch_all(log.pool())
-                    .await
-                    .context("reading a recorded key")?;
-                rows.iter()
-                    .map(postgres::decode_event)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Self::Sqlite(log) => {
-                let rows = sqlx::query(RECORDED_BY_KEY)
-                    .bind(key)
-                    .fetch_all(log.readers())
-                    .await
-                    .context("reading a recorded key")?;
-                rows.iter()
-                    .map(sqlite::decode_event)
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
+        let events = on_readers!(self, |pool, _time| {
+            let rows = sqlx::query(RECORDED_BY_KEY)
+                .bind(key)
+                .fetch_all(pool)
+                .await
+                .context("reading a recorded key")?;
+            rows.iter()
+                .map(EventRow::decode_event)
+                .collect::<Result<Vec<_>, _>>()?
+        });
         let stream = events.first().map(|first| first.stream.clone());
         Ok(stream.map(|stream| Appended {
             stream,
@@ -432,10 +434,9 @@ impl EventLog {
     pub async fn last_position(&self) -> Result<i64, StorageError> {
         use error::Context as _;
         let sql = "SELECT coalesce(max(position), 0) FROM events";
-        match self {
-            Self::Postgres(log) => sqlx::query_scalar(sql).fetch_one(log.pool()).await,
-            Self::Sqlite(log) => sqlx::query_scalar(sql).fetch_one(log.readers()).await,
-        }
+        on_readers!(self, |pool, _time| sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await)
         .context("reading the last position")
     }
 }

@@ -240,26 +240,6 @@ impl SqliteLog {
         .context("beginning a write transaction")
     }
 
-    /// The events of `stream` from version `from_version` on.
-    pub async fn read_stream(
-        &self,
-        stream: &StreamId,
-        from_version: i64,
-    ) -> Result<Vec<RecordedEvent>, StorageError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
-             WHERE aggregate_type = ? AND aggregate_id = ? AND sequence >= ? ORDER BY sequence"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&stream.aggregate_type)
-            .bind(&stream.aggregate_id)
-            .bind(from_version)
-            .fetch_all(&self.readers)
-            .await
-            .context("reading a stream")?;
-        rows.iter().map(decode_event).collect()
-    }
-
     /// The events of the `aggregate_type` streams `ids` up to position `up_to`, by stream then
     /// version: one round trip for every stream a projection's batch touched.
     pub async fn read_streams(

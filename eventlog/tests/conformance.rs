@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use eventlog::{
-    testing::TestDatabase, Append, AppendError, EventLog, ExpectedVersion, LogTransaction,
+    testing::TestDatabase, Append, AppendError, Backend, EventLog, ExpectedVersion, LogTransaction,
     Metadata, NewEvent, StreamId,
 };
 use serde_json::json;
@@ -236,8 +236,8 @@ async fn update_delete_and_truncate_of_events_are_refused_by_the_database(
         .append(Append::new(order("a"), ExpectedVersion::NoStream, events(2)).idempotent("k"))
         .await
         .unwrap();
-    let statements: &[&str] = match &log {
-        EventLog::Postgres(_) => &[
+    let statements: &[&str] = match log.backend() {
+        Backend::Postgres => &[
             "UPDATE events SET event_type = 'Forged'",
             "UPDATE events SET payload = '{}' WHERE false",
             "DELETE FROM events",
@@ -248,7 +248,7 @@ async fn update_delete_and_truncate_of_events_are_refused_by_the_database(
         ],
         // SQLite has no TRUNCATE (its equivalent is an unqualified DELETE) and no statement-level
         // triggers: a statement that matches no row changes nothing and is not refused.
-        EventLog::Sqlite(_) => &[
+        Backend::Sqlite => &[
             "UPDATE events SET event_type = 'Forged'",
             "DELETE FROM events",
             "DELETE FROM events WHERE position = 1",
@@ -272,13 +272,10 @@ async fn update_delete_and_truncate_of_events_are_refused_by_the_database(
         ],
     };
     for statement in statements {
-        let outcome = match &log {
-            EventLog::Postgres(pg) => sqlx::query(statement).execute(pg.pool()).await.map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(statement)
-                .execute(lite.writer())
-                .await
-                .map(|_| ()),
-        };
+        let outcome = eventlog::on_writer!(&log, |pool, _time| sqlx::query(statement)
+            .execute(pool)
+            .await
+            .map(|_| ()));
         let error = outcome.expect_err(statement).to_string();
         assert!(
             error.contains("append-only") && error.contains("refused"),

@@ -204,16 +204,12 @@ async fn a_refused_group_leaves_its_transaction_usable_and_empty(
         matches!(refused, Err(AppendError::WrongExpectedVersion { .. })),
         "{refused:?}"
     );
-    let write = match &mut tx {
-        eventlog::LogTransaction::Postgres(tx) => sqlx::query("CREATE TABLE marker (n int)")
-            .execute(&mut **tx)
-            .await
-            .map(|_| ()),
-        eventlog::LogTransaction::Sqlite(tx) => sqlx::query("CREATE TABLE marker (n int)")
-            .execute(&mut **tx)
-            .await
-            .map(|_| ()),
-    };
+    let write = eventlog::on_tx!(&mut tx, |conn, _time| sqlx::query(
+        "CREATE TABLE marker (n int)"
+    )
+    .execute(&mut *conn)
+    .await
+    .map(|_| ()));
     write.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(versions(&log, &[order, shipment]).await, [1, 0]);

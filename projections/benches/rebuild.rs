@@ -109,19 +109,9 @@ async fn raw_scan(log: &EventLog) {
     use futures::TryStreamExt as _;
     let sql = "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                event_version, payload, metadata, recorded_at FROM events ORDER BY position";
-    let rows = match log {
-        EventLog::Postgres(pg) => {
-            sqlx::query(sql)
-                .fetch(pg.pool())
-                .try_fold(0_u64, |n, _| async move { Ok(n + 1) })
-                .await
-        }
-        EventLog::Sqlite(lite) => {
-            sqlx::query(sql)
-                .fetch(lite.readers())
-                .try_fold(0_u64, |n, _| async move { Ok(n + 1) })
-                .await
-        }
-    };
+    let rows = eventlog::on_readers!(log, |pool, _time| sqlx::query(sql)
+        .fetch(pool)
+        .try_fold(0_u64, |n, _| async move { Ok(n + 1) })
+        .await);
     assert!(rows.unwrap() > 0);
 }

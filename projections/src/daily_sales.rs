@@ -15,7 +15,7 @@ use crate::{
     model::Batch,
     orders::ORDER,
     read::{rows, Param},
-    table::{col, Backend, Kind::*, Table, Writes},
+    table::{col, Kind::*, Table, Writes},
 };
 
 pub(crate) const DAILY_SALES: Table = Table {
@@ -158,7 +158,7 @@ pub async fn daily_sales(
 ) -> Result<Vec<DailySalesRow>, StorageError> {
     let sql = format!(
         "SELECT {} FROM daily_sales t WHERE day >= $1 AND day <= $2 ORDER BY day, currency",
-        DAILY_SALES.json_row(Backend::of_log(log))
+        DAILY_SALES.json_row(log.backend())
     );
     let (from, to) = (from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
     rows(

@@ -126,7 +126,7 @@ impl Projection for ReadModelProjection {
     ) -> Result<(), HandlerError> {
         let batch = Batch {
             log: &self.log,
-            backend: Backend::of(tx),
+            backend: tx.backend(),
             events,
             suffix: self.suffix,
             folds: &self.folds,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use eventlog::{sqlite_time, EventLog, StorageError};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::table::{Backend, Table};
+use crate::table::Table;
 
 /// A page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -27,23 +27,7 @@ pub enum QueryError {
     Storage(#[from] StorageError),
 }
 
-/// A query parameter.
-#[derive(Debug, Clone)]
-pub(crate) enum Param {
-    Text(String),
-    Time(DateTime<Utc>),
-}
-
-fn storage(source: sqlx::Error) -> StorageError {
-    StorageError::Database {
-        context: "reading a read model",
-        source,
-    }
-}
-
-fn decode<T: DeserializeOwned>(json: &str) -> Result<T, StorageError> {
-    serde_json::from_str(json).map_err(|e| storage(sqlx::Error::Decode(Box::new(e))))
-}
+pub(crate) use eventlog::Param;
 
 /// The rows `sql` (selecting one JSON text column) answers with `params` bound in order.
 pub(crate) async fn rows<T: DeserializeOwned>(
@@ -51,30 +35,7 @@ pub(crate) async fn rows<T: DeserializeOwned>(
     sql: &str,
     params: &[Param],
 ) -> Result<Vec<T>, StorageError> {
-    let texts: Vec<String> = match log {
-        EventLog::Postgres(pg) => {
-            let mut query = sqlx::query_scalar(sql);
-            for param in params {
-                query = match param {
-                    Param::Text(text) => query.bind(text.clone()),
-                    Param::Time(at) => query.bind(*at),
-                };
-            }
-            query.fetch_all(pg.pool()).await
-        }
-        EventLog::Sqlite(lite) => {
-            let mut query = sqlx::query_scalar(sql);
-            for param in params {
-                query = match param {
-                    Param::Text(text) => query.bind(text.clone()),
-                    Param::Time(at) => query.bind(sqlite_time(*at)),
-                };
-            }
-            query.fetch_all(lite.readers()).await
-        }
-    }
-    .map_err(storage)?;
-    texts.iter().map(|text| decode(text)).collect()
+    eventlog::json_rows(log, sql, params, "reading a read model").await
 }
 
 /// The rows of `table` whose `column` equals `value`, ordered by `order`.
@@ -87,7 +48,7 @@ pub(crate) async fn rows_where<T: DeserializeOwned>(
 ) -> Result<Vec<T>, StorageError> {
     let sql = format!(
         "SELECT {} FROM {} t WHERE {column} = $1 ORDER BY {order}",
-        table.json_row(Backend::of_log(log)),
+        table.json_row(log.backend()),
         table.name
     );
     rows(log, &sql, &[Param::Text(value.to_owned())]).await
@@ -173,7 +134,7 @@ impl<'a> List<'a> {
         };
         let sql = format!(
             "SELECT {} FROM {} t {filter} ORDER BY {} DESC, {} DESC LIMIT {limit}",
-            list.table.json_row(Backend::of_log(log)),
+            list.table.json_row(log.backend()),
             list.table.name,
             list.time,
             list.id

@@ -34,7 +34,7 @@ pub enum RebuildError {
 /// Creates the live tables and indexes of every read model that are missing; existing ones are
 /// left as they are.
 pub async fn create_tables(log: &EventLog) -> Result<(), StorageError> {
-    let backend = Backend::of_log(log);
+    let backend = log.backend();
     let mut tx = log.begin().await?;
     for model in ReadModel::ALL {
         for table in model.tables() {
@@ -50,30 +50,25 @@ pub async fn create_tables(log: &EventLog) -> Result<(), StorageError> {
 /// The live read-model tables missing from the database: a service role that may not create
 /// them (ADR 0021) checks that the owner's `migrate` did.
 pub async fn missing_tables(log: &EventLog) -> Result<Vec<String>, StorageError> {
+    let exists = match log.backend() {
+        Backend::Postgres => "SELECT to_regclass($1) IS NOT NULL",
+        Backend::Sqlite => {
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = $1"
+        }
+    };
     let mut missing = Vec::new();
     for model in ReadModel::ALL {
         for table in model.tables() {
             let name = table.named("");
-            let exists =
-                match log {
-                    EventLog::Postgres(pg) => {
-                        sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
-                            .bind(&name)
-                            .fetch_one(pg.pool())
-                            .await
-                    }
-                    EventLog::Sqlite(lite) => sqlx::query_scalar::<_, bool>(
-                        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                    )
-                    .bind(&name)
-                    .fetch_one(lite.readers())
-                    .await,
-                }
-                .map_err(|source| StorageError::Database {
-                    context: "looking for read-model tables",
-                    source,
-                })?;
-            if !exists {
+            let found: bool = eventlog::on_readers!(log, |pool, _time| sqlx::query_scalar(exists)
+                .bind(&name)
+                .fetch_one(pool)
+                .await)
+            .map_err(|source| StorageError::Database {
+                context: "looking for read-model tables",
+                source,
+            })?;
+            if !found {
                 missing.push(name);
             }
         }
@@ -104,7 +99,7 @@ pub async fn rebuild(
         .try_claim("rebuild")
         .await?
         .ok_or(RebuildError::AlreadyRunning)?;
-    let backend = Backend::of_log(log);
+    let backend = log.backend();
     let shadow = ReadModelProjection::shadow(log.clone(), models);
     log.refresh_statistics().await?;
 
@@ -133,7 +128,7 @@ async fn swap(
     shadow: &ReadModelProjection,
     options: &SubscriptionOptions,
 ) -> Result<i64, RebuildError> {
-    let backend = Backend::of_log(log);
+    let backend = log.backend();
     let mut tx = log.begin().await?;
     // Always in the same order, so that two transactions never wait on each other.
     for model in ReadModel::ALL.into_iter().filter(|m| models.contains(m)) {
@@ -188,7 +183,7 @@ async fn drop_tables(
 /// A digest of every row of `model`'s live tables, and their row counts: equal digests, equal
 /// tables. For comparing a rebuild with an incrementally built read model.
 pub async fn digest(log: &EventLog, model: ReadModel) -> Result<String, StorageError> {
-    let backend = Backend::of_log(log);
+    let backend = log.backend();
     let mut parts = Vec::new();
     for table in model.tables() {
         let dump: Vec<serde_json::Value> = rows(log, &table.dump(backend), &[]).await?;

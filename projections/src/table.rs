@@ -16,28 +16,8 @@ use crate::model::Batch;
 /// The suffix of a rebuild's shadow tables (ADR 0006).
 pub(crate) const SHADOW: &str = "__rebuild";
 
-/// The backend a statement is generated for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub(crate) fn of(tx: &LogTransaction) -> Self {
-        match tx {
-            LogTransaction::Postgres(_) => Self::Postgres,
-            LogTransaction::Sqlite(_) => Self::Sqlite,
-        }
-    }
-
-    pub(crate) fn of_log(log: &eventlog::EventLog) -> Self {
-        match log {
-            eventlog::EventLog::Postgres(_) => Self::Postgres,
-            eventlog::EventLog::Sqlite(_) => Self::Sqlite,
-        }
-    }
-}
+// The backend a statement is generated for.
+pub(crate) use eventlog::Backend;
 
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,19 +307,12 @@ impl Writes {
     /// Runs the statements, in order, within `tx`.
     pub async fn execute(self, tx: &mut LogTransaction) -> Result<(), StorageError> {
         for (sql, rows) in self.0 {
-            let done = match tx {
-                LogTransaction::Postgres(tx) => sqlx::query(&sql)
-                    .bind(rows)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|_| ()),
-                LogTransaction::Sqlite(tx) => sqlx::query(&sql)
-                    .bind(rows)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|_| ()),
-            };
-            done.map_err(|source| StorageError::Database {
+            eventlog::on_tx!(&mut *tx, |conn, _time| sqlx::query(&sql)
+                .bind(rows)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ()))
+            .map_err(|source| StorageError::Database {
                 context: "writing a read model",
                 source,
             })?;
@@ -350,11 +323,11 @@ impl Writes {
 
 /// Runs `sql` (DDL) within `tx`.
 pub(crate) async fn execute(tx: &mut LogTransaction, sql: &str) -> Result<(), StorageError> {
-    let done = match tx {
-        LogTransaction::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
-        LogTransaction::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await.map(|_| ()),
-    };
-    done.map_err(|source| StorageError::Database {
+    eventlog::on_tx!(tx, |conn, _time| sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()))
+    .map_err(|source| StorageError::Database {
         context: "changing read-model tables",
         source,
     })

@@ -36,13 +36,10 @@ async fn a_rebuild_never_shows_readers_an_empty_or_partial_table_on_sqlite() {
 
 async fn count(log: &EventLog, table: &str) -> i64 {
     let sql = format!("SELECT count(*) FROM {table}");
-    match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(&sql).fetch_one(pg.pool()).await.unwrap(),
-        EventLog::Sqlite(lite) => sqlx::query_scalar(&sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    }
+    eventlog::on_readers!(log, |pool, _time| sqlx::query_scalar(&sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
 }
 
 async fn rebuild_under_readers(log: EventLog, orders: u128) {

@@ -27,15 +27,10 @@ async fn place(app: &App, key: &str, body: &Value) -> (StatusCode, Value, bool) 
 /// whole-log readers may see it yet).
 async fn orders(app: &App) -> i64 {
     let sql = "SELECT count(*) FROM events WHERE event_type = 'OrderPlaced'";
-    match &app.log {
-        eventlog::EventLog::Postgres(pg) => {
-            sqlx::query_scalar(sql).fetch_one(pg.pool()).await.unwrap()
-        }
-        eventlog::EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    }
+    eventlog::on_readers!(&app.log, |pool, _time| sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,7 +16,7 @@ use domain::{
     Address, Code, CountryCode, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId,
     PaymentId, Quantity, Sku,
 };
-use eventlog::{testing::TestDatabase, EventLog, StreamId, SubscriptionOptions};
+use eventlog::{testing::TestDatabase, Backend, EventLog, StreamId, SubscriptionOptions};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::App;
@@ -117,8 +117,8 @@ async fn capture(handler: &CommandHandler, payment: PaymentId) {
 
 /// Makes the database refuse every write to order `order`'s stream (`true`), or stop refusing.
 async fn poison(log: &EventLog, order: OrderId, on: bool) {
-    let statements: Vec<String> = match (log, on) {
-        (EventLog::Postgres(_), true) => vec![
+    let statements: Vec<String> = match (log.backend(), on) {
+        (Backend::Postgres, true) => vec![
             "CREATE FUNCTION injected_fault() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN RAISE EXCEPTION 'injected fault: the order store is down'; END $$"
                 .to_owned(),
@@ -127,19 +127,19 @@ async fn poison(log: &EventLog, order: OrderId, on: bool) {
                  WHEN (NEW.aggregate_id = '{order}') EXECUTE FUNCTION injected_fault()"
             ),
         ],
-        (EventLog::Postgres(_), false) => vec!["DROP TRIGGER injected_fault ON events".to_owned()],
-        (EventLog::Sqlite(_), true) => vec![format!(
+        (Backend::Postgres, false) => vec!["DROP TRIGGER injected_fault ON events".to_owned()],
+        (Backend::Sqlite, true) => vec![format!(
             "CREATE TRIGGER injected_fault BEFORE INSERT ON events \
              WHEN NEW.aggregate_id = '{order}' \
              BEGIN SELECT RAISE(ABORT, 'injected fault: the order store is down'); END"
         )],
-        (EventLog::Sqlite(_), false) => vec!["DROP TRIGGER injected_fault".to_owned()],
+        (Backend::Sqlite, false) => vec!["DROP TRIGGER injected_fault".to_owned()],
     };
     for sql in statements {
-        match log {
-            EventLog::Postgres(pg) => sqlx::query(&sql).execute(pg.pool()).await.map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(&sql).execute(lite.writer()).await.map(|_| ()),
-        }
+        eventlog::on_writer!(log, |pool, _time| sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .unwrap();
     }
 }

@@ -287,17 +287,10 @@ async fn a_claims_lease_runs_from_the_claim_not_from_the_round(_db: &TestDatabas
 async fn due_long_ago(log: &EventLog) {
     let sql = "UPDATE webhook_inbox SET next_attempt_at = $1";
     let long_ago = chrono::Utc::now() - chrono::Duration::days(1);
-    match log {
-        EventLog::Postgres(pg) => sqlx::query(sql)
-            .bind(long_ago)
-            .execute(pg.pool())
-            .await
-            .map(|_| ()),
-        EventLog::Sqlite(lite) => sqlx::query(sql)
-            .bind(eventlog::sqlite_time(long_ago))
-            .execute(lite.writer())
-            .await
-            .map(|_| ()),
-    }
+    eventlog::on_writer!(log, |pool, time| sqlx::query(sql)
+        .bind(time(long_ago))
+        .execute(pool)
+        .await
+        .map(|_| ()))
     .unwrap();
 }

@@ -286,13 +286,10 @@ pub async fn project(log: &EventLog) {
 
 async fn appended(log: &EventLog) -> i64 {
     let sql = "SELECT coalesce(max(position), 0) FROM events";
-    match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_one(pg.pool()).await.unwrap(),
-        EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    }
+    eventlog::on_readers!(log, |pool, _time| sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
 }
 
 /// Processes the inbox, then projects.
@@ -304,13 +301,10 @@ pub async fn work(app: &App) -> usize {
 
 /// A scalar query on either backend.
 pub async fn count(log: &EventLog, sql: &str) -> i64 {
-    match log {
-        EventLog::Postgres(pg) => sqlx::query_scalar(sql).fetch_one(pg.pool()).await.unwrap(),
-        EventLog::Sqlite(lite) => sqlx::query_scalar(sql)
-            .fetch_one(lite.readers())
-            .await
-            .unwrap(),
-    }
+    eventlog::on_readers!(log, |pool, _time| sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
 }
 
 /// A delivery's row as the admin API shows it.

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::{
     error::{Context, StorageError},
-    EventLog, LogTransaction,
+    on_readers, on_tx, on_writer, EventLog, LogTransaction,
 };
 
 /// A subscriber as its status shows it.
@@ -43,32 +43,21 @@ impl SubscriberStatus {
     }
 }
 
-const SAVE_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
-     VALUES ($1, $2, 'running', now()) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now() \
-     WHERE subscription_checkpoints.position <= excluded.position";
-const SAVE_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+// Times are bound from Rust on both backends (`$3` and the like), so that each text serves both.
+const SAVE: &str = "INSERT INTO subscription_checkpoints \
      (name, position, state, last_batch_at, updated_at) VALUES ($1, $2, 'running', $3, $3) \
      ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
      last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3 \
      WHERE subscription_checkpoints.position <= excluded.position";
-const SET_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_batch_at) \
-     VALUES ($1, $2, 'running', now()) ON CONFLICT (name) DO UPDATE SET position = excluded.position, \
-     state = 'running', last_error = NULL, error_position = NULL, last_batch_at = now(), updated_at = now()";
-const SET_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+const SET: &str = "INSERT INTO subscription_checkpoints \
      (name, position, state, last_batch_at, updated_at) VALUES ($1, $2, 'running', $3, $3) \
      ON CONFLICT (name) DO UPDATE SET position = excluded.position, state = 'running', \
      last_error = NULL, error_position = NULL, last_batch_at = $3, updated_at = $3";
 /// Creates the row if missing and locks it until the transaction ends; answers its position.
-const LOCK_PG: &str = "INSERT INTO subscription_checkpoints (name, position) VALUES ($1, 0) \
-     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING position";
-const LOCK_SQLITE: &str = "INSERT INTO subscription_checkpoints (name, position, updated_at) \
+const LOCK: &str = "INSERT INTO subscription_checkpoints (name, position, updated_at) \
      VALUES ($1, 0, $2) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING position";
 const DELETE: &str = "DELETE FROM subscription_checkpoints WHERE name = $1";
-const FAIL_PG: &str = "INSERT INTO subscription_checkpoints (name, position, state, last_error, error_position) \
-     VALUES ($1, 0, 'failed', $2, $3) ON CONFLICT (name) DO UPDATE SET state = 'failed', \
-     last_error = excluded.last_error, error_position = excluded.error_position, updated_at = now()";
-const FAIL_SQLITE: &str = "INSERT INTO subscription_checkpoints \
+const FAIL: &str = "INSERT INTO subscription_checkpoints \
      (name, position, state, last_error, error_position, updated_at) VALUES ($1, 0, 'failed', $2, $3, $4) \
      ON CONFLICT (name) DO UPDATE SET state = 'failed', last_error = excluded.last_error, \
      error_position = excluded.error_position, updated_at = excluded.updated_at";
@@ -81,50 +70,33 @@ const STATUS: &str = "SELECT name, position, state, last_error, error_position, 
         AND s.state IN ('queued', 'retrying', 'requested')) AS retrying \
      FROM subscription_checkpoints c ORDER BY name";
 
-fn now_text() -> String {
-    crate::sqlite_time(Utc::now())
-}
-
 impl EventLog {
     /// The position subscriber `name` has handled up to (0: nothing yet).
     pub async fn checkpoint(&self, name: &str) -> Result<i64, StorageError> {
         let sql = "SELECT position FROM subscription_checkpoints WHERE name = $1";
-        let position: Option<i64> = match self {
-            EventLog::Postgres(pg) => {
-                sqlx::query_scalar(sql)
-                    .bind(name)
-                    .fetch_optional(pg.pool())
-                    .await
-            }
-            EventLog::Sqlite(lite) => {
-                sqlx::query_scalar(sql)
-                    .bind(name)
-                    .fetch_optional(lite.readers())
-                    .await
-            }
-        }
+        let position: Option<i64> = on_readers!(self, |pool, _time| sqlx::query_scalar(sql)
+            .bind(name)
+            .fetch_optional(pool)
+            .await)
         .context("reading a checkpoint")?;
         Ok(position.unwrap_or(0))
     }
 
-    /// Moves subscriber `name`'s checkpoint to `position`, backwards too: a deliberate replay
-    /// (every subscriber is idempotent or transactional, so a replay changes nothing).
+    /// Moves subscriber `name`'s checkpoint to `position`, backwards too: a deliberate replay,
+    /// which handles the events after it again. Nothing is applied twice (a projection's rows
+    /// are folded again from their streams and its sums take each event once; a process
+    /// manager's commands carry idempotency keys), but a replay is not invisible: while it
+    /// catches up, a projection's rows show the state as of the batch it replays, and a step
+    /// the domain refused is taken again against today's state (it may pass now, or raise its
+    /// attention item again).
     pub async fn reset_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
         let sql = "UPDATE subscription_checkpoints SET position = $2 WHERE name = $1";
-        match self {
-            EventLog::Postgres(pg) => sqlx::query(sql)
-                .bind(name)
-                .bind(position)
-                .execute(pg.pool())
-                .await
-                .map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(sql)
-                .bind(name)
-                .bind(position)
-                .execute(lite.writer())
-                .await
-                .map(|_| ()),
-        }
+        on_writer!(self, |pool, _time| sqlx::query(sql)
+            .bind(name)
+            .bind(position)
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("resetting a checkpoint")
     }
 
@@ -132,21 +104,13 @@ impl EventLog {
     /// checkpoint only moves forward: a runner that lost its claim without knowing cannot move
     /// it back.
     pub async fn save_checkpoint(&self, name: &str, position: i64) -> Result<(), StorageError> {
-        match self {
-            EventLog::Postgres(pg) => sqlx::query(SAVE_PG)
-                .bind(name)
-                .bind(position)
-                .execute(pg.pool())
-                .await
-                .map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(SAVE_SQLITE)
-                .bind(name)
-                .bind(position)
-                .bind(now_text())
-                .execute(lite.writer())
-                .await
-                .map(|_| ()),
-        }
+        on_writer!(self, |pool, time| sqlx::query(SAVE)
+            .bind(name)
+            .bind(position)
+            .bind(time(Utc::now()))
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("saving a checkpoint")
     }
 
@@ -157,21 +121,13 @@ impl EventLog {
         name: &str,
         position: i64,
     ) -> Result<(), StorageError> {
-        match tx {
-            LogTransaction::Postgres(tx) => sqlx::query(SAVE_PG)
-                .bind(name)
-                .bind(position)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-            LogTransaction::Sqlite(tx) => sqlx::query(SAVE_SQLITE)
-                .bind(name)
-                .bind(position)
-                .bind(now_text())
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-        }
+        on_tx!(tx, |conn, time| sqlx::query(SAVE)
+            .bind(name)
+            .bind(position)
+            .bind(time(Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))
         .context("saving a checkpoint")
     }
 
@@ -184,21 +140,11 @@ impl EventLog {
         tx: &mut LogTransaction,
         name: &str,
     ) -> Result<i64, StorageError> {
-        match tx {
-            LogTransaction::Postgres(tx) => {
-                sqlx::query_scalar(LOCK_PG)
-                    .bind(name)
-                    .fetch_one(&mut **tx)
-                    .await
-            }
-            LogTransaction::Sqlite(tx) => {
-                sqlx::query_scalar(LOCK_SQLITE)
-                    .bind(name)
-                    .bind(now_text())
-                    .fetch_one(&mut **tx)
-                    .await
-            }
-        }
+        on_tx!(tx, |conn, time| sqlx::query_scalar(LOCK)
+            .bind(name)
+            .bind(time(Utc::now()))
+            .fetch_one(&mut *conn)
+            .await)
         .context("locking a checkpoint")
     }
 
@@ -210,21 +156,13 @@ impl EventLog {
         name: &str,
         position: i64,
     ) -> Result<(), StorageError> {
-        match tx {
-            LogTransaction::Postgres(tx) => sqlx::query(SET_PG)
-                .bind(name)
-                .bind(position)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-            LogTransaction::Sqlite(tx) => sqlx::query(SET_SQLITE)
-                .bind(name)
-                .bind(position)
-                .bind(now_text())
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-        }
+        on_tx!(tx, |conn, time| sqlx::query(SET)
+            .bind(name)
+            .bind(position)
+            .bind(time(Utc::now()))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))
         .context("setting a checkpoint")
     }
 
@@ -234,18 +172,11 @@ impl EventLog {
         tx: &mut LogTransaction,
         name: &str,
     ) -> Result<(), StorageError> {
-        match tx {
-            LogTransaction::Postgres(tx) => sqlx::query(DELETE)
-                .bind(name)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-            LogTransaction::Sqlite(tx) => sqlx::query(DELETE)
-                .bind(name)
-                .execute(&mut **tx)
-                .await
-                .map(|_| ()),
-        }
+        on_tx!(tx, |conn, _time| sqlx::query(DELETE)
+            .bind(name)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))
         .context("deleting a checkpoint")
     }
 
@@ -256,75 +187,41 @@ impl EventLog {
         position: i64,
         error: &str,
     ) -> Result<(), StorageError> {
-        match self {
-            EventLog::Postgres(pg) => sqlx::query(FAIL_PG)
-                .bind(name)
-                .bind(error)
-                .bind(position)
-                .execute(pg.pool())
-                .await
-                .map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(FAIL_SQLITE)
-                .bind(name)
-                .bind(error)
-                .bind(position)
-                .bind(now_text())
-                .execute(lite.writer())
-                .await
-                .map(|_| ()),
-        }
+        on_writer!(self, |pool, time| sqlx::query(FAIL)
+            .bind(name)
+            .bind(error)
+            .bind(position)
+            .bind(time(Utc::now()))
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .context("recording a subscriber failure")
     }
 
     /// Every subscriber's status, by name.
     pub async fn subscribers(&self) -> Result<Vec<SubscriberStatus>, StorageError> {
-        let statuses = match self {
-            EventLog::Postgres(pg) => {
-                let rows = sqlx::query(STATUS)
-                    .fetch_all(pg.pool())
-                    .await
-                    .context("reading statuses")?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(SubscriberStatus {
-                            name: row.try_get("name")?,
-                            position: row.try_get("position")?,
-                            state: row.try_get("state")?,
-                            last_error: row.try_get("last_error")?,
-                            error_position: row.try_get("error_position")?,
-                            last_batch_at: row.try_get("last_batch_at")?,
-                            parked: row.try_get("parked")?,
-                            waiting: row.try_get("waiting")?,
-                            retrying: row.try_get("retrying")?,
-                        })
+        let statuses = on_readers!(self, |pool, _time| {
+            let rows = sqlx::query(STATUS)
+                .fetch_all(pool)
+                .await
+                .context("reading statuses")?;
+            rows.iter()
+                .map(|row| {
+                    Ok(SubscriberStatus {
+                        name: row.try_get("name")?,
+                        position: row.try_get("position")?,
+                        state: row.try_get("state")?,
+                        last_error: row.try_get("last_error")?,
+                        error_position: row.try_get("error_position")?,
+                        // SQLite's text decodes as the RFC 3339 it was written as.
+                        last_batch_at: row.try_get("last_batch_at")?,
+                        parked: row.try_get("parked")?,
+                        waiting: row.try_get("waiting")?,
+                        retrying: row.try_get("retrying")?,
                     })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-            EventLog::Sqlite(lite) => {
-                let rows = sqlx::query(STATUS)
-                    .fetch_all(lite.readers())
-                    .await
-                    .context("reading statuses")?;
-                rows.iter()
-                    .map(|row| {
-                        let at: Option<String> = row.try_get("last_batch_at")?;
-                        Ok(SubscriberStatus {
-                            name: row.try_get("name")?,
-                            position: row.try_get("position")?,
-                            state: row.try_get("state")?,
-                            last_error: row.try_get("last_error")?,
-                            error_position: row.try_get("error_position")?,
-                            last_batch_at: at
-                                .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
-                                .map(|at| at.with_timezone(&Utc)),
-                            parked: row.try_get("parked")?,
-                            waiting: row.try_get("waiting")?,
-                            retrying: row.try_get("retrying")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            }
-        };
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        });
         statuses.context("reading statuses")
     }
 }

@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use chrono::{DateTime, Utc};
-use eventlog::{EventLog, StorageError};
+use eventlog::{EventLog, Param, StorageError};
 use serde::{Deserialize, Serialize};
 
 use super::{sql, DeliveryStatus, Inbox};
@@ -107,12 +107,6 @@ pub enum ListError {
 
 #[derive(Serialize, Deserialize)]
 struct Cursor(DateTime<Utc>, Source, String);
-
-enum Param {
-    Text(String),
-    Time(DateTime<Utc>),
-    Int(i64),
-}
 
 impl Inbox {
     /// A page of at most `limit` (1 to 200) deliveries matching `filter`, newest first.
@@ -218,7 +212,7 @@ impl Inbox {
         event_id: &str,
         now: DateTime<Utc>,
     ) -> Result<RetryOutcome, StorageError> {
-        let updated = sql::on_writer!(&self.log, |pool, time| sqlx::query(sql::RETRY)
+        let updated = eventlog::on_writer!(&self.log, |pool, time| sqlx::query(sql::RETRY)
             .bind(time(now))
             .bind(source.as_str())
             .bind(event_id)
@@ -242,30 +236,5 @@ async fn rows<T: serde::de::DeserializeOwned>(
     query: &str,
     params: &[Param],
 ) -> Result<Vec<T>, StorageError> {
-    let texts: Vec<String> = match log {
-        EventLog::Postgres(pg) => {
-            let mut q = sqlx::query_scalar(query);
-            for param in params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.clone()),
-                    Param::Time(at) => q.bind(*at),
-                    Param::Int(n) => q.bind(*n),
-                };
-            }
-            q.fetch_all(pg.pool()).await
-        }
-        EventLog::Sqlite(lite) => {
-            let mut q = sqlx::query_scalar(query);
-            for param in params {
-                q = match param {
-                    Param::Text(text) => q.bind(text.clone()),
-                    Param::Time(at) => q.bind(eventlog::sqlite_time(*at)),
-                    Param::Int(n) => q.bind(*n),
-                };
-            }
-            q.fetch_all(lite.readers()).await
-        }
-    }
-    .map_err(sql::error("reading the inbox"))?;
-    texts.iter().map(|text| sql::decode(text)).collect()
+    eventlog::json_rows(log, query, params, "reading the inbox").await
 }

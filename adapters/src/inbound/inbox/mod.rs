@@ -2,14 +2,16 @@
 //! deliveries stored raw under (source, provider event id), claimed by the worker, finished in
 //! the transaction that appends their events, listed and retried through the admin routes.
 //!
-//! One set of SQL texts serves both backends; only times differ in how they are bound
-//! (`timestamptz` on PostgreSQL, fixed-width RFC 3339 text on SQLite) and rows are read back as
-//! one JSON object each, built by the database.
+//! One SQL text serves both backends for each statement but two (the claim, which locks rows on
+//! PostgreSQL, and the release of a stopped process's claims, all of them on SQLite, which
+//! serves one process); times are bound in the backend's form (`timestamptz` on PostgreSQL,
+//! fixed-width RFC 3339 text on SQLite) and rows are read back as one JSON object each, built
+//! by the database.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use eventlog::{EventLog, LogTransaction, StorageError};
+use eventlog::{Backend, EventLog, LogTransaction, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::inbound::payload::{InboxKey, Source};
@@ -146,31 +148,18 @@ impl Inbox {
 
     /// Stores `delivery` unless its (source, event id) is already there.
     pub async fn store(&self, delivery: &NewDelivery) -> Result<Stored, StorageError> {
-        let headers = delivery.headers.to_string();
         let at = delivery.received_at;
         let (source, event_id) = (delivery.key.source.as_str(), delivery.key.event_id.as_str());
-        let result = match &self.log {
-            EventLog::Postgres(pg) => sqlx::query(sql::STORE_POSTGRES)
-                .bind(source)
-                .bind(event_id)
-                .bind(&delivery.key.event_type)
-                .bind(&delivery.body)
-                .bind(&headers)
-                .bind(at)
-                .execute(pg.pool())
-                .await
-                .map(|done| done.rows_affected()),
-            EventLog::Sqlite(lite) => sqlx::query(sql::STORE_SQLITE)
-                .bind(source)
-                .bind(event_id)
-                .bind(&delivery.key.event_type)
-                .bind(&delivery.body)
-                .bind(&headers)
-                .bind(eventlog::sqlite_time(at))
-                .execute(lite.writer())
-                .await
-                .map(|done| done.rows_affected()),
-        }
+        let result = eventlog::on_writer!(&self.log, |pool, time| sqlx::query(sql::STORE)
+            .bind(source)
+            .bind(event_id)
+            .bind(&delivery.key.event_type)
+            .bind(&delivery.body)
+            .bind(sqlx::types::Json(&delivery.headers))
+            .bind(time(at))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(sql::error("storing a delivery"))?;
         Ok(if result == 1 {
             Stored::New
@@ -194,26 +183,20 @@ impl Inbox {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let token = format!("{process}/{}", uuid::Uuid::now_v7());
-        let texts: Vec<String> = match &self.log {
-            EventLog::Postgres(pg) => {
-                sqlx::query_scalar(sql::CLAIM_POSTGRES)
-                    .bind(due_by)
-                    .bind(limit)
-                    .bind(until)
-                    .bind(&token)
-                    .fetch_all(pg.pool())
-                    .await
-            }
-            EventLog::Sqlite(lite) => {
-                sqlx::query_scalar(sql::CLAIM_SQLITE)
-                    .bind(eventlog::sqlite_time(due_by))
-                    .bind(limit)
-                    .bind(eventlog::sqlite_time(until))
-                    .bind(&token)
-                    .fetch_all(lite.writer())
-                    .await
-            }
-        }
+        // PostgreSQL skips rows a concurrent claim has locked; SQLite has one writer.
+        let claim = match self.log.backend() {
+            Backend::Postgres => sql::CLAIM_POSTGRES,
+            Backend::Sqlite => sql::CLAIM_SQLITE,
+        };
+        let texts: Vec<String> = eventlog::on_writer!(&self.log, |pool, time| {
+            sqlx::query_scalar(claim)
+                .bind(time(due_by))
+                .bind(limit)
+                .bind(time(until))
+                .bind(&token)
+                .fetch_all(pool)
+                .await
+        })
         .map_err(sql::error("claiming deliveries"))?;
         texts
             .iter()
@@ -227,24 +210,14 @@ impl Inbox {
 
     /// Gives up `claimed`'s claim, if it still holds the row: due again at `now`.
     pub async fn release(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<(), StorageError> {
-        match &self.log {
-            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIM)
-                .bind(now)
-                .bind(claimed.source.as_str())
-                .bind(&claimed.event_id)
-                .bind(&claimed.claim_token)
-                .execute(pg.pool())
-                .await
-                .map(|_| ()),
-            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIM)
-                .bind(eventlog::sqlite_time(now))
-                .bind(claimed.source.as_str())
-                .bind(&claimed.event_id)
-                .bind(&claimed.claim_token)
-                .execute(lite.writer())
-                .await
-                .map(|_| ()),
-        }
+        eventlog::on_writer!(&self.log, |pool, time| sqlx::query(sql::RELEASE_CLAIM)
+            .bind(time(now))
+            .bind(claimed.source.as_str())
+            .bind(&claimed.event_id)
+            .bind(&claimed.claim_token)
+            .execute(pool)
+            .await
+            .map(|_| ()))
         .map_err(sql::error("releasing a claim"))
     }
 
@@ -258,19 +231,16 @@ impl Inbox {
         now: DateTime<Utc>,
     ) -> Result<u64, StorageError> {
         let pattern = format!("{}/%", process.replace('%', "\\%").replace('_', "\\_"));
-        match &self.log {
-            EventLog::Postgres(pg) => sqlx::query(sql::RELEASE_CLAIMS_POSTGRES)
-                .bind(now)
-                .bind(&pattern)
-                .execute(pg.pool())
-                .await
-                .map(|done| done.rows_affected()),
-            EventLog::Sqlite(lite) => sqlx::query(sql::RELEASE_CLAIMS_SQLITE)
-                .bind(eventlog::sqlite_time(now))
-                .execute(lite.writer())
-                .await
-                .map(|done| done.rows_affected()),
-        }
+        let release = match self.log.backend() {
+            Backend::Postgres => sql::RELEASE_CLAIMS_POSTGRES,
+            Backend::Sqlite => sql::RELEASE_CLAIMS_SQLITE,
+        };
+        eventlog::on_writer!(&self.log, |pool, time| sqlx::query(release)
+            .bind(time(now))
+            .bind(&pattern)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
         .map_err(sql::error("releasing a stopped process's claims"))
     }
 
@@ -291,7 +261,7 @@ impl Inbox {
         ));
         let next = finish.next_attempt_at.unwrap_or(now);
         let processed = (finish.status == DeliveryStatus::Done).then_some(now);
-        let updated = sql::on_tx!(tx, |conn, time| async {
+        let updated = eventlog::on_tx!(tx, |conn, time| async {
             let updated = sqlx::query(sql::FINISH)
                 .bind(status)
                 .bind(failed)

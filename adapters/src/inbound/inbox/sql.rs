@@ -1,57 +1,15 @@
-//! The inbox's SQL texts and the small helpers that run one text on either backend.
+//! The inbox's SQL texts, run on either backend through `eventlog::on_writer!` and
+//! `eventlog::on_tx!`: one text per statement, bound times in the backend's form, except where
+//! the statement itself differs (a text per backend, chosen by `EventLog::backend`).
 //!
 //! Parameters appear in the order of their numbers (SQLite numbers `$n` parameters in order of
 //! first appearance), except where a text per backend says otherwise.
 
-use eventlog::{EventLog, StorageError};
+use eventlog::{Backend, EventLog, StorageError};
 use serde::de::DeserializeOwned;
 
-/// Runs `$body` with `$pool` the log's write pool and `$time` the function that turns a
-/// `DateTime<Utc>` into the backend's bound form.
-macro_rules! on_writer {
-    ($log:expr, |$pool:ident, $time:ident| $body:expr) => {
-        match $log {
-            eventlog::EventLog::Postgres(pg) => {
-                let $pool = pg.pool();
-                let $time = |at: chrono::DateTime<chrono::Utc>| at;
-                $body
-            }
-            eventlog::EventLog::Sqlite(lite) => {
-                let $pool = lite.writer();
-                let $time = eventlog::sqlite_time;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn` the connection of the transaction `$tx` and `$time` as above.
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident, $time:ident| $body:expr) => {
-        match $tx {
-            eventlog::LogTransaction::Postgres(tx) => {
-                let $conn: &mut sqlx::PgConnection = &mut *tx;
-                let $time = |at: chrono::DateTime<chrono::Utc>| at;
-                $body
-            }
-            eventlog::LogTransaction::Sqlite(tx) => {
-                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
-                let $time = eventlog::sqlite_time;
-                $body
-            }
-        }
-    };
-}
-
-pub(crate) use {on_tx, on_writer};
-
-/// Inserts a delivery unless its key is there; `$5` (headers) is JSON text.
-pub(crate) const STORE_POSTGRES: &str = "INSERT INTO webhook_inbox \
-     (source, event_id, event_type, body, headers, received_at, next_attempt_at) \
-     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $6) ON CONFLICT (source, event_id) DO NOTHING";
-
-/// The same on SQLite.
-pub(crate) const STORE_SQLITE: &str = "INSERT INTO webhook_inbox \
+/// Inserts a delivery unless its key is there; `$5` (headers) is bound as JSON.
+pub(crate) const STORE: &str = "INSERT INTO webhook_inbox \
      (source, event_id, event_type, body, headers, received_at, next_attempt_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (source, event_id) DO NOTHING";
 
@@ -83,7 +41,7 @@ pub(crate) const RELEASE_CLAIMS_POSTGRES: &str = "UPDATE webhook_inbox \
      WHERE claim_token LIKE $2 AND status IN ('pending', 'failed', 'unmatched') \
        AND next_attempt_at > $1";
 
-/// The same on SQLite, whose claims are all this process's (it serves one).
+/// The same on SQLite, whose claims are all this process's (it serves one): `$2` is unused.
 pub(crate) const RELEASE_CLAIMS_SQLITE: &str = "UPDATE webhook_inbox \
      SET next_attempt_at = $1, claim_token = NULL \
      WHERE claim_token IS NOT NULL AND status IN ('pending', 'failed', 'unmatched') \
@@ -111,10 +69,7 @@ pub(crate) const RETRY: &str = "UPDATE webhook_inbox SET status = 'pending', fai
 
 /// The columns of a delivery as one JSON object; `full` adds the body and headers.
 pub(crate) fn delivery_json(log: &EventLog, full: bool) -> String {
-    let (object, headers) = match log {
-        EventLog::Postgres(_) => ("json_build_object", "headers"),
-        EventLog::Sqlite(_) => ("json_object", "json(headers)"),
-    };
+    let (object, cast) = eventlog::json_object(log);
     let mut columns = String::from(
         "'source', source, 'event_id', event_id, 'event_type', event_type, \
          'received_at', received_at, 'status', status, 'attempts', attempts, \
@@ -122,22 +77,19 @@ pub(crate) fn delivery_json(log: &EventLog, full: bool) -> String {
          'last_error', last_error, 'processed_at', processed_at",
     );
     if full {
+        // SQLite keeps the headers as JSON text: `json()` nests them as an object, not a string.
+        let headers = match log.backend() {
+            Backend::Postgres => "headers",
+            Backend::Sqlite => "json(headers)",
+        };
         columns.push_str(&format!(", 'body', body, 'headers', {headers}"));
     }
-    let cast = if matches!(log, EventLog::Postgres(_)) {
-        "::text"
-    } else {
-        ""
-    };
     format!("{object}({columns}){cast}")
 }
 
 /// An attempt of the history as one JSON object.
 pub(crate) fn attempt_json(log: &EventLog) -> String {
-    let (object, cast) = match log {
-        EventLog::Postgres(_) => ("json_build_object", "::text"),
-        EventLog::Sqlite(_) => ("json_object", ""),
-    };
+    let (object, cast) = eventlog::json_object(log);
     format!(
         "{object}('attempt', attempt, 'started_at', started_at, 'finished_at', finished_at, \
          'outcome', outcome, 'error', error){cast}"

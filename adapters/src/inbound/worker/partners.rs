@@ -39,7 +39,7 @@ impl Worker {
         let now = Utc::now();
         let event_id = claimed.event_id.as_str();
         let mut tx = self.inbox.log().begin().await?;
-        let written = sql::on_tx!(&mut tx, |conn, time| {
+        let written = eventlog::on_tx!(&mut tx, |conn, time| {
             match plan {
                 Plan::Product(product, at) => sqlx::query(PRODUCT)
                     .bind(product.sku.as_str())
