@@ -54,7 +54,7 @@ pub struct AttentionQuery {
 #[serde(deny_unknown_fields)]
 pub struct DismissRequest {
     /// The reason, kept in the audit trail.
-    #[schema(value_type = String, min_length = 1, max_length = 2000)]
+    #[schema(schema_with = super::schema::text_2000)]
     pub reason: NonEmptyText,
 }
 
