@@ -29,6 +29,18 @@ pub enum MoneyError {
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// Digits after the decimal point of its minor unit (ISO 4217): 0 for the yen, the won
+    /// and the others without a minor unit, 3 for the dinars of Bahrain, Iraq, Jordan, Kuwait,
+    /// Libya and Tunisia and the rial of Oman, 2 for every other code.
+    pub fn minor_digits(self) -> u32 {
+        match &self.0 {
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG"
+            | b"RWF" | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
+            _ => 2,
+        }
+    }
+
     /// The euro.
     pub const EUR: Currency = Currency(*b"EUR");
     /// The US dollar.
@@ -97,6 +109,24 @@ pub struct Money {
 }
 
 impl Money {
+    /// The amount as a person reads it, in major units: `49.98 EUR`, `1200 JPY`, `-0.50 EUR`.
+    pub fn shown(&self) -> String {
+        let digits = self.currency.minor_digits();
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let minor = self.amount_minor.unsigned_abs();
+        if digits == 0 {
+            return format!("{sign}{minor} {}", self.currency);
+        }
+        let unit = 10u64.pow(digits);
+        let width = digits as usize;
+        format!(
+            "{sign}{}.{:0width$} {}",
+            minor / unit,
+            minor % unit,
+            self.currency
+        )
+    }
+
     /// The largest amount an order's total or a payment may be: 10^15 minor units (ten
     /// trillion euros), so that sums over many of them (a year's daily sales) stay far from
     /// overflowing.
@@ -185,6 +215,20 @@ impl fmt::Display for Money {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn amounts_are_shown_in_major_units_with_their_currency_digits() {
+        let shown = |amount: i64, code: &str| {
+            super::Money::new(amount, super::Currency::parse(code).unwrap_or(super::Currency::EUR))
+                .shown()
+        };
+        assert_eq!(shown(4_998, "EUR"), "49.98 EUR");
+        assert_eq!(shown(5, "USD"), "0.05 USD");
+        assert_eq!(shown(-50, "EUR"), "-0.50 EUR");
+        assert_eq!(shown(1_200, "JPY"), "1200 JPY");
+        assert_eq!(shown(12_345, "KWD"), "12.345 KWD");
+        assert_eq!(shown(i64::MIN, "EUR"), "-92233720368547758.08 EUR");
+    }
+
     use serde_json::json;
 
     use super::*;

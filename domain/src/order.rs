@@ -105,6 +105,9 @@ pub enum OrderError {
     /// Complete before every line is delivered.
     #[error("order is not fully delivered")]
     NotFullyDelivered,
+    /// A sales-order number other than the one the ERP already gave the order.
+    #[error("the ERP already gave this order another sales-order number")]
+    SalesOrderConflict,
 }
 
 /// The Order decider. Its state is `None` until `PlaceOrder`.

@@ -30,6 +30,7 @@ event_codec! {
         OrderShipmentReturned => "OrderShipmentReturned" v 1,
         OrderCompleted => "OrderCompleted" v 1,
         OrderInvoiced => "OrderInvoiced" v 1,
+        OrderSalesOrderRecorded => "OrderSalesOrderRecorded" v 1,
     }
     older {
         ("OrderPlaced", 1) => |t, v, payload: &Value| {

@@ -85,6 +85,11 @@ pub enum OrderCommand {
         /// The invoiced total, in the order's currency.
         total: Money,
     },
+    /// Attach the number the ERP gave the order's sales order (a fact the ERP owns).
+    RecordSalesOrder {
+        /// The ERP's sales-order number; the same number again changes nothing.
+        sales_order_number: ExternalRef,
+    },
 }
 
 /// The details of a new order. Prices are the ones the customer agreed to; the catalog may

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::{
     AllocationStatus, FulfillmentStatus, OrderCancelled, OrderCommand, OrderCompleted, OrderError,
     OrderEvent, OrderInvoiced, OrderOverpaid, OrderPaymentClosed, OrderPaymentRecorded,
-    OrderPaymentRequested, OrderPlaced, OrderRefundRecorded, OrderShipmentAllocated, OrderState,
+    OrderPaymentRequested, OrderPlaced, OrderRefundRecorded, OrderSalesOrderRecorded, OrderShipmentAllocated, OrderState,
     OrderStatus, PlaceOrder, ShipmentRef,
 };
 use crate::{shipment::ShipmentLine, Code, Context, Money, ShipmentId};
@@ -170,6 +170,18 @@ pub(super) fn decide(state: Option<&OrderState>, command: OrderCommand, ctx: &Co
                 total,
             })])
         }
+        // The ERP's sales order: recorded in any status, once; another number is a conflict
+        // for a person to look at, not a silent overwrite.
+        C::RecordSalesOrder { sales_order_number } => match &order.sales_order_number {
+            Some(known) if *known == sales_order_number => Ok(vec![]),
+            Some(_) => Err(OrderError::SalesOrderConflict),
+            None => Ok(vec![OrderEvent::OrderSalesOrderRecorded(
+                OrderSalesOrderRecorded {
+                    sales_order_number,
+                    recorded_at: ctx.now(),
+                },
+            )]),
+        },
     }
 }
 

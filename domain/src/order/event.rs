@@ -40,6 +40,8 @@ pub enum OrderEvent {
     OrderCompleted(OrderCompleted),
     /// The ERP issued an invoice for it.
     OrderInvoiced(OrderInvoiced),
+    /// The ERP created the order's sales order.
+    OrderSalesOrderRecorded(OrderSalesOrderRecorded),
 }
 
 /// Payload of `OrderPlaced` (version 2; version 1 lines had a bare `price` in minor units and
@@ -160,6 +162,15 @@ pub struct ShipmentRef {
 pub struct OrderCompleted {
     /// When.
     pub completed_at: DateTime<Utc>,
+}
+
+/// Payload of `OrderSalesOrderRecorded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSalesOrderRecorded {
+    /// The ERP's sales-order number.
+    pub sales_order_number: ExternalRef,
+    /// When the ERP's answer was recorded.
+    pub recorded_at: DateTime<Utc>,
 }
 
 /// Payload of `OrderInvoiced`.

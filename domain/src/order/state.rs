@@ -176,6 +176,8 @@ pub struct OrderState {
     pub overpaid: Option<Money>,
     /// Invoice numbers the ERP attached, in the order they were recorded.
     pub invoices: Vec<ExternalRef>,
+    /// The ERP's sales-order number, once it gave one.
+    pub sales_order_number: Option<ExternalRef>,
 }
 
 impl OrderState {
@@ -348,6 +350,7 @@ pub(super) fn evolve(state: &mut Option<OrderState>, event: &OrderEvent) {
             refunded: zero,
             overpaid: None,
             invoices: Vec::new(),
+            sales_order_number: None,
         });
         return;
     }
@@ -417,6 +420,9 @@ pub(super) fn evolve(state: &mut Option<OrderState>, event: &OrderEvent) {
         OrderEvent::OrderCompleted(_) => order.status = OrderStatus::Completed,
         OrderEvent::OrderInvoiced(invoiced) => {
             order.invoices.push(invoiced.invoice_number.clone());
+        }
+        OrderEvent::OrderSalesOrderRecorded(recorded) => {
+            order.sales_order_number = Some(recorded.sales_order_number.clone());
         }
     }
 }

@@ -5,7 +5,7 @@
 use domain::{
     attention::{self, AttentionEvent},
     order::{
-        self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid,
+        self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid, OrderSalesOrderRecorded,
         OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested, OrderRefundRecorded,
         OrderShipmentAllocated, PaymentDue, ShipmentRef,
     },
@@ -87,6 +87,10 @@ fn order_samples() -> Vec<OrderEvent> {
             invoice_number: ext("INV-2024-000123"),
             issued_at: now(),
             total: eur(4_998),
+        }),
+        OrderEvent::OrderSalesOrderRecorded(OrderSalesOrderRecorded {
+            sales_order_number: ext("SO-2024-004711"),
+            recorded_at: now(),
         }),
     ]
 }
