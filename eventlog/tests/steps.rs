@@ -19,6 +19,8 @@ eventlog::on_both_backends!(
     a_waiting_step_is_told_once_and_goes_on_when_what_it_needs_appears,
     a_refused_step_is_told_and_holds_nothing_back,
     a_dismissed_step_lets_the_rest_of_its_lane_go_on,
+    an_unavailable_step_pauses_the_whole_subscriber_before_it_and_sets_nothing_aside,
+    a_step_set_aside_uses_up_no_attempt_while_its_destination_is_unavailable,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +28,7 @@ enum Act {
     Fail,
     Wait,
     Refuse,
+    Unavailable,
 }
 
 /// Takes a step per event, as told per event type; records what it took and what it told.
@@ -46,6 +49,10 @@ impl Scripted {
 
     fn heal(&self, event_type: &str) {
         self.acts.lock().unwrap().remove(event_type);
+    }
+
+    fn act(&self, event_type: &'static str, act: Act) {
+        self.acts.lock().unwrap().insert(event_type, act);
     }
 
     fn taken(&self) -> Vec<i64> {
@@ -76,6 +83,10 @@ impl Subscriber for Scripted {
         match act {
             Some(Act::Fail) => Err(StepError::failed("the partner is down")),
             Some(Act::Wait) => Err(StepError::Waiting("no order yet".to_owned())),
+            Some(Act::Unavailable) => Err(StepError::Unavailable {
+                until: chrono::Utc::now() + chrono::Duration::hours(1),
+                why: "circuit open".to_owned(),
+            }),
             Some(Act::Refuse) => Err(StepError::Refused(vec![Refusal {
                 rule: "refund_exceeds_captured".to_owned(),
                 detail: "refund exceeds captured amount".to_owned(),
@@ -313,5 +324,71 @@ async fn a_dismissed_step_lets_the_rest_of_its_lane_go_on(_db: &TestDatabase, lo
         [behind],
         "the step behind went on; the dismissed one never"
     );
+    assert!(states(&log).await.is_empty());
+}
+
+async fn an_unavailable_step_pauses_the_whole_subscriber_before_it_and_sets_nothing_aside(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let a1 = append(&log, "a", "Placed").await;
+    let b1 = append(&log, "b", "Down").await;
+    let a2 = append(&log, "a", "Paid").await;
+    let c1 = append(&log, "c", "Placed").await;
+    let scripted = Scripted::with(&[("Down", Act::Unavailable)]);
+
+    let checkpoint = log.catch_up(&scripted, &quick()).await.unwrap();
+    assert!(
+        (a1..b1).contains(&checkpoint),
+        "the checkpoint stays before the event it could not take: {checkpoint}"
+    );
+    assert_eq!(scripted.taken(), [a1], "no later event of any lane went");
+    assert!(states(&log).await.is_empty(), "nothing was set aside");
+    assert!(scripted.told().is_empty(), "nothing to tell a person");
+
+    // Still unavailable: still nothing goes, nothing is lost.
+    log.catch_up(&scripted, &quick()).await.unwrap();
+    assert_eq!(scripted.taken(), [a1]);
+
+    scripted.heal("Down");
+    let checkpoint = log.catch_up(&scripted, &quick()).await.unwrap();
+    assert_eq!(checkpoint, c1);
+    assert_eq!(scripted.taken(), [a1, b1, a2, c1], "each once, in log order");
+}
+
+async fn a_step_set_aside_uses_up_no_attempt_while_its_destination_is_unavailable(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let poison = append(&log, "a", "Poison").await;
+    let scripted = Scripted::with(&[("Poison", Act::Fail)]);
+    // Each retry due 20 ms after the last: none comes within one catch-up.
+    let slow = SubscriptionOptions {
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(20),
+        ..quick()
+    };
+    log.catch_up(&scripted, &slow).await.unwrap();
+    let attempts = |steps: Vec<eventlog::SetAsideStep>| {
+        steps.iter().map(|s| (s.position, s.state, s.attempts)).collect::<Vec<_>>()
+    };
+    let first = attempts(log.set_aside_steps(Some("scripted")).await.unwrap());
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, StepState::Retrying);
+
+    scripted.act("Poison", Act::Unavailable);
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        log.catch_up(&scripted, &slow).await.unwrap();
+    }
+    assert_eq!(
+        attempts(log.set_aside_steps(Some("scripted")).await.unwrap()),
+        first,
+        "retries while unavailable neither count nor park"
+    );
+    assert!(scripted.told().is_empty());
+
+    scripted.heal("Poison");
+    until(&log, &scripted, |s| s.taken() == [poison]).await;
     assert!(states(&log).await.is_empty());
 }

@@ -18,6 +18,8 @@ mod steps;
 
 use std::{future::Future, time::Duration};
 
+use chrono::{DateTime, Utc};
+
 pub use checkpoint::SubscriberStatus;
 pub use claim::Claim;
 pub use steps::{SetAsideStep, StepState};
@@ -39,6 +41,15 @@ pub enum StepError {
     /// The domain refused it (or some of its commands, the others went through): trying again
     /// changes nothing until a person changes something.
     Refused(Vec<Refusal>),
+    /// What the step needs cannot take anything now, for any event (a partner's circuit is
+    /// open, it asked us to wait): the subscriber pauses until `until` and then starts again
+    /// at this event. Nothing is set aside and no attempt is counted.
+    Unavailable {
+        /// When to try again.
+        until: DateTime<Utc>,
+        /// Why, for the log.
+        why: String,
+    },
 }
 
 impl StepError {

@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, future::Future};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{
     claim::{Claim, Standby},
@@ -34,6 +34,9 @@ enum Failure {
     Storage(StorageError),
     /// Someone else moved the checkpoint since the batch was read: read again from it.
     Moved,
+    /// The subscriber cannot take any step until then ([`StepError::Unavailable`]); the
+    /// checkpoint stays before the event it could not take.
+    Paused(DateTime<Utc>),
 }
 
 impl From<StorageError> for Failure {
@@ -57,7 +60,7 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
         &self,
         log: &EventLog,
         batch: &[RecordedEvent],
-        _from: i64,
+        from: i64,
         last: i64,
     ) -> Result<(), Failure> {
         let name = self.subscriber.name();
@@ -73,10 +76,20 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
                 continue;
             }
             let outcome = self.subscriber.handle(event).await;
-            if let Some(state) = self.first_outcome(log, event, &lane, outcome).await? {
-                if state != StepState::Queued {
+            match self.first_outcome(log, event, &lane, outcome).await {
+                Ok(Some(state)) if state != StepState::Queued => {
                     held.insert(lane);
                 }
+                Ok(_) => {}
+                Err(Failure::Paused(until)) => {
+                    // The events before this one are done: after the pause, this one is first.
+                    let done = event.position - 1;
+                    if done > from {
+                        log.save_checkpoint(name, done).await?;
+                    }
+                    return Err(Failure::Paused(until));
+                }
+                Err(failure) => return Err(failure),
             }
         }
         log.save_checkpoint(name, last).await?;
@@ -121,6 +134,10 @@ impl<S: Subscriber> InLanes<'_, S> {
         // comes again and so does the telling, which is idempotent.
         match outcome {
             Ok(()) => Ok(None),
+            Err(StepError::Unavailable { until, why }) => {
+                tracing::info!(subscriber = name, position = event.position, %until, %why, "pausing");
+                Err(Failure::Paused(until))
+            }
             Err(StepError::Refused(refusals)) => {
                 self.tell(event, SetAside::Refused(&refusals)).await?;
                 Ok(None)
@@ -164,6 +181,10 @@ impl<S: Subscriber> InLanes<'_, S> {
         };
         let attempts = step.attempts.saturating_add(1);
         match self.subscriber.handle(&event).await {
+            Err(StepError::Unavailable { until, why }) => {
+                tracing::info!(subscriber = name, position = step.position, %until, %why, "pausing");
+                Err(Failure::Paused(until))
+            }
             Ok(()) => {
                 if step.state.is_visible() {
                     self.went_through(&event).await?;
@@ -325,11 +346,14 @@ impl EventLog {
             .await?
             .ok_or(SubscriptionError::Claimed(name.clone()))?;
         let delivered = match self.deliver_available(delivery, options, &mut claim).await {
-            Ok(position) => delivery
-                .retry_due(self)
-                .await
-                .map(|_| position)
-                .map_err(|failure| failed(&name, position, failure)),
+            Ok(Reached {
+                position,
+                paused_until: Some(_),
+            }) => Ok(position),
+            Ok(Reached { position, .. }) => match delivery.retry_due(self).await {
+                Ok(_) | Err(Failure::Paused(_)) => Ok(position),
+                Err(failure) => Err(failed(&name, position, failure)),
+            },
             Err(error) => Err(error),
         };
         // Released before returning, so that the caller's next catch-up finds it free (a
@@ -368,25 +392,37 @@ impl EventLog {
             loop {
                 let woken = self.appended().notified();
                 let round = match self.deliver_available(delivery, options, &mut claim).await {
-                    Ok(position) => {
+                    Ok(Reached {
+                        paused_until: Some(until),
+                        ..
+                    }) => Ok(Some(until)),
+                    Ok(Reached { position, .. }) => {
                         let due = set_aside
                             || retried_at.is_none_or(|at| at.elapsed() >= options.poll_interval);
                         if due {
                             retried_at = Some(tokio::time::Instant::now());
-                            delivery
-                                .retry_due(self)
-                                .await
-                                .map(|steps| set_aside = steps > 0)
-                                .map_err(|failure| failed(&name, position, failure))
+                            match delivery.retry_due(self).await {
+                                Ok(steps) => {
+                                    set_aside = steps > 0;
+                                    Ok(None)
+                                }
+                                Err(Failure::Paused(until)) => Ok(Some(until)),
+                                Err(failure) => Err(failed(&name, position, failure)),
+                            }
                         } else {
-                            Ok(())
+                            Ok(None)
                         }
                     }
                     Err(error) => Err(error),
                 };
                 match round {
-                    Ok(_) => {
+                    Ok(None) => {
                         let _ = tokio::time::timeout(options.poll_interval, woken).await;
+                    }
+                    Ok(Some(until)) => {
+                        // New events change nothing while paused: sleep through wake-ups.
+                        let pause = (until - Utc::now()).to_std().unwrap_or_default();
+                        tokio::time::sleep(pause).await;
                     }
                     Err(
                         error @ (SubscriptionError::Storage(_) | SubscriptionError::ClaimLost(_)),
@@ -419,7 +455,7 @@ impl EventLog {
         delivery: &D,
         options: &SubscriptionOptions,
         claim: &mut Claim,
-    ) -> Result<i64, SubscriptionError> {
+    ) -> Result<Reached, SubscriptionError> {
         let name = delivery.name();
         let mut position = self.checkpoint(name).await?;
         let mut one_by_one_until = 0;
@@ -438,7 +474,10 @@ impl EventLog {
                 None => self.read_all(position, size).await?,
             };
             let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                return Ok(position);
+                return Ok(Reached {
+                    position,
+                    paused_until: None,
+                });
             };
             let (first, last) = (first.position, last.position);
             // Read the next batch while this one is delivered: reading and writing overlap.
@@ -446,6 +485,12 @@ impl EventLog {
             match delivery.deliver(self, &batch, position, last).await {
                 Ok(()) => position = last,
                 Err(Failure::Moved) => position = self.checkpoint(name).await?,
+                Err(Failure::Paused(until)) => {
+                    return Ok(Reached {
+                        position: self.checkpoint(name).await?,
+                        paused_until: Some(until),
+                    })
+                }
                 Err(Failure::Storage(error)) => return Err(error.into()),
                 Err(Failure::Handler(_)) if batch.len() > 1 => {
                     tracing::warn!(
@@ -478,8 +523,14 @@ fn failed(name: &str, position: i64, failure: Failure) -> SubscriptionError {
             position,
             source,
         },
-        Failure::Moved => SubscriptionError::Claimed(name.to_owned()),
+        Failure::Moved | Failure::Paused(_) => SubscriptionError::Claimed(name.to_owned()),
     }
+}
+
+/// How far a subscriber got: its checkpoint, and until when it pauses if it must.
+struct Reached {
+    position: i64,
+    paused_until: Option<DateTime<Utc>>,
 }
 
 /// The read of the batch after `after`, running in the background; aborted if not taken.
