@@ -61,6 +61,8 @@ pub enum Permission {
     AttentionView,
     #[strum(serialize = "attention.resolve")]
     AttentionResolve,
+    #[strum(serialize = "integrations.view")]
+    IntegrationsView,
     #[strum(serialize = "admin")]
     Admin,
 }
@@ -135,6 +137,7 @@ impl Role {
                         | P::PaymentsCreate
                         | P::ShipmentsEdit
                         | P::AttentionResolve
+                        | P::IntegrationsView
                 )
             }
             Self::Finance => {
@@ -144,9 +147,10 @@ impl Role {
                         | P::PaymentsApprove
                         | P::PaymentsCancel
                         | P::AttentionResolve
+                        | P::IntegrationsView
                 )
             }
-            Self::Auditor => view || matches!(permission, P::AuditView),
+            Self::Auditor => view || matches!(permission, P::AuditView | P::IntegrationsView),
             Self::Viewer => view,
         }
     }

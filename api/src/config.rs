@@ -35,6 +35,10 @@ pub struct Config {
     pub webhooks: adapters::inbound::WebhookSecrets,
     /// What one client may hold of the HTTP server (`[http]`, `BACKOFFICE_HTTP__…`).
     pub http: HttpLimits,
+    /// The outbound destinations (`[outbound.erp]` …, `BACKOFFICE_OUTBOUND__ERP__BASE_URL` …),
+    /// each off until configured.
+    #[serde(default)]
+    pub outbound: adapters::outbound::OutboundConfig,
     /// This process's name in the claims it takes; stable across its restarts, and unique
     /// among the processes sharing a database. Unset: the host's name and the listen port.
     #[serde(default)]
@@ -211,6 +215,9 @@ impl Config {
         }
         if self.step_attempts < 1 {
             return Err(ConfigError::rejected("step_attempts", "must be at least 1"));
+        }
+        if let Err((key, why)) = self.outbound.check() {
+            return Err(ConfigError::rejected(&format!("outbound.{key}"), why));
         }
         if self.webhooks.unmatched_max_age_hours == Some(0) {
             return Err(ConfigError::rejected(

@@ -64,6 +64,8 @@ pub struct AppState {
     pub process: std::sync::Arc<str>,
     /// The idempotency keys this process runs a request for.
     pub running_keys: std::sync::Arc<idempotency::RunningKeys>,
+    /// The outbound destinations this process is configured for.
+    pub outbound: std::sync::Arc<adapters::outbound::OutboundConfig>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             inbox_options: WorkerOptions::default(),
             process: std::sync::Arc::from("backoffice"),
             running_keys: std::sync::Arc::default(),
+            outbound: std::sync::Arc::default(),
         }
     }
 

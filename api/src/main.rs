@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Outbound integrations (ERP, CRM, e-mail, SMS, the event stream).
+    Integrations {
+        #[command(subcommand)]
+        command: IntegrationsCommand,
+    },
     /// API users.
     Users {
         #[command(subcommand)]
@@ -60,6 +65,17 @@ enum DbCommand {
         /// The service role (it must exist: CREATE ROLE … LOGIN).
         #[arg(long)]
         service_role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IntegrationsCommand {
+    /// Per destination: whether it is configured, position, lag (events and seconds), circuit,
+    /// failing, parked and waiting messages, attempts of the last hour by outcome.
+    Status {
+        /// As JSON (the same document as `GET /api/v1/admin/integrations`).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -163,6 +179,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(&format!(
                 "{service_role} may read, write the tables beside the log, and append only through append_events()\n"
             ))
+        }
+        Command::Integrations {
+            command: IntegrationsCommand::Status { json },
+        } => {
+            let log = connect(&config).await?;
+            let statuses =
+                adapters::outbound::status::destinations(&log, adapters::outbound::NAMES, |name| {
+                    config.outbound.is_configured(name)
+                })
+                .await
+                .context("while reading the integrations' status")?;
+            if json {
+                let text = serde_json::to_string_pretty(&statuses)?;
+                return print(&format!("{text}\n"));
+            }
+            print(&integrations_table(&statuses))
         }
         Command::Projections {
             command: ProjectionsCommand::Status,
@@ -315,6 +347,45 @@ async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
     print(&out)
 }
 
+fn integrations_table(statuses: &[adapters::outbound::status::DestinationStatus]) -> String {
+    let mut out = format!(
+        "{:<8} {:<10} {:>10} {:>8} {:>9}  {:<9} {:>7} {:>6} {:>7}  attempts (last hour)\n",
+        "name",
+        "configured",
+        "position",
+        "lag",
+        "lag (s)",
+        "circuit",
+        "failing",
+        "parked",
+        "waiting"
+    );
+    for status in statuses {
+        let circuit = status
+            .circuit
+            .as_ref()
+            .map_or("closed", |c| c.state.as_str());
+        let attempts = status
+            .attempts_last_hour
+            .iter()
+            .map(|(outcome, n)| format!("{outcome} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "{:<8} {:<10} {:>10} {:>8} {:>9.1}  {circuit:<9} {:>7} {:>6} {:>7}  {attempts}\n",
+            status.destination,
+            if status.configured { "yes" } else { "no" },
+            status.position,
+            status.lag_events,
+            status.lag_seconds,
+            status.failing,
+            status.parked,
+            status.waiting,
+        ));
+    }
+    out
+}
+
 fn print(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::io::stdout()
@@ -383,7 +454,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if keys + deliveries > 0 {
         tracing::info!(process = %state.process, keys, deliveries, "released the claims held when this process stopped");
     }
-    let _workers = api::spawn_workers(&state);
+    state.outbound = std::sync::Arc::new(config.outbound.clone());
+    let _workers = api::spawn_workers(&state)
+        .await
+        .context("while setting up the outbound destinations")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;

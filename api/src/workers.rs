@@ -1,16 +1,22 @@
 //! Everything `serve` runs beside the HTTP server, in one place: the read models' projections
-//! (`projections::ReadModel`), the process managers (`commands::process`) and the webhook
-//! inbox worker. `serve` spawns them, `backoffice projections status` and the takeover test
-//! list them by name; each kind is declared once in its own crate.
+//! (`projections::ReadModel`), the process managers (`commands::process`), the webhook inbox
+//! worker and the configured outbound destinations (`adapters::outbound`). `serve` spawns them,
+//! `backoffice projections status`, `backoffice integrations status` and the takeover test list
+//! them by name; each kind is declared once in its own crate.
 
-use adapters::inbound::{Worker, WorkerOptions};
+use adapters::{
+    inbound::{Worker, WorkerOptions},
+    outbound::{self, SetupError},
+};
+use eventlog::RecordedEvent;
 use projections::{ReadModel, ReadModelProjection};
 use tokio::task::JoinSet;
 
 use crate::AppState;
 
-/// The subscribers `serve` runs, by name: the read models' projections, then the process
-/// managers.
+/// The subscribers `serve` always runs, by name: the read models' projections, then the
+/// process managers. (The outbound destinations run only where configured:
+/// `backoffice integrations status`.)
 pub fn subscriber_names() -> impl Iterator<Item = &'static str> {
     ReadModel::ALL
         .into_iter()
@@ -18,11 +24,16 @@ pub fn subscriber_names() -> impl Iterator<Item = &'static str> {
         .chain(commands::process::NAMES)
 }
 
+/// The lane of subscriber `name`'s step for `event`: a process manager's or a destination's.
+pub fn lane_of(name: &str, event: &RecordedEvent) -> Option<String> {
+    commands::process::lane_of(name, event).or_else(|| outbound::lane_of(name, event))
+}
+
 /// Runs, in the background, everything that follows the log and the inbox: the read-model
-/// projections, the process managers (each under its claim, so several processes may call
-/// this) and the webhook inbox worker. Dropping the returned set stops them.
-#[must_use = "dropping the set stops the workers"]
-pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
+/// projections, the process managers and the configured outbound destinations (each under its
+/// claim, so several processes may call this) and the webhook inbox worker. Dropping the
+/// returned set stops them. Fails if a destination's configuration cannot be used.
+pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> {
     let mut workers = JoinSet::new();
     let log = &state.log;
     let options = WorkerOptions {
@@ -36,5 +47,6 @@ pub fn spawn_workers(state: &AppState) -> JoinSet<()> {
         workers.spawn(async move { log.run_projection(&projection, &Default::default()).await });
     }
     commands::process::spawn_all(log, &state.process_options, &mut workers);
-    workers
+    outbound::spawn_configured(&state.handler, &state.outbound, &mut workers).await?;
+    Ok(workers)
 }

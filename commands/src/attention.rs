@@ -1,4 +1,4 @@
-//! Attention items of the process managers (ADR 0010): raised when a step is refused, parked or
+//! Attention items of the process managers and outbound destinations (ADR 0010): raised when a step is refused, parked or
 //! waiting, resolved when it goes through; retried or dismissed by a person, each change an
 //! event of the item's stream, and each decided in the transaction that moves the step.
 
@@ -18,7 +18,7 @@ pub fn item_of(process: &str, event: &RecordedEvent) -> AttentionId {
 }
 
 /// Raises (or raises again) the item about `process`'s step for `event`.
-pub(crate) async fn raise(
+pub async fn raise(
     handler: &CommandHandler,
     process: &str,
     event: &RecordedEvent,
@@ -74,7 +74,7 @@ pub(crate) async fn raise(
 }
 
 /// Resolves the item about `process`'s step for `event`, if there is one.
-pub(crate) async fn resolve(
+pub async fn resolve(
     handler: &CommandHandler,
     process: &str,
     event: &RecordedEvent,
@@ -110,14 +110,21 @@ impl From<eventlog::StorageError> for ActionError {
     }
 }
 
+/// The lane of a subscriber's step for an event, by subscriber name: what a person's retry
+/// sets a step aside in (the process managers' [`process::lane_of`], and whatever else runs
+/// steps, such as the outbound destinations, which this crate does not know).
+pub type Lanes = fn(&str, &RecordedEvent) -> Option<String>;
+
 /// A person asks for the step of item `id` to be tried once more: in one transaction, the
-/// request is recorded on the item (with who asked, from `meta`) and the step is set due.
+/// request is recorded on the item (with who asked, from `meta`) and the step is set due in
+/// its lane, as `lanes` tells it.
 pub async fn retry(
     handler: &CommandHandler,
     id: AttentionId,
     meta: &CommandMeta,
+    lanes: Lanes,
 ) -> Result<crate::Executed, ActionError> {
-    act(handler, id, AttentionCommand::RequestRetry, meta).await
+    act(handler, id, AttentionCommand::RequestRetry, meta, lanes).await
 }
 
 /// A person decides the step of item `id` is not to be done: in one transaction, the
@@ -129,7 +136,14 @@ pub async fn dismiss(
     reason: NonEmptyText,
     meta: &CommandMeta,
 ) -> Result<crate::Executed, ActionError> {
-    act(handler, id, AttentionCommand::Dismiss { reason }, meta).await
+    act(
+        handler,
+        id,
+        AttentionCommand::Dismiss { reason },
+        meta,
+        process::lane_of,
+    )
+    .await
 }
 
 async fn act(
@@ -137,6 +151,7 @@ async fn act(
     id: AttentionId,
     command: AttentionCommand,
     meta: &CommandMeta,
+    lanes: Lanes,
 ) -> Result<crate::Executed, ActionError> {
     let log = handler.log();
     let stream = StreamId::new(attention::AGGREGATE_TYPE, id.to_string());
@@ -187,7 +202,7 @@ async fn act(
                 let process = &item.raised.process;
                 match &command {
                     AttentionCommand::RequestRetry => {
-                        let lane = process::lane_of(process, &event).ok_or_else(|| {
+                        let lane = lanes(process, &event).ok_or_else(|| {
                             ActionError::StepGone(format!("no process {process} takes this step"))
                         })?;
                         log.request_step_in(&mut tx, process, &event, &lane).await?;
@@ -226,7 +241,7 @@ async fn act(
 }
 
 /// The metadata of what a process does about its step for `event`.
-pub(crate) fn process_meta(process: &str, event: &RecordedEvent) -> CommandMeta {
+pub fn process_meta(process: &str, event: &RecordedEvent) -> CommandMeta {
     CommandMeta {
         metadata: Metadata {
             actor: Some(process.to_owned()),

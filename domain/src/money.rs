@@ -218,8 +218,11 @@ mod tests {
     #[test]
     fn amounts_are_shown_in_major_units_with_their_currency_digits() {
         let shown = |amount: i64, code: &str| {
-            super::Money::new(amount, super::Currency::parse(code).unwrap_or(super::Currency::EUR))
-                .shown()
+            super::Money::new(
+                amount,
+                super::Currency::parse(code).unwrap_or(super::Currency::EUR),
+            )
+            .shown()
         };
         assert_eq!(shown(4_998, "EUR"), "49.98 EUR");
         assert_eq!(shown(5, "USD"), "0.05 USD");

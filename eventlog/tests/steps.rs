@@ -353,7 +353,11 @@ async fn an_unavailable_step_pauses_the_whole_subscriber_before_it_and_sets_noth
     scripted.heal("Down");
     let checkpoint = log.catch_up(&scripted, &quick()).await.unwrap();
     assert_eq!(checkpoint, c1);
-    assert_eq!(scripted.taken(), [a1, b1, a2, c1], "each once, in log order");
+    assert_eq!(
+        scripted.taken(),
+        [a1, b1, a2, c1],
+        "each once, in log order"
+    );
 }
 
 async fn a_step_set_aside_uses_up_no_attempt_while_its_destination_is_unavailable(
@@ -370,7 +374,10 @@ async fn a_step_set_aside_uses_up_no_attempt_while_its_destination_is_unavailabl
     };
     log.catch_up(&scripted, &slow).await.unwrap();
     let attempts = |steps: Vec<eventlog::SetAsideStep>| {
-        steps.iter().map(|s| (s.position, s.state, s.attempts)).collect::<Vec<_>>()
+        steps
+            .iter()
+            .map(|s| (s.position, s.state, s.attempts))
+            .collect::<Vec<_>>()
     };
     let first = attempts(log.set_aside_steps(Some("scripted")).await.unwrap());
     assert_eq!(first.len(), 1);

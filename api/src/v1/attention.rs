@@ -176,7 +176,7 @@ fn item_id(id: &str) -> Result<AttentionId, Problem> {
         .map_err(|_| Problem::not_found("attention item", id))
 }
 
-fn action_problem(error: ActionError) -> Problem {
+pub(super) fn action_problem(error: ActionError) -> Problem {
     match error {
         ActionError::Refused(error) => error.into(),
         ActionError::StepGone(why) => Problem::new(
@@ -202,9 +202,14 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::AttentionResolve)?;
-    let executed = commands::attention::retry(&state.handler, item_id(&id)?, &ctx.meta)
-        .await
-        .map_err(action_problem)?;
+    let executed = commands::attention::retry(
+        &state.handler,
+        item_id(&id)?,
+        &ctx.meta,
+        crate::workers::lane_of,
+    )
+    .await
+    .map_err(action_problem)?;
     Ok(accepted(&executed, &id, None))
 }
 

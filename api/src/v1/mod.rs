@@ -6,6 +6,7 @@
 
 mod attention;
 mod audit;
+mod integrations;
 mod orders;
 mod payments;
 pub mod schema;
@@ -46,6 +47,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(attention::dismiss))
         .routes(routes!(audit::stream_history))
         .routes(routes!(audit::query))
+        .routes(routes!(integrations::list))
+        .routes(routes!(integrations::messages))
+        .routes(routes!(integrations::attempts))
+        .routes(routes!(integrations::retry))
 }
 
 /// What a command answers.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use super::{
     AllocationStatus, FulfillmentStatus, OrderCancelled, OrderCommand, OrderCompleted, OrderError,
     OrderEvent, OrderInvoiced, OrderOverpaid, OrderPaymentClosed, OrderPaymentRecorded,
-    OrderPaymentRequested, OrderPlaced, OrderRefundRecorded, OrderSalesOrderRecorded, OrderShipmentAllocated, OrderState,
-    OrderStatus, PlaceOrder, ShipmentRef,
+    OrderPaymentRequested, OrderPlaced, OrderRefundRecorded, OrderSalesOrderRecorded,
+    OrderShipmentAllocated, OrderState, OrderStatus, PlaceOrder, ShipmentRef,
 };
 use crate::{shipment::ShipmentLine, Code, Context, Money, ShipmentId};
 

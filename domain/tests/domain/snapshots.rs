@@ -5,9 +5,9 @@
 use domain::{
     attention::{self, AttentionEvent},
     order::{
-        self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid, OrderSalesOrderRecorded,
+        self, OrderCancelled, OrderCompleted, OrderEvent, OrderInvoiced, OrderOverpaid,
         OrderPaymentClosed, OrderPaymentRecorded, OrderPaymentRequested, OrderRefundRecorded,
-        OrderShipmentAllocated, PaymentDue, ShipmentRef,
+        OrderSalesOrderRecorded, OrderShipmentAllocated, PaymentDue, ShipmentRef,
     },
     payment::{
         self, PaymentAuthorized, PaymentCaptured, PaymentDisputed, PaymentEvent, PaymentFailed,

@@ -61,7 +61,7 @@ impl App {
         // lagging read says so rather than timing out).
         state.consistency_wait = Duration::from_secs(25);
         state.process_options = options;
-        let workers = api::spawn_workers(&state);
+        let workers = api::spawn_workers(&state).await.unwrap();
         let mut tokens = Vec::new();
         for role in Role::ALL {
             let token = api::auth::create_user(&log, role.name(), role)

@@ -1,0 +1,10 @@
+//! The outbound integrations: what each destination makes of the log's events, the exact
+//! requests its partner receives, and how the engine behaves when partners fail, refuse,
+//! throttle or come back.
+#![allow(clippy::unwrap_used)]
+
+mod email;
+mod mappings;
+mod requests;
+mod stream;
+mod support;
