@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod email;
+mod engine;
 mod mappings;
 mod requests;
 mod stream;

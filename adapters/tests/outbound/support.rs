@@ -460,3 +460,119 @@ impl NatsStream {
         let _ = self.context.delete_stream(&self.name).await;
     }
 }
+
+/// How a [`Partner`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 201 for a new idempotency key (an effect), 200 for one seen before.
+    Up,
+    /// 503 to everything.
+    Down,
+    /// 400 to everything.
+    Refusing,
+    /// 429 with `Retry-After: <seconds>` to the next call, then up.
+    ThrottleOnce(u64),
+}
+
+/// One call a partner received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub at: std::time::Instant,
+    pub key: String,
+    pub path: String,
+    pub status: u16,
+}
+
+#[derive(Debug)]
+struct PartnerState {
+    mode: Mode,
+    calls: Vec<Call>,
+    effects: Vec<Call>,
+    seen: std::collections::HashSet<String>,
+}
+
+/// A partner's HTTP API as a real server (wiremock) that counts calls, distinct idempotency
+/// keys and effects, and answers as its [`Mode`] says.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    state: std::sync::Arc<std::sync::Mutex<PartnerState>>,
+    pub server: std::sync::Arc<wiremock::MockServer>,
+}
+
+impl Partner {
+    pub async fn start(mode: Mode) -> Self {
+        let state = std::sync::Arc::new(std::sync::Mutex::new(PartnerState {
+            mode,
+            calls: Vec::new(),
+            effects: Vec::new(),
+            seen: std::collections::HashSet::new(),
+        }));
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(Responder(state.clone()))
+            .mount(&server)
+            .await;
+        Self {
+            state,
+            server: std::sync::Arc::new(server),
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The calls that took effect: one per distinct idempotency key, in arrival order.
+    pub fn effects(&self) -> Vec<Call> {
+        self.state.lock().unwrap().effects.clone()
+    }
+}
+
+struct Responder(std::sync::Arc<std::sync::Mutex<PartnerState>>);
+
+impl wiremock::Respond for Responder {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let mut state = self.0.lock().unwrap();
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let (status, retry_after) = match state.mode {
+            Mode::Down => (503, None),
+            Mode::Refusing => (400, None),
+            Mode::ThrottleOnce(seconds) => {
+                state.mode = Mode::Up;
+                (429, Some(seconds))
+            }
+            Mode::Up if state.seen.contains(&key) => (200, None),
+            Mode::Up => (201, None),
+        };
+        let call = Call {
+            at: std::time::Instant::now(),
+            key: key.clone(),
+            path: request.url.path().to_owned(),
+            status,
+        };
+        if status == 201 {
+            state.seen.insert(key);
+            state.effects.push(call.clone());
+        }
+        state.calls.push(call);
+        let template = wiremock::ResponseTemplate::new(status)
+            .set_body_json(serde_json::json!({"status": status}));
+        match retry_after {
+            Some(seconds) => template.insert_header("Retry-After", seconds.to_string().as_str()),
+            None => template,
+        }
+    }
+}

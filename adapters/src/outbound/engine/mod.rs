@@ -20,7 +20,7 @@ mod window;
 
 use std::{sync::Mutex, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use commands::CommandHandler;
 use domain::{order::Order, Rule as _};
 use eventlog::{HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber};
@@ -42,6 +42,8 @@ pub struct Outbound<D> {
     limits: Limits,
     circuit: Mutex<Circuit>,
     window: Option<Mutex<Window>>,
+    /// Until when the partner asked us to wait (`Retry-After`).
+    resume_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl<D: Destination> Outbound<D> {
@@ -57,7 +59,31 @@ impl<D: Destination> Outbound<D> {
             destination,
             limits,
             window,
+            resume_at: Mutex::new(None),
         }
+    }
+
+    /// Until when the partner asked us to wait, if that is still ahead.
+    fn asked_to_wait(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let resume_at = *self
+            .resume_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        resume_at.filter(|at| *at > now)
+    }
+
+    /// The partner asked us to wait `asked` (capped), or a second if it did not say how long:
+    /// the destination pauses until then. Answers when that is.
+    fn wait_as_asked(&self, asked: Option<Duration>) -> DateTime<Utc> {
+        let pause = asked
+            .unwrap_or(Duration::from_secs(1))
+            .min(self.limits.max_pause());
+        let until = Utc::now() + chrono::Duration::from_std(pause).unwrap_or_default();
+        *self
+            .resume_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+        until
     }
 
     /// The destination.
@@ -225,6 +251,12 @@ impl<D: Destination> Subscriber for Outbound<D> {
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), StepError> {
+        if let Some(until) = self.asked_to_wait(Utc::now()) {
+            return Err(StepError::Unavailable {
+                until,
+                why: format!("{}: asked to wait", D::NAME),
+            });
+        }
         let facts = Facts::load(&self.handler, event, D::NEEDS)
             .await
             .map_err(StepError::Failed)?;
@@ -234,29 +266,22 @@ impl<D: Destination> Subscriber for Outbound<D> {
             Err(Unmappable::Missing(why)) => return Err(StepError::Waiting(why)),
             Err(Unmappable::Unreadable(why)) => return Err(StepError::failed(why)),
         };
-        let admission = self.circuit().admit(Utc::now());
-        if let Admission::Wait(until) = admission {
+        if let Admission::Wait(until) = self.circuit().admit(Utc::now()) {
             return Err(StepError::Unavailable {
                 until,
                 why: format!("{}: circuit open", D::NAME),
             });
         }
-        let sent = self.attempt(event, &message).await?;
-        match sent {
+        match self.attempt(event, &message).await? {
             Ok(answer) => {
                 let changed = self.circuit().succeeded();
                 self.save_circuit(changed).await;
                 self.follow_up(event, &answer).await
             }
-            Err(SendError::Throttled { retry_after, .. }) => {
-                let pause = retry_after
-                    .unwrap_or(Duration::from_secs(1))
-                    .min(self.limits.max_pause());
-                Err(StepError::Unavailable {
-                    until: Utc::now() + chrono::Duration::from_std(pause).unwrap_or_default(),
-                    why: format!("{}: throttled", D::NAME),
-                })
-            }
+            Err(SendError::Throttled { retry_after, .. }) => Err(StepError::Unavailable {
+                until: self.wait_as_asked(retry_after),
+                why: format!("{}: throttled", D::NAME),
+            }),
             Err(rejected @ SendError::Rejected { .. }) => {
                 // It answered: it is up.
                 let changed = self.circuit().succeeded();
@@ -267,20 +292,16 @@ impl<D: Destination> Subscriber for Outbound<D> {
                 let why = failed.describe();
                 let opened = self.circuit().failed(Utc::now(), &why);
                 self.save_circuit(true).await;
-                match opened {
-                    // The failure that opens the circuit, or a failed probe: the destination
-                    // pauses, and this message is the next probe.
-                    Some(until) => {
-                        let asked = retry_after.map(|asked| {
-                            let asked = asked.min(self.limits.max_pause());
-                            Utc::now() + chrono::Duration::from_std(asked).unwrap_or_default()
-                        });
-                        Err(StepError::Unavailable {
-                            until: asked.map_or(until, |asked| asked.max(until)),
-                            why,
-                        })
-                    }
-                    None => Err(StepError::failed(why)),
+                // A partner that says when to come back (a 503 with `Retry-After`) is waited
+                // for; the failure that opens the circuit (or a failed probe) pauses the
+                // destination until its probe. Either way this message goes first after.
+                let asked = retry_after.map(|asked| self.wait_as_asked(Some(asked)));
+                match (opened, asked) {
+                    (None, None) => Err(StepError::failed(why)),
+                    (opened, asked) => Err(StepError::Unavailable {
+                        until: opened.max(asked).unwrap_or_else(Utc::now),
+                        why,
+                    }),
                 }
             }
         }
