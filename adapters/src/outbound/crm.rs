@@ -39,15 +39,12 @@ impl Destination for Crm {
 
     async fn connect(config: &CrmConfig) -> Result<Self, SetupError> {
         let credentials = Credentials::Bearer(config.token.clone());
-        let partner = HttpPartner::new(&config.base_url, credentials, config.limits.timeout())
-            .map_err(|e| SetupError::new(Self::NAME, e))?;
+        let partner = HttpPartner::new(Self::NAME, &config.base_url, credentials, &config.limits)?;
         Ok(Self { partner })
     }
 
     fn lane(event: &RecordedEvent) -> Option<String> {
-        EVENT_TYPES
-            .contains(&event.event_type.as_str())
-            .then(|| order_lane(event))
+        order_lane(event, &EVENT_TYPES)
     }
 
     fn message(

@@ -138,9 +138,7 @@ impl Destination for Email {
     }
 
     fn lane(event: &RecordedEvent) -> Option<String> {
-        EVENT_TYPES
-            .contains(&event.event_type.as_str())
-            .then(|| order_lane(event))
+        order_lane(event, &EVENT_TYPES)
     }
 
     fn message(

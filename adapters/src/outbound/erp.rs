@@ -52,15 +52,12 @@ impl Destination for Erp {
 
     async fn connect(config: &ErpConfig) -> Result<Self, SetupError> {
         let credentials = Credentials::StandardWebhooks(config.secret.clone());
-        let partner = HttpPartner::new(&config.base_url, credentials, config.limits.timeout())
-            .map_err(|e| SetupError::new(Self::NAME, e))?;
+        let partner = HttpPartner::new(Self::NAME, &config.base_url, credentials, &config.limits)?;
         Ok(Self { partner })
     }
 
     fn lane(event: &RecordedEvent) -> Option<String> {
-        EVENT_TYPES
-            .contains(&event.event_type.as_str())
-            .then(|| order_lane(event))
+        order_lane(event, &EVENT_TYPES)
     }
 
     fn message(

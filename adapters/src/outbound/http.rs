@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Answer, SendError};
+use super::{Answer, Limits, SendError, SetupError};
 use crate::inbound::signature::{standard, StandardWebhooksVerifier};
 
 /// The header every request carries the event's id in.
@@ -82,46 +82,37 @@ pub struct HttpPartner {
     signer: Option<StandardWebhooksVerifier>,
 }
 
-/// Why an HTTP partner could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The base URL is not an absolute http(s) URL.
-    #[error("base_url must be an absolute http or https URL")]
-    BaseUrl,
-    /// The signing secret is not usable.
-    #[error("the signing secret is not usable: {0}")]
-    Secret(String),
-    /// The HTTP client could not be built.
-    #[error("the HTTP client could not be built: {0}")]
-    Client(String),
-}
-
 impl HttpPartner {
-    /// The partner at `base_url` (requests go to `base_url` + a message's path), known by
-    /// `credentials`, each request given up after `timeout`. Redirects are not followed: a
-    /// partner that moved is a refusal a person reads.
+    /// Destination `name`'s partner at `base_url` (requests go to `base_url` + a message's
+    /// path), known by `credentials`, each request given up after `limits`' timeout. Redirects
+    /// are not followed: a partner that moved is a refusal a person reads.
     pub fn new(
+        name: &'static str,
         base_url: &str,
         credentials: Credentials,
-        timeout: Duration,
+        limits: &Limits,
     ) -> Result<Self, SetupError> {
-        let parsed = url::Url::parse(base_url).map_err(|_| SetupError::BaseUrl)?;
+        let refused = |why: String| SetupError::new(name, why);
+        let parsed = url::Url::parse(base_url)
+            .map_err(|_| refused("base_url must be an absolute http or https URL".to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.cannot_be_a_base() {
-            return Err(SetupError::BaseUrl);
+            return Err(refused(
+                "base_url must be an absolute http or https URL".to_owned(),
+            ));
         }
         let signer = match &credentials {
             Credentials::StandardWebhooks(secret) => Some(
                 StandardWebhooksVerifier::new(secret.expose_secret())
-                    .map_err(|e| SetupError::Secret(e.to_string()))?,
+                    .map_err(|e| refused(format!("secret: {e}")))?,
             ),
             _ => None,
         };
         let client = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(limits.timeout())
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("backoffice/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
+            .map_err(|e| refused(format!("the HTTP client: {e}")))?;
         Ok(Self {
             client,
             base_url: base_url.trim_end_matches('/').to_owned(),

@@ -219,12 +219,16 @@ pub fn excerpt(text: &str) -> String {
     text[..end].to_owned()
 }
 
-/// The lane of the order `event` concerns (`order/<id>`), else of its own stream.
-pub fn order_lane(event: &RecordedEvent) -> String {
-    match commands::attention::order_of(event) {
+/// For an event of one of `types`: the lane of the order it concerns (`order/<id>`), else of
+/// its own stream. Messages about one order go in log order.
+pub fn order_lane(event: &RecordedEvent, types: &[&str]) -> Option<String> {
+    if !types.contains(&event.event_type.as_str()) {
+        return None;
+    }
+    Some(match commands::attention::order_of(event) {
         Some(order) => format!("order/{order}"),
         None => event.stream.to_string(),
-    }
+    })
 }
 
 /// Declares every destination once: its configuration section, its name for the status, its
@@ -325,6 +329,30 @@ mod tests {
             .filter(|name| config.is_configured(name))
             .collect();
         assert_eq!(configured, ["crm"]);
+    }
+
+    #[test]
+    fn no_secret_shows_in_the_configuration_as_printed() {
+        let config: OutboundConfig = serde_json::from_value(serde_json::json!({
+            "erp": {"base_url": "http://erp.test", "secret": "whsec_c2VjcmV0LWVycA=="},
+            "crm": {"base_url": "http://crm.test", "token": "crm-s3cret"},
+            "email": {"smtp_url": "smtp://u:mail-s3cret@mail.test", "from": "a@b.test"},
+            "sms": {"base_url": "http://sms.test", "account_sid": "AC1",
+                    "auth_token": "sms-s3cret", "from": "+15005550006"},
+            "events": {"nats_url": "nats://u:nats-s3cret@nats.test:4222"},
+        }))
+        .unwrap_or_default();
+        assert!(config.is_configured("events"));
+        let printed = format!("{config:?}");
+        for secret in [
+            "c2VjcmV0",
+            "crm-s3cret",
+            "mail-s3cret",
+            "sms-s3cret",
+            "nats-s3cret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
     }
 
     #[test]

@@ -55,8 +55,7 @@ impl Destination for Sms {
             user: config.account_sid.clone(),
             password: config.auth_token.clone(),
         };
-        let partner = HttpPartner::new(&config.base_url, credentials, config.limits.timeout())
-            .map_err(|e| SetupError::new(Self::NAME, e))?;
+        let partner = HttpPartner::new(Self::NAME, &config.base_url, credentials, &config.limits)?;
         Ok(Self {
             partner,
             account_sid: config.account_sid.clone(),
@@ -65,9 +64,7 @@ impl Destination for Sms {
     }
 
     fn lane(event: &RecordedEvent) -> Option<String> {
-        EVENT_TYPES
-            .contains(&event.event_type.as_str())
-            .then(|| order_lane(event))
+        order_lane(event, &EVENT_TYPES)
     }
 
     fn message(

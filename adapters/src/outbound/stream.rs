@@ -69,19 +69,30 @@ impl Destination for EventStream {
                 "subject_prefix must be dot-separated tokens of letters, digits, _ or -",
             ));
         }
+        // The credentials go to the client apart from the address, which the client logs.
+        let invalid = || {
+            SetupError::new(
+                Self::NAME,
+                "nats_url must be nats://[user:password@]host:port",
+            )
+        };
+        let mut url = url::Url::parse(config.nats_url.expose_secret()).map_err(|_| invalid())?;
+        let mut options = async_nats::ConnectOptions::new();
+        if !url.username().is_empty() {
+            let user = url.username().to_owned();
+            let password = url.password().unwrap_or_default().to_owned();
+            options = options.user_and_password(user, password);
+            url.set_username("").map_err(|()| invalid())?;
+            url.set_password(None).map_err(|()| invalid())?;
+        }
         // Connects in the background (and keeps reconnecting): a server down at start is a
         // destination whose messages fail and wait, not a service that does not start.
-        let client = async_nats::ConnectOptions::new()
+        let client = options
             .retry_on_initial_connect()
             .connection_timeout(config.limits.timeout())
-            .connect(config.nats_url.expose_secret())
+            .connect(url.as_str())
             .await
-            .map_err(|_| {
-                SetupError::new(
-                    Self::NAME,
-                    "nats_url must be nats://[user:password@]host:port",
-                )
-            })?;
+            .map_err(|_| invalid())?;
         Ok(Self {
             context: jetstream::new(client),
             stream: StreamConfig {

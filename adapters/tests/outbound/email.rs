@@ -18,7 +18,10 @@ use serde_json::json;
 
 use crate::support::*;
 
-eventlog::on_both_backends!(the_order_confirmation_arrives_at_the_crm_address_with_both_parts);
+eventlog::on_both_backends!(
+    the_order_confirmation_arrives_at_the_crm_address_with_both_parts,
+    markup_in_a_name_is_inert_text_in_the_html_part,
+);
 
 async fn the_order_confirmation_arrives_at_the_crm_address_with_both_parts(
     _db: &TestDatabase,
@@ -77,4 +80,34 @@ async fn the_order_confirmation_arrives_at_the_crm_address_with_both_parts(
     assert_eq!(tried.len(), 1);
     assert_eq!(tried[0].outcome, AttemptOutcome::Sent);
     assert_eq!(tried[0].status, Some(250));
+}
+
+async fn markup_in_a_name_is_inert_text_in_the_html_part(_db: &TestDatabase, log: EventLog) {
+    let hostile = "<script>alert(1)</script><b onmouseover=\"x\">Ana</b>";
+    contact_named(&log, hostile, "ana@example.com", None).await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    let config: EmailConfig = serde_json::from_value(json!({
+        "smtp_url": "smtp://127.0.0.1:2525", "from": "Teapot Shop <orders@teapots.example>",
+    }))
+    .unwrap();
+    let email = Email::connect(&config).await.unwrap();
+    let placed = events(&log).await.remove(0);
+    let facts = adapters::outbound::Facts::load(&handler, &placed, Email::NEEDS)
+        .await
+        .unwrap();
+    let message = email.message(&placed, &facts).unwrap().unwrap();
+    assert!(!message.html.contains("<script>"), "{}", message.html);
+    assert!(!message.html.contains("<b "), "{}", message.html);
+    assert!(
+        message
+            .html
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || message
+                .html
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        message.html
+    );
+    assert!(message.text.contains(hostile), "the text part is text");
 }

@@ -126,7 +126,7 @@ async fn a_partner_down_opens_its_circuit_the_others_flow_and_all_arrives_once_i
     ];
     for n in 1..=ORDERS {
         place(&handler, n).await;
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             cancel(&handler, n).await;
         }
     }

@@ -90,6 +90,27 @@ async fn partner(status: u16, body: Value) -> MockServer {
     server
 }
 
+/// Runs `destination` over the log and answers the one request its partner `server` received.
+async fn the_request<D: Destination>(
+    log: &EventLog,
+    destination: D,
+    server: &MockServer,
+) -> Request {
+    let limits = quick_limits();
+    let running = outbound(log, destination, limits.clone());
+    run_until(
+        log,
+        &running,
+        &limits,
+        std::time::Duration::from_secs(30),
+        || true,
+    )
+    .await;
+    let mut requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    requests.remove(0)
+}
+
 async fn first_of(log: &EventLog, event_type: &str) -> RecordedEvent {
     events(log)
         .await
@@ -109,20 +130,7 @@ async fn the_erp_receives_signed_orders_and_its_sales_order_number_is_recorded(
     .unwrap();
     let handler = CommandHandler::new(log.clone());
     place(&handler, 1).await;
-    let limits = quick_limits();
-    let erp = outbound(&log, Erp::connect(&config).await.unwrap(), limits.clone());
-    run_until(
-        &log,
-        &erp,
-        &limits,
-        std::time::Duration::from_secs(30),
-        || true,
-    )
-    .await;
-
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
-    let request = &requests[0];
+    let request = &the_request(&log, Erp::connect(&config).await.unwrap(), &server).await;
     let placed = first_of(&log, "OrderPlaced").await;
     // The ERP verifies us as we verify it.
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
@@ -165,20 +173,9 @@ async fn the_crm_receives_an_activity_with_its_token(_db: &TestDatabase, log: Ev
     .unwrap();
     let handler = CommandHandler::new(log.clone());
     place(&handler, 1).await;
-    let limits = quick_limits();
-    let crm = outbound(&log, Crm::connect(&config).await.unwrap(), limits.clone());
-    run_until(
-        &log,
-        &crm,
-        &limits,
-        std::time::Duration::from_secs(30),
-        || true,
-    )
-    .await;
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
+    let request = the_request(&log, Crm::connect(&config).await.unwrap(), &server).await;
     let placed = first_of(&log, "OrderPlaced").await;
-    insta::assert_json_snapshot!("crm_request", seen(&requests[0], &placed));
+    insta::assert_json_snapshot!("crm_request", seen(&request, &placed));
 }
 
 async fn the_sms_provider_receives_a_form_with_basic_auth(_db: &TestDatabase, log: EventLog) {
@@ -192,23 +189,12 @@ async fn the_sms_provider_receives_a_form_with_basic_auth(_db: &TestDatabase, lo
     contact(&log, "ana@example.com", Some("+4915112345678")).await;
     place(&handler, 1).await;
     ship(&handler, 1, ShipTo::OutForDelivery).await;
-    let limits = quick_limits();
-    let sms = outbound(&log, Sms::connect(&config).await.unwrap(), limits.clone());
-    run_until(
-        &log,
-        &sms,
-        &limits,
-        std::time::Duration::from_secs(30),
-        || true,
-    )
-    .await;
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 1);
+    let request = the_request(&log, Sms::connect(&config).await.unwrap(), &server).await;
     let out = first_of(&log, "ShipmentOutForDelivery").await;
     assert_eq!(
         Sms::lane(&out),
         Some(format!("shipment/{}", shipment_id(1))),
         "a parcel's messages go in order"
     );
-    insta::assert_json_snapshot!("sms_request", seen(&requests[0], &out));
+    insta::assert_json_snapshot!("sms_request", seen(&request, &out));
 }

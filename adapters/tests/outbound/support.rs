@@ -209,14 +209,20 @@ pub async fn ship(handler: &CommandHandler, n: u32, to: ShipTo) {
     }
 }
 
-/// The CRM's copy of `CUSTOMER`'s contact, as its webhooks write it.
+/// The CRM's copy of `CUSTOMER`'s contact (named Ana Lima), as its webhooks write it.
 pub async fn contact(log: &EventLog, email: &str, phone: Option<&str>) {
+    contact_named(log, "Ana Lima", email, phone).await;
+}
+
+/// The CRM's copy of `CUSTOMER`'s contact under `name`.
+pub async fn contact_named(log: &EventLog, name: &str, email: &str, phone: Option<&str>) {
     let sql = "INSERT INTO crm_customers \
          (customer_id, name, email, phone, updated_at, event_id, synced_at) \
-         VALUES ($1, 'Ana Lima', $2, $3, $4, 'evt_test', $4)";
+         VALUES ($1, $2, $3, $4, $5, 'evt_test', $5)";
     let now = chrono::Utc::now();
     eventlog::on_writer!(log, |pool, time| sqlx::query(sql)
         .bind(CUSTOMER)
+        .bind(name)
         .bind(email)
         .bind(phone)
         .bind(time(now))

@@ -49,6 +49,15 @@ impl App {
 
     /// On `db`, its process managers retrying and parking their steps as `options` say.
     pub async fn start_with(db: TestDatabase, options: eventlog::SubscriptionOptions) -> Self {
+        Self::start_sending(db, options, adapters::outbound::OutboundConfig::default()).await
+    }
+
+    /// As [`App::start_with`], with the outbound destinations `outbound` configures.
+    pub async fn start_sending(
+        db: TestDatabase,
+        options: eventlog::SubscriptionOptions,
+        outbound: adapters::outbound::OutboundConfig,
+    ) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
         let secrets: adapters::inbound::WebhookSecrets =
@@ -61,6 +70,7 @@ impl App {
         // lagging read says so rather than timing out).
         state.consistency_wait = Duration::from_secs(25);
         state.process_options = options;
+        state.outbound = std::sync::Arc::new(outbound);
         let workers = api::spawn_workers(&state).await.unwrap();
         let mut tokens = Vec::new();
         for role in Role::ALL {
