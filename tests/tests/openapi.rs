@@ -41,6 +41,16 @@ const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/api/v1/admin/webhooks/deliveries/{source}/{event_id}/retry",
     ),
+    ("GET", "/api/v1/admin/integrations"),
+    ("GET", "/api/v1/admin/integrations/{destination}/messages"),
+    (
+        "GET",
+        "/api/v1/admin/integrations/{destination}/messages/{event_id}/attempts",
+    ),
+    (
+        "POST",
+        "/api/v1/admin/integrations/{destination}/messages/{event_id}/retry",
+    ),
     ("POST", "/webhooks/stripe"),
     ("POST", "/webhooks/easypost"),
     ("POST", "/webhooks/erp"),
