@@ -21,6 +21,12 @@ pub struct Config {
     pub database_url: SecretString,
     /// Where the HTTP server listens.
     pub listen: SocketAddr,
+    /// Where the metrics are served (`GET /metrics`, Prometheus text format), apart from the
+    /// API; empty: no metrics.
+    pub metrics_listen: String,
+    /// Where spans are exported (OTLP over HTTP, `http://collector:4318`); unset: nowhere.
+    #[serde(default)]
+    pub otlp_endpoint: Option<url::Url>,
     /// `text` for people, `json` for log collectors.
     pub log_format: LogFormat,
     /// The most database connections.
@@ -75,6 +81,7 @@ pub enum LogFormat {
 struct Defaults {
     database_url: &'static str,
     listen: &'static str,
+    metrics_listen: &'static str,
     log_format: LogFormat,
     max_connections: u32,
     database_timeout_secs: u64,
@@ -85,6 +92,7 @@ struct Defaults {
 const DEFAULTS: Defaults = Defaults {
     database_url: DEFAULT_DATABASE_URL,
     listen: "127.0.0.1:8080",
+    metrics_listen: "127.0.0.1:9464",
     log_format: LogFormat::Text,
     max_connections: 10,
     database_timeout_secs: 5,
@@ -213,6 +221,23 @@ impl Config {
                 "must be at least 8192",
             ));
         }
+        if let Some(metrics) = self.metrics_address()? {
+            // Port 0 (any free port) twice is two ports.
+            if metrics == self.listen && metrics.port() != 0 {
+                return Err(ConfigError::rejected(
+                    "metrics_listen",
+                    "must differ from listen: metrics are not served on the API's address",
+                ));
+            }
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            if !matches!(endpoint.scheme(), "http" | "https") {
+                return Err(ConfigError::rejected(
+                    "otlp_endpoint",
+                    format!("expected http://… or https://…, got {}", endpoint.scheme()),
+                ));
+            }
+        }
         if self.step_attempts < 1 {
             return Err(ConfigError::rejected("step_attempts", "must be at least 1"));
         }
@@ -226,6 +251,20 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Where the metrics are served; none when `metrics_listen` is empty.
+    pub fn metrics_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let text = self.metrics_listen.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            ConfigError::rejected(
+                "metrics_listen",
+                format!("expected an address and port such as 127.0.0.1:9464, or empty for none; got {text:?}"),
+            )
+        })
     }
 
     /// How the process managers retry and park their steps.
@@ -412,6 +451,48 @@ mod tests {
             assert_eq!(error.key, "http.header_timeout_secs");
             Ok(())
         });
+    }
+
+    #[test]
+    fn metrics_are_served_apart_from_the_api_unless_turned_off_and_traces_go_nowhere_by_default() {
+        in_clean_jail(|jail| {
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(
+                config.metrics_address().unwrap(),
+                Some("127.0.0.1:9464".parse().unwrap())
+            );
+            assert_eq!(config.otlp_endpoint, None);
+            jail.set_env("BACKOFFICE_METRICS_LISTEN", "");
+            jail.set_env("BACKOFFICE_OTLP_ENDPOINT", "http://collector:4318");
+            let config = Config::load(Path::new("backoffice.toml")).unwrap();
+            assert_eq!(config.metrics_address().unwrap(), None);
+            assert_eq!(
+                config.otlp_endpoint.map(String::from).as_deref(),
+                Some("http://collector:4318/")
+            );
+            Ok(())
+        });
+        for (key, value, refused) in [
+            ("BACKOFFICE_METRICS_LISTEN", "9464", "metrics_listen"),
+            (
+                "BACKOFFICE_METRICS_LISTEN",
+                "127.0.0.1:8080",
+                "metrics_listen",
+            ),
+            (
+                "BACKOFFICE_OTLP_ENDPOINT",
+                "grpc://collector:4317",
+                "otlp_endpoint",
+            ),
+            ("BACKOFFICE_OTLP_ENDPOINT", "not a url", "otlp_endpoint"),
+        ] {
+            in_clean_jail(|jail| {
+                jail.set_env(key, value);
+                let error = Config::load(Path::new("backoffice.toml")).unwrap_err();
+                assert_eq!(error.key, refused, "{value}: {error}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

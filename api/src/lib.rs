@@ -8,12 +8,14 @@ mod db;
 mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 mod nul;
 pub mod openapi;
 pub mod request_id;
 pub use ::problem;
 pub use workers::spawn_workers;
 pub mod server;
+pub mod telemetry;
 mod unread_body;
 pub mod v1;
 pub mod workers;
@@ -135,6 +137,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::from_fn_with_state(state.clone(), admin_only)),
         )
         .merge(health::routes())
+        .route_layer(middleware::from_fn(metrics::remember_route))
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found", "no such route")
         })
@@ -156,7 +159,10 @@ pub fn router(state: AppState) -> Router {
                         .get::<RequestId>()
                         .and_then(|id| id.header_value().to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                    let span = tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id);
+                    let traceparent = request.headers().get(eventlog::trace::TRACEPARENT);
+                    eventlog::trace::continue_trace(&span, traceparent.and_then(|v| v.to_str().ok()));
+                    span
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CompressionLayer::new())
@@ -164,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(middleware::from_fn(request_id::drop_invalid))
         .layer(middleware::from_fn(unread_body::close_if_body_unread))
+        .layer(middleware::from_fn(metrics::track_requests))
 }
 
 /// How long a request may take before it is answered with a 503.

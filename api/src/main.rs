@@ -3,14 +3,10 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use api::{
-    config::{Config, LogFormat},
-    AppState,
-};
+use api::{config::Config, AppState};
 use clap::{Parser, Subcommand};
 use projections::ReadModel;
 use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
 
 /// An event-sourced back office for orders, payments and shipments.
 #[derive(Debug, Parser)]
@@ -158,7 +154,12 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config)?;
-    init_tracing(config.log_format);
+    // Spans are exported by the service only; a command-line call logs.
+    let otlp = match cli.command {
+        Command::Serve => config.otlp_endpoint.as_ref(),
+        _ => None,
+    };
+    let _telemetry = api::telemetry::init(config.log_format, otlp)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -458,6 +459,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _workers = api::spawn_workers(&state)
         .await
         .context("while setting up the outbound destinations")?;
+    if let Some(address) = config.metrics_address()? {
+        let handle = api::metrics::install().context("while installing the metrics recorder")?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("while binding metrics_listen {address}"))?;
+        tracing::info!(metrics_address = %listener.local_addr()?, "metrics served at /metrics");
+        let metrics = api::metrics::router(state.clone(), handle);
+        tokio::spawn(async move {
+            let limits = api::server::Limits::default();
+            if let Err(error) =
+                api::server::serve(listener, metrics, limits, std::future::pending()).await
+            {
+                tracing::error!(error = %error, "the metrics server stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
@@ -489,16 +506,4 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
-}
-
-fn init_tracing(format: LogFormat) {
-    // sqlx warns of an unknown URL parameter with its value, which may be a secret
-    // (`?sslpassword=`): its URL parser logs errors only.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sqlx_postgres::options::parse=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }

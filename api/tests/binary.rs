@@ -266,3 +266,78 @@ fn users_are_created_given_roles_new_tokens_and_deactivated_from_the_command_lin
     let (ok, _, err) = cli(&folder.0, &["tokens", "create", "--user", "ana"]);
     assert!(!ok && err.contains("no active user \"ana\""), "{err}");
 }
+
+#[tokio::test]
+async fn metrics_are_served_apart_from_the_api_and_spans_reach_the_otlp_endpoint() {
+    use wiremock::{
+        matchers::{method, path},
+        Mock, MockServer, ResponseTemplate,
+    };
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let folder = Folder::new();
+    let served = serve(&folder.0, &[("BACKOFFICE_OTLP_ENDPOINT", &collector.uri())]);
+    let metrics = served
+        .log_lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|entry| {
+            entry["fields"]["metrics_address"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap();
+    assert_ne!(metrics, served.address);
+
+    // A request that comes with a sampled trace: its spans are exported.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client = reqwest::Client::new();
+    let ready = client
+        .get(format!("http://{}/health/ready", served.address))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let scraped = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("backoffice_storage_up 1"), "{text}");
+    assert!(
+        text.contains(
+            r#"backoffice_http_requests_total{route="/health/ready",method="GET",status="2xx"} 1"#
+        ),
+        "{text}"
+    );
+    let (status, _) = get(&served.address, "/metrics").await;
+    assert_eq!(status, 404, "the API's address serves no metrics");
+
+    // The batch exporter sends within its 5 s delay; the trace id is in the protobuf as bytes.
+    let wanted = hex::decode(trace_id).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let requests = collector.received_requests().await.unwrap_or_default();
+        if requests.iter().any(|r| {
+            r.headers.get("content-type").and_then(|v| v.to_str().ok())
+                == Some("application/x-protobuf")
+                && r.body.windows(wanted.len()).any(|w| w == wanted.as_slice())
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no span of the trace reached the collector ({} posts)",
+            requests.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use domain::{
-    order::{Order, OrderCommand},
-    BoundToOrder, Context, Decider, EventCodec, OrderId,
+    order::{Order, OrderCommand, OrderState},
+    BoundToOrder, CommandName as _, Context, Decider, EventCodec, OrderId,
 };
 use eventlog::{
     Append, AppendError, Appended, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
@@ -146,6 +146,7 @@ impl CommandHandler {
     ) -> Result<OrderAppend, CommandError<domain::order::OrderError>> {
         let (mut order, version) = self.load::<Order>(&order_id.to_string()).await?;
         let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
+        let dispatched_before = order.as_ref().is_some_and(OrderState::anything_dispatched);
         let mut events = Vec::new();
         for command in commands {
             let decided = Order::decide(&order, command, &ctx).map_err(CommandError::Rejected)?;
@@ -153,6 +154,15 @@ impl CommandHandler {
                 Order::evolve(&mut order, event);
             }
             events.extend(decided);
+        }
+        if let Some(order) = order
+            .as_ref()
+            .filter(|o| !dispatched_before && o.anything_dispatched())
+        {
+            // Recorded when decided: an append that then loses its race is decided again, and
+            // counted again, a rare case a histogram of hours can bear.
+            let waited = (ctx.now() - order.placed_at).num_milliseconds().max(0) as f64 / 1e3;
+            metrics::histogram!("backoffice_order_dispatch_seconds").record(waited);
         }
         Ok((!events.is_empty()).then(|| {
             Append::new(
@@ -168,7 +178,7 @@ impl CommandHandler {
     ///
     /// A refusal (the domain's, the order's, a stale version, a reused key) is the caller's
     /// answer, logged at INFO; only a failure (storage, a corrupt stream) is an ERROR.
-    #[tracing::instrument(skip_all, fields(aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE, id = %id))]
+    #[tracing::instrument(skip_all, fields(aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE, command = command.command_name(), id = %id))]
     pub async fn execute<D>(
         &self,
         id: &str,
@@ -181,6 +191,11 @@ impl CommandHandler {
         D::Event: EventCodec,
         D::Error: std::error::Error,
     {
+        let (aggregate, name) = (
+            <D::Event as EventCodec>::AGGREGATE_TYPE,
+            command.command_name(),
+        );
+        let started = std::time::Instant::now();
         let outcome = self.decide_and_append::<D>(id, command, meta).await;
         match &outcome {
             Ok(_) => {}
@@ -193,6 +208,9 @@ impl CommandHandler {
             ) => tracing::info!(refusal = ?refusal, "command not applied"),
             Err(failure) => tracing::error!(error = ?failure, "command failed"),
         }
+        metrics::histogram!("backoffice_command_duration_seconds", "aggregate" => aggregate)
+            .record(started.elapsed().as_secs_f64());
+        count_command(aggregate, name, outcome_of(&outcome));
         outcome
     }
 
@@ -292,6 +310,27 @@ impl CommandHandler {
     }
 }
 
+/// How a command ended, as metrics label it: `ok`, `refused` (the domain said no),
+/// `conflict` (the stream moved on, a key was reused, a race was lost too often) or `error`.
+pub fn outcome_of<T, E>(outcome: &Result<T, CommandError<E>>) -> &'static str {
+    match outcome {
+        Ok(_) => "ok",
+        Err(CommandError::Rejected(_) | CommandError::RefusedBy { .. }) => "refused",
+        Err(
+            CommandError::VersionConflict { .. }
+            | CommandError::KeyReused { .. }
+            | CommandError::Contended { .. },
+        ) => "conflict",
+        Err(_) => "error",
+    }
+}
+
+/// Counts one command of `aggregate` called `command` that ended in `outcome`.
+pub fn count_command(aggregate: &'static str, command: &'static str, outcome: &'static str) {
+    metrics::counter!("backoffice_commands_total", "aggregate" => aggregate, "command" => command, "outcome" => outcome)
+        .increment(1);
+}
+
 fn order_stream(order_id: OrderId) -> StreamId {
     StreamId::new(domain::order::AGGREGATE_TYPE, order_id.to_string())
 }
@@ -341,8 +380,13 @@ fn replayed<E>(stream: StreamId, first: Appended, key: &str) -> Result<Executed,
     })
 }
 
-/// Decided events as the log stores them, each with `metadata`.
+/// Decided events as the log stores them, each with `metadata`; without a trace context of
+/// its own, the current span's, so that what the events cause continues this trace.
 pub fn new_events<E: EventCodec>(events: &[E], metadata: &Metadata) -> Vec<NewEvent> {
+    let mut metadata = metadata.clone();
+    if metadata.traceparent.is_none() {
+        metadata.traceparent = eventlog::trace::current_traceparent();
+    }
     events
         .iter()
         .map(|event| {

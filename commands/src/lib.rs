@@ -7,4 +7,6 @@ mod handler;
 pub mod process;
 
 pub use error::CommandError;
-pub use handler::{new_events, CommandHandler, CommandMeta, Executed, OrderAppend};
+pub use handler::{
+    count_command, new_events, outcome_of, CommandHandler, CommandMeta, Executed, OrderAppend,
+};

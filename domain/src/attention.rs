@@ -52,7 +52,9 @@ impl AttentionKind {
 }
 
 /// A command to an attention item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its name (`snake_case` of the variant) labels the command in metrics.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum AttentionCommand {
     /// Raise the item (again, if it was closed; a retry in flight failed if it is retrying).
     Raise(Box<AttentionRaised>),

@@ -12,6 +12,22 @@ use std::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// The name of a command (`snake_case` of its variant, through `strum::IntoStaticStr`): what
+/// labels it in metrics.
+pub trait CommandName {
+    /// The name, e.g. `place`.
+    fn command_name(&self) -> &'static str;
+}
+
+impl<C> CommandName for C
+where
+    for<'c> &'c C: Into<&'static str>,
+{
+    fn command_name(&self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A pure, synchronous aggregate: `decide` turns a command into events, `evolve` folds them.
 ///
 /// A command that is already applied (an idempotent repeat) decides `Ok(vec![])`: it changes
@@ -20,7 +36,7 @@ pub trait Decider {
     /// The state folded from the stream's events; `Default` is the state before the first event.
     type State: Default;
     /// What a caller asks for (imperative).
-    type Command;
+    type Command: CommandName;
     /// What happened (past tense).
     type Event;
     /// Why a command is refused.

@@ -20,7 +20,7 @@ pub mod values;
 
 pub use bound::BoundToOrder;
 pub use codec::{DecodeError, EventCodec, StoredEvent};
-pub use decider::{Context, Decider, Rule};
+pub use decider::{CommandName, Context, Decider, Rule};
 pub use ids::{AttentionId, CustomerId, OrderId, PaymentId, ShipmentId};
 pub use money::{Currency, Money, MoneyError};
 pub use values::{

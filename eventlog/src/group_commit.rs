@@ -141,6 +141,7 @@ fn drain(
 
 async fn write<B: BatchWriter>(backend: &B, batch: Vec<Queued>) {
     let (appends, replies): (Vec<Append>, Vec<Reply>) = batch.into_iter().unzip();
+    metrics::histogram!("backoffice_group_commit_appends").record(appends.len() as f64);
     match backend.write_batch(&appends).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {

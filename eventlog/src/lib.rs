@@ -15,6 +15,7 @@ mod sqlite;
 mod sqlite_file;
 mod subscription;
 pub mod testing;
+pub mod trace;
 
 /// What the exported macros name, so that a crate using them needs no dependency of its own.
 #[doc(hidden)]
@@ -28,6 +29,8 @@ pub mod __private {
 }
 
 use std::time::Duration;
+
+use tracing::Instrument as _;
 
 pub use audit::AuditFilter;
 pub use error::{is_unavailable, AppendError, StorageError};
@@ -219,10 +222,13 @@ impl EventLog {
 
     /// Appends atomically; concurrent appends share a commit.
     pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
-        match self {
-            Self::Postgres(log) => log.append(append).await,
-            Self::Sqlite(log) => log.append(append).await,
-        }
+        let observed = Observed::start(std::slice::from_ref(&append));
+        let outcome = match self {
+            Self::Postgres(log) => log.append(append).instrument(observed.span()).await,
+            Self::Sqlite(log) => log.append(append).instrument(observed.span()).await,
+        };
+        observed.end(outcome.is_ok());
+        outcome
     }
 
     /// Starts a write transaction. On SQLite it holds the only writer until it ends.
@@ -261,6 +267,20 @@ impl EventLog {
         tx: &mut LogTransaction,
         appends: &[Append],
     ) -> Result<Vec<Appended>, AppendError> {
+        let observed = Observed::start(appends);
+        let outcome = self
+            .append_all_unobserved(tx, appends)
+            .instrument(observed.span())
+            .await;
+        observed.end(outcome.is_ok());
+        outcome
+    }
+
+    async fn append_all_unobserved(
+        &self,
+        tx: &mut LogTransaction,
+        appends: &[Append],
+    ) -> Result<Vec<Appended>, AppendError> {
         match (self, tx) {
             (Self::Postgres(log), LogTransaction::Postgres(tx)) => {
                 log.append_all_in(tx, appends).await
@@ -273,19 +293,27 @@ impl EventLog {
     /// [`EventLog::append_all_in`] in a transaction of its own, committed when every append
     /// is written and rolled back otherwise; subscribers of this process are woken after it.
     pub async fn append_all(&self, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
+        let observed = Observed::start(appends);
         let mut tx = self.begin().await?;
         // A transaction of its own needs no savepoint: anything short of every append written
         // rolls it back whole.
         let outcome = match (self, &mut tx) {
             (Self::Postgres(log), LogTransaction::Postgres(tx)) => {
-                log.append_group(tx, appends, false).await
+                log.append_group(tx, appends, false)
+                    .instrument(observed.span())
+                    .await
             }
-            (log, tx) => log.append_all_in(tx, appends).await,
+            (log, tx) => {
+                log.append_all_unobserved(tx, appends)
+                    .instrument(observed.span())
+                    .await
+            }
         };
         match outcome {
             Ok(appended) if !appended[0].replayed => {
                 tx.commit().await?;
                 self.wake_subscribers();
+                observed.end(true);
                 Ok(appended)
             }
             other => {
@@ -428,6 +456,19 @@ impl EventLog {
         }
     }
 
+    /// When the first event after `position` was recorded (none: nothing after it yet): how
+    /// long a subscriber at `position` has kept that event waiting.
+    pub async fn recorded_after(
+        &self,
+        position: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StorageError> {
+        Ok(self
+            .read_all(position, 1)
+            .await?
+            .first()
+            .map(|event| event.recorded_at))
+    }
+
     /// The position of the last event stored (0: empty log), whether or not readers of the
     /// whole log see it yet: on PostgreSQL the visible [`EventLog::head`] lags it while any
     /// older transaction of the cluster is open (ADR 0001).
@@ -468,4 +509,33 @@ where
             .await
             .unwrap_or_default();
     Ok(migrator.iter().all(|m| applied.contains(&m.version)))
+}
+
+/// Times an append and counts its events for the metrics (`docs/operations.md`).
+struct Observed {
+    events: usize,
+    started: std::time::Instant,
+}
+
+impl Observed {
+    fn start(appends: &[Append]) -> Self {
+        Self {
+            events: appends.iter().map(|a| a.events.len()).sum(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The append's span.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("append", events = self.events)
+    }
+
+    /// The append ended, `written` or not: only a written one is counted.
+    fn end(self, written: bool) {
+        if written {
+            metrics::histogram!("backoffice_append_events").record(self.events as f64);
+            metrics::histogram!("backoffice_append_duration_seconds")
+                .record(self.started.elapsed().as_secs_f64());
+        }
+    }
 }

@@ -89,6 +89,10 @@ pub struct Metadata {
     /// The HTTP request id, when the change came through the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The W3C trace context of the span that appended the event: what it causes later
+    /// continues that trace (`eventlog::trace`). Filled in by the append when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// An event to append: its type, schema version and payload, decoupled from any Rust enum.

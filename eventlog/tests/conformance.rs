@@ -296,6 +296,7 @@ async fn metadata_round_trips_through_stream_and_log_reads(_db: &TestDatabase, l
         source: Some("webhook:stripe".into()),
         idempotency_key: Some("stripe:evt_1".into()),
         request_id: Some("req-1".into()),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
     };
     let appended = log
         .append(Append::new(

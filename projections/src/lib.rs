@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod daily_sales;
+pub mod figures;
 mod fold;
 mod model;
 pub mod orders;

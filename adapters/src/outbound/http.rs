@@ -133,6 +133,9 @@ impl HttpPartner {
             .request(method, url)
             .header(IDEMPOTENCY_KEY, &key)
             .header(reqwest::header::CONTENT_TYPE, message.body.content_type());
+        if let Some(traceparent) = eventlog::trace::current_traceparent() {
+            request = request.header(eventlog::trace::TRACEPARENT, traceparent);
+        }
         request = match (&self.credentials, &self.signer) {
             (Credentials::Bearer(token), _) => request.bearer_auth(token.expose_secret()),
             (Credentials::Basic { user, password }, _) => {

@@ -50,8 +50,8 @@ pub async fn destinations(
     for name in names {
         let subscriber = subscriber_name(name);
         let position = log.checkpoint(&subscriber).await?;
-        let lag_seconds = match log.event_at(position + 1).await? {
-            Some(oldest) if position < head => seconds_between(oldest.recorded_at, now),
+        let lag_seconds = match log.recorded_after(position).await? {
+            Some(oldest) if position < head => seconds_between(oldest, now),
             _ => 0.0,
         };
         let steps = log.set_aside_steps(Some(&subscriber)).await?;

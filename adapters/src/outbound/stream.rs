@@ -139,6 +139,9 @@ impl Destination for EventStream {
             async_nats::header::NATS_MESSAGE_ID,
             key.to_string().as_str(),
         );
+        if let Some(traceparent) = eventlog::trace::current_traceparent() {
+            headers.insert(eventlog::trace::TRACEPARENT, traceparent.as_str());
+        }
         let body = serde_json::to_vec(&message.body).unwrap_or_default();
         let ack = self
             .context

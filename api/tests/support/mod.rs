@@ -70,6 +70,7 @@ pub fn serve(folder: &Path, env: &[(&str, &str)]) -> Served {
         .current_dir(folder)
         .env_clear()
         .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+        .env("BACKOFFICE_METRICS_LISTEN", "127.0.0.1:0")
         .env("BACKOFFICE_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

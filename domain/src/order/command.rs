@@ -10,7 +10,9 @@ use crate::{
 };
 
 /// A command to an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its name (`snake_case` of the variant) labels the command in metrics.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum OrderCommand {
     /// Place a new order.
     PlaceOrder(PlaceOrder),

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{OrderEvent, PaymentDue};
@@ -178,6 +179,8 @@ pub struct OrderState {
     pub invoices: Vec<ExternalRef>,
     /// The ERP's sales-order number, once it gave one.
     pub sales_order_number: Option<ExternalRef>,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
 }
 
 impl OrderState {
@@ -351,6 +354,7 @@ pub(super) fn evolve(state: &mut Option<OrderState>, event: &OrderEvent) {
             overpaid: None,
             invoices: Vec::new(),
             sales_order_number: None,
+            placed_at: placed.placed_at,
         });
         return;
     }

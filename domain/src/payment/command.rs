@@ -4,7 +4,9 @@ use super::DisputeOutcome;
 use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, PaymentId};
 
 /// A command to a payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its name (`snake_case` of the variant) labels the command in metrics.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PaymentCommand {
     /// Ask a provider to collect `amount` for an order.
     RequestPayment {

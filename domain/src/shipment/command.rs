@@ -7,7 +7,9 @@ use super::ShipmentLine;
 use crate::{Code, ExternalRef, NonEmptyText, OrderId, ShipmentId};
 
 /// A command to a shipment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its name (`snake_case` of the variant) labels the command in metrics.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ShipmentCommand {
     /// Create the shipment for lines the order has allocated to it.
     CreateShipment {

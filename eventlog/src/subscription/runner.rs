@@ -4,6 +4,7 @@
 use std::{collections::HashSet, future::Future};
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument as _;
 
 use super::{
     claim::{Claim, Standby},
@@ -75,7 +76,7 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
                     .await?;
                 continue;
             }
-            let outcome = self.subscriber.handle(event).await;
+            let outcome = self.step(event).await;
             match self.first_outcome(log, event, &lane, outcome).await {
                 Ok(Some(state)) if state != StepState::Queued => {
                     held.insert(lane);
@@ -120,6 +121,20 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
 }
 
 impl<S: Subscriber> InLanes<'_, S> {
+    /// The subscriber's step for `event`, in a span that continues the trace of whatever
+    /// appended the event.
+    async fn step(&self, event: &RecordedEvent) -> Result<(), StepError> {
+        let span = tracing::info_span!(
+            "step",
+            subscriber = self.subscriber.name(),
+            position = event.position,
+            event_type = %event.event_type,
+            correlation_id = event.metadata.correlation_id.as_deref().unwrap_or_default(),
+        );
+        crate::trace::continue_trace(&span, event.metadata.traceparent.as_deref());
+        self.subscriber.handle(event).instrument(span).await
+    }
+
     /// Records how the first attempt at `event`'s step ended; answers the state it was set
     /// aside in, if it was.
     async fn first_outcome(
@@ -180,7 +195,7 @@ impl<S: Subscriber> InLanes<'_, S> {
             return Ok(true);
         };
         let attempts = step.attempts.saturating_add(1);
-        match self.subscriber.handle(&event).await {
+        match self.step(&event).await {
             Err(StepError::Unavailable { until, why }) => {
                 tracing::info!(subscriber = name, position = step.position, %until, %why, "pausing");
                 Err(Failure::Paused(until))
@@ -482,7 +497,15 @@ impl EventLog {
             let (first, last) = (first.position, last.position);
             // Read the next batch while this one is delivered: reading and writing overlap.
             next = Some(Prefetch::start(self, last, size));
-            match delivery.deliver(self, &batch, position, last).await {
+            let span = tracing::info_span!("batch", subscriber = name, first, last);
+            let started = std::time::Instant::now();
+            let delivered = delivery
+                .deliver(self, &batch, position, last)
+                .instrument(span)
+                .await;
+            metrics::histogram!("backoffice_subscriber_batch_duration_seconds", "subscriber" => name.to_owned())
+                .record(started.elapsed().as_secs_f64());
+            match delivered {
                 Ok(()) => position = last,
                 Err(Failure::Moved) => position = self.checkpoint(name).await?,
                 Err(Failure::Paused(until)) => {

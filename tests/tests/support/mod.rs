@@ -19,6 +19,8 @@ pub struct App {
     pub base: String,
     pub client: reqwest::Client,
     pub log: eventlog::EventLog,
+    /// What the router serves from (for the metrics address).
+    pub state: api::AppState,
     tokens: Vec<(Role, String)>,
     /// Stopped (dropped) before the database is dropped.
     _workers: tokio::task::JoinSet<()>,
@@ -81,7 +83,7 @@ impl App {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = api::router(state);
+        let router = api::router(state.clone());
         let server = tokio::spawn(async move {
             let limits = api::server::Limits::default();
             api::server::serve(listener, router, limits, std::future::pending())
@@ -92,11 +94,57 @@ impl App {
             base,
             client: reqwest::Client::new(),
             log,
+            state,
             tokens,
             _workers: workers,
             _db: db,
             server,
         }
+    }
+
+    /// Serves this app's metrics address (with the process's recorder) on a port of its own;
+    /// answers its `/metrics` URL.
+    pub async fn serve_metrics(&self) -> String {
+        let handle = api::metrics::install().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let router = api::metrics::router(self.state.clone(), handle);
+        tokio::spawn(async move {
+            let limits = api::server::Limits::default();
+            api::server::serve(listener, router, limits, std::future::pending())
+                .await
+                .unwrap();
+        });
+        url
+    }
+
+    /// A placed order of 2 500 EUR with a payment requested and captured in full (the capture
+    /// recorded as `reference`), once the order's read model says it is paid: its id and the
+    /// payment's.
+    pub async fn paid_order(&self, reference: &str) -> (String, String) {
+        let (status, placed) = self
+            .post(Role::Operator, "/api/v1/orders", new_order())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{placed}");
+        let order = placed["id"].as_str().unwrap().to_owned();
+        let (status, payment) = self
+            .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{payment}");
+        let payment = payment["id"].as_str().unwrap().to_owned();
+        let (status, captured) = self
+            .post(
+                Role::Finance,
+                &format!("/api/v1/payments/{payment}/capture"),
+                json!({"amount_minor": 2500, "reference": reference}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{captured}");
+        self.eventually(&format!("/api/v1/orders/{order}"), |o| {
+            o["payment_status"] == "paid"
+        })
+        .await;
+        (order, payment)
     }
 
     /// The token of `role`'s user (its name is the role's).

@@ -141,12 +141,18 @@ async fn receive(state: &WebhookState, spec: &SourceSpec, request: Request) -> R
         Ok(key) => key,
         Err(problem) => {
             tracing::warn!(code = problem.code, detail = %problem.detail, "webhook refused");
+            received(spec, "refused");
+            if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+                metrics::counter!("backoffice_webhook_signature_failures_total", "source" => spec.source.as_str())
+                    .increment(1);
+            }
             return problem.into_response();
         }
     };
     tracing::Span::current().record("event_id", key.event_id.as_str());
     // A body that parsed as JSON is UTF-8; this only guards the invariant.
     let Ok(text) = String::from_utf8(body.to_vec()) else {
+        received(spec, "refused");
         return Problem::new(
             StatusCode::BAD_REQUEST,
             "malformed_payload",
@@ -164,12 +170,22 @@ async fn receive(state: &WebhookState, spec: &SourceSpec, request: Request) -> R
     };
     match state.inbox().store(&delivery).await {
         Ok(Stored::New) => {
+            received(spec, "stored");
             state.inner.wake.notify_one();
             answer(StatusCode::ACCEPTED, "accepted", &delivery.key)
         }
-        Ok(Stored::Duplicate) => answer(StatusCode::OK, "duplicate", &delivery.key),
+        Ok(Stored::Duplicate) => {
+            received(spec, "duplicate");
+            answer(StatusCode::OK, "duplicate", &delivery.key)
+        }
         Err(error) => Problem::unavailable(&error).into_response(),
     }
+}
+
+/// Counts a delivery of `spec`'s source: `stored`, `duplicate` or `refused`.
+fn received(spec: &SourceSpec, outcome: &'static str) {
+    metrics::counter!("backoffice_webhook_received_total", "source" => spec.source.as_str(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// Checks the signature with the source's scheme, then reads the inbox key.

@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::inbound::payload::{InboxKey, Source};
 
 mod admin;
+mod figures;
 pub(crate) mod sql;
 
 pub use admin::{
     Attempt, DeliveryDetail, DeliveryFilter, DeliveryPage, DeliverySummary, ListError, RetryOutcome,
 };
+pub use figures::{InboxFigure, OPEN_STATUSES};
 
 /// Where a delivery stands.
 #[derive(
@@ -106,6 +108,10 @@ pub struct Claimed {
     pub received_at: DateTime<Utc>,
     /// The claim: only its holder may finish the attempt.
     pub claim_token: String,
+    /// The W3C trace context the sender gave (its `traceparent` header): processing it
+    /// continues that trace.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// When the claim was made.
     #[serde(skip, default = "Utc::now")]
     pub claimed_at: DateTime<Utc>,

@@ -23,7 +23,7 @@ pub(crate) const CLAIM_POSTGRES: &str = "WITH due AS (SELECT source, event_id FR
      RETURNING json_build_object('source', i.source, 'event_id', i.event_id, \
        'event_type', i.event_type, 'body', i.body, 'attempts', i.attempts, \
        'failures', i.failures, 'claim_token', i.claim_token, 'status', i.status, \
-       'received_at', i.received_at)::text";
+       'received_at', i.received_at, 'traceparent', i.headers->>'traceparent')::text";
 
 /// The same on SQLite, whose single writer needs no row locks; `?n` fixes the numbering.
 pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
@@ -33,7 +33,8 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE webhook_inbox \
        ORDER BY next_attempt_at LIMIT ?2) \
      RETURNING json_object('source', source, 'event_id', event_id, 'event_type', event_type, \
        'body', body, 'attempts', attempts, 'failures', failures, 'claim_token', claim_token, \
-       'status', status, 'received_at', received_at)";
+       'status', status, 'received_at', received_at, \
+       'traceparent', json_extract(headers, '$.traceparent'))";
 
 /// Makes the claimed rows of process `$2` (a `LIKE` pattern of its tokens) due at `$1`.
 pub(crate) const RELEASE_CLAIMS_POSTGRES: &str = "UPDATE webhook_inbox \

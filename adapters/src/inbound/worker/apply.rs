@@ -9,7 +9,7 @@
 
 use chrono::Utc;
 use commands::CommandError;
-use domain::{BoundToOrder, Context, EventCodec};
+use domain::{BoundToOrder, CommandName as _, Context, EventCodec};
 use eventlog::{Append, AppendError, ExpectedVersion, Metadata, StreamId};
 
 use super::{Outcome, Worker, WorkerError};
@@ -51,7 +51,15 @@ impl Worker {
             source: Some(format!("webhook:{}", claimed.source)),
             idempotency_key: Some(key.clone()),
             request_id: None,
+            traceparent: None,
         };
+        let aggregate = <D::Event as EventCodec>::AGGREGATE_TYPE;
+        let count = |names: &[&'static str], outcome| {
+            for name in names {
+                commands::count_command(aggregate, name, outcome);
+            }
+        };
+        let mut names = Vec::new();
         for _ in 0..MAX_RACES {
             let (mut state, version) = self.handler.load::<D>(id).await.map_err(load_error)?;
             let commands = match commands(&state) {
@@ -63,7 +71,9 @@ impl Worker {
             };
             let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
             let mut events = Vec::new();
+            names.clear();
             for command in commands {
+                names.push(command.command_name());
                 match D::decide(&state, command, &ctx) {
                     Ok(decided) => {
                         for event in &decided {
@@ -72,7 +82,8 @@ impl Worker {
                         events.extend(decided);
                     }
                     Err(refused) => {
-                        return Ok(Outcome::Failed(format!("{stream} refused: {refused}")))
+                        count(&names, "refused");
+                        return Ok(Outcome::Failed(format!("{stream} refused: {refused}")));
                     }
                 }
             }
@@ -83,7 +94,8 @@ impl Worker {
             {
                 Ok(bound) => bound,
                 Err(CommandError::RefusedBy { stream, refusal }) => {
-                    return Ok(Outcome::Failed(format!("{stream} refused: {refusal}")))
+                    count(&names, "refused");
+                    return Ok(Outcome::Failed(format!("{stream} refused: {refusal}")));
                 }
                 Err(error) => return Err(load_error(error)),
             };
@@ -121,8 +133,10 @@ impl Worker {
             }
             tx.commit().await?;
             log.wake_subscribers();
+            count(&names, "ok");
             return Ok(Outcome::Done);
         }
+        count(&names, "conflict");
         Err(WorkerError::Contended {
             stream,
             attempts: MAX_RACES,

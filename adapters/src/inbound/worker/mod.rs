@@ -20,6 +20,7 @@ use projections::{
     QueryError,
 };
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::inbound::{
     inbox::{Claimed, DeliveryStatus, Finish, Inbox},
@@ -235,9 +236,21 @@ impl Worker {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// One attempt at one delivery, recorded on its row.
-    #[tracing::instrument(skip_all, fields(source = %claimed.source, event_id = %claimed.event_id, attempt = claimed.attempts))]
+    /// One attempt at one delivery, recorded on its row, in a span that continues the
+    /// sender's trace.
     async fn process(&self, claimed: &Claimed) -> Result<(), WorkerError> {
+        let span = tracing::info_span!(
+            "webhook_delivery",
+            source = %claimed.source,
+            event_id = %claimed.event_id,
+            attempt = claimed.attempts,
+            correlation_id = %claimed.idempotency_key(),
+        );
+        eventlog::trace::continue_trace(&span, claimed.traceparent.as_deref());
+        self.process_in_span(claimed).instrument(span).await
+    }
+
+    async fn process_in_span(&self, claimed: &Claimed) -> Result<(), WorkerError> {
         let outcome = match self.attempt(claimed).await {
             Ok(outcome) => outcome,
             // The storage unavailable (a restart, a full disk) is no fault of the delivery:
@@ -256,7 +269,11 @@ impl Worker {
                 next_attempt_at: Some(later(now, self.options.poll_interval)),
                 error: Some(why),
             },
-            Outcome::Done | Outcome::LostClaim => return Ok(()),
+            Outcome::Done => {
+                processed(claimed, DeliveryStatus::Done);
+                return Ok(());
+            }
+            Outcome::LostClaim => return Ok(()),
             Outcome::Ignored(what) => Finish {
                 status: DeliveryStatus::Ignored,
                 next_attempt_at: None,
@@ -310,6 +327,7 @@ impl Worker {
             self.lock_unfinished().push(claimed.clone());
             return Err(error.into());
         }
+        processed(claimed, finish.status);
         Ok(())
     }
 
@@ -425,6 +443,12 @@ impl Worker {
         }
         Ok(None)
     }
+}
+
+/// Counts an attempt at `claimed` that left it in `status`.
+fn processed(claimed: &Claimed, status: DeliveryStatus) {
+    metrics::counter!("backoffice_webhook_processed_total", "source" => claimed.source.as_str(), "status" => status.as_str())
+        .increment(1);
 }
 
 fn later(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {

@@ -25,6 +25,7 @@ use commands::CommandHandler;
 use domain::{order::Order, Rule as _};
 use eventlog::{HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 pub use circuit::{Admission, Circuit, CircuitState};
 pub(crate) use records::counts_since;
@@ -142,9 +143,20 @@ impl<D: Destination> Outbound<D> {
         self.wait_for_window().await;
         let attempted_at = Utc::now();
         let started = Instant::now();
+        // The call continues the trace of the event's step (its `traceparent` goes out with
+        // it where the protocol has headers).
+        let span = tracing::info_span!(
+            "outbound_attempt",
+            destination = D::NAME,
+            event_id = %event.event_id,
+            position = event.position,
+            correlation_id = event.metadata.correlation_id.as_deref().unwrap_or_default(),
+        );
         let sent = tokio::time::timeout(
             self.limits.timeout(),
-            self.destination.send(message, event.event_id),
+            self.destination
+                .send(message, event.event_id)
+                .instrument(span),
         )
         .await
         .unwrap_or_else(|_| {
@@ -181,6 +193,10 @@ impl<D: Destination> Outbound<D> {
                 answer.clone(),
             ),
         };
+        metrics::counter!("backoffice_outbound_attempts_total", "destination" => D::NAME, "outcome" => outcome.as_str())
+            .increment(1);
+        metrics::histogram!("backoffice_outbound_request_duration_seconds", "destination" => D::NAME)
+            .record(started.elapsed().as_secs_f64());
         let attempt = records::Attempt {
             destination: D::NAME.to_owned(),
             event_id: event.event_id,
@@ -312,7 +328,12 @@ impl<D: Destination> Subscriber for Outbound<D> {
         event: &RecordedEvent,
         why: SetAside<'_>,
     ) -> Result<(), HandlerError> {
-        commands::attention::raise(&self.handler, &self.name, event, why).await
+        commands::attention::raise(&self.handler, &self.name, event, why).await?;
+        if let SetAside::Parked { .. } = why {
+            metrics::counter!("backoffice_outbound_parked_total", "destination" => D::NAME)
+                .increment(1);
+        }
+        Ok(())
     }
 
     async fn went_through(&self, event: &RecordedEvent) -> Result<(), HandlerError> {

@@ -23,6 +23,7 @@ pub const ANSWER_EXCERPT: usize = 1024;
     Serialize,
     Deserialize,
     strum::IntoStaticStr,
+    strum::VariantArray,
     utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
@@ -36,6 +37,13 @@ pub enum AttemptOutcome {
     Failed,
     /// The partner asked us to slow down (a 429).
     Throttled,
+}
+
+impl AttemptOutcome {
+    /// The outcome as stored and shown (`sent`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// One attempt to send a message.
