@@ -238,6 +238,7 @@ async fn send(handler: &CommandHandler, op: Op, allocated: u128, key: &str) {
                 PaymentCommand::RefundPayment {
                     refund_id: ext(&format!("re-{key}")),
                     amount: eur(amount),
+                    request: None,
                 },
                 &meta,
             )

@@ -16,6 +16,7 @@ pub use command::PaymentCommand;
 pub use event::*;
 pub use state::{
     Authorization, Dispute, DisputeOutcome, PaymentFailure, PaymentState, PaymentStatus,
+    RefundOutcome, RefundRequest,
 };
 
 use crate::{decider::Decider, Context};
@@ -75,6 +76,9 @@ pub enum PaymentError {
     /// The close of a dispute the payment never recorded.
     #[error("unknown dispute")]
     UnknownDispute,
+    /// The outcome of a refund the back office never asked the provider for.
+    #[error("unknown refund request")]
+    UnknownRefundRequest,
 }
 
 /// The Payment decider. Its state is `None` until `RequestPayment`.

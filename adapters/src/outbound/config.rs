@@ -113,6 +113,24 @@ pub struct ErpConfig {
     pub limits: Limits,
 }
 
+/// `[outbound.stripe]`: refunds asked of Stripe's API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The API's base URL.
+    #[serde(default = "stripe_api")]
+    pub base_url: String,
+    /// The secret key (`sk_live_…`, `sk_test_…`, or a restricted `rk_…`).
+    pub secret_key: SecretString,
+    /// Its limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn stripe_api() -> String {
+    "https://api.stripe.com".to_owned()
+}
+
 /// `[outbound.crm]`: activities on the customer's CRM timeline.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

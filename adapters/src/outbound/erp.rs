@@ -173,7 +173,7 @@ impl Destination for Erp {
             .aggregate_id
             .parse()
             .map_err(|_| format!("no order id in {}", event.stream))?;
-        Ok(Some(FollowUp {
+        Ok(Some(FollowUp::Order {
             order_id,
             command: OrderCommand::RecordSalesOrder {
                 sales_order_number: number,

@@ -80,6 +80,8 @@ pub struct HttpPartner {
     base_url: String,
     credentials: Credentials,
     signer: Option<StandardWebhooksVerifier>,
+    /// Headers every request carries (an API version the partner is pinned to).
+    fixed: Vec<(&'static str, &'static str)>,
 }
 
 impl HttpPartner {
@@ -118,7 +120,15 @@ impl HttpPartner {
             base_url: base_url.trim_end_matches('/').to_owned(),
             credentials,
             signer,
+            fixed: Vec::new(),
         })
+    }
+
+    /// The same partner, every request also carrying header `name: value`.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.fixed.push((name, value));
+        self
     }
 
     /// Sends `message` with `key` as its idempotency key; reads the answer.
@@ -133,6 +143,9 @@ impl HttpPartner {
             .request(method, url)
             .header(IDEMPOTENCY_KEY, &key)
             .header(reqwest::header::CONTENT_TYPE, message.body.content_type());
+        for (name, value) in &self.fixed {
+            request = request.header(*name, *value);
+        }
         if let Some(traceparent) = eventlog::trace::current_traceparent() {
             request = request.header(eventlog::trace::TRACEPARENT, traceparent);
         }

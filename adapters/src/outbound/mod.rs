@@ -21,10 +21,11 @@ pub mod http;
 pub mod sms;
 pub mod status;
 pub mod stream;
+pub mod stripe;
 
 use std::{fmt, future::Future, time::Duration};
 
-use domain::{order::OrderCommand, OrderId};
+use domain::{order::OrderCommand, payment::PaymentCommand, OrderId, PaymentId};
 use eventlog::RecordedEvent;
 use serde::Serialize;
 use uuid::Uuid;
@@ -74,6 +75,14 @@ pub trait Destination: Send + Sync + Sized + 'static {
     /// answer it cannot use is a refusal a person looks at.
     fn follow_up(_event: &RecordedEvent, _answer: &Answer) -> Result<Option<FollowUp>, String> {
         Ok(None)
+    }
+
+    /// What the back office records when the partner refuses `event`'s message for good (a 4xx
+    /// that sending again cannot change, such as a card error): `Some` ends the message there,
+    /// recorded, and shown to a person as a refused step; `None` (the default) retries it and
+    /// parks it after its attempts, as a partner that may yet take it.
+    fn refused(_event: &RecordedEvent, _refusal: &SendError) -> Option<FollowUp> {
+        None
     }
 }
 
@@ -183,11 +192,21 @@ impl SendError {
 
 /// A command the back office records because of a partner's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowUp {
-    /// The order it is about.
-    pub order_id: OrderId,
-    /// The command.
-    pub command: OrderCommand,
+pub enum FollowUp {
+    /// To an order (the ERP's sales-order number).
+    Order {
+        /// The order.
+        order_id: OrderId,
+        /// The command.
+        command: OrderCommand,
+    },
+    /// To a payment (the provider's word on a refund asked of it).
+    Payment {
+        /// The payment.
+        payment_id: PaymentId,
+        /// The command.
+        command: PaymentCommand,
+    },
 }
 
 /// Why a destination could not be set up.
@@ -309,6 +328,8 @@ destinations! {
     sms: sms::Sms,
     /// Every event, to NATS JetStream.
     events: stream::EventStream,
+    /// Refunds, executed at Stripe.
+    stripe: stripe::Stripe,
 }
 
 #[cfg(test)]
@@ -318,7 +339,7 @@ mod tests {
     #[test]
     fn each_destination_is_configured_under_its_own_name() {
         let names: Vec<&str> = NAMES.to_vec();
-        assert_eq!(names, ["erp", "crm", "email", "sms", "events"]);
+        assert_eq!(names, ["erp", "crm", "email", "sms", "events", "stripe"]);
         let config: OutboundConfig = serde_json::from_value(serde_json::json!({
             "crm": {"base_url": "http://crm.test", "token": "t"},
         }))
@@ -340,9 +361,10 @@ mod tests {
             "sms": {"base_url": "http://sms.test", "account_sid": "AC1",
                     "auth_token": "sms-s3cret", "from": "+15005550006"},
             "events": {"nats_url": "nats://u:nats-s3cret@nats.test:4222"},
+            "stripe": {"secret_key": "sk_live_s3cret"},
         }))
         .unwrap_or_default();
-        assert!(config.is_configured("events"));
+        assert!(config.is_configured("events") && config.is_configured("stripe"));
         let printed = format!("{config:?}");
         for secret in [
             "c2VjcmV0",
@@ -350,6 +372,7 @@ mod tests {
             "mail-s3cret",
             "sms-s3cret",
             "nats-s3cret",
+            "sk_live_s3cret",
         ] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }

@@ -8,4 +8,5 @@ mod engine;
 mod mappings;
 mod requests;
 mod stream;
+mod stripe;
 mod support;

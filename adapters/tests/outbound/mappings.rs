@@ -4,12 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 use adapters::outbound::{
-    config::{CrmConfig, EmailConfig, ErpConfig, EventsConfig, SmsConfig},
+    config::{CrmConfig, EmailConfig, ErpConfig, EventsConfig, SmsConfig, StripeConfig},
     crm::Crm,
     email::Email,
     erp::Erp,
     sms::Sms,
     stream::EventStream,
+    stripe::Stripe,
     Destination, Facts, Unmappable,
 };
 use commands::CommandHandler;
@@ -24,7 +25,7 @@ eventlog::on_both_backends!(
 );
 
 /// Order 1 paid, partly refunded, shipped and delivered; order 2 cancelled; order 3's parcel
-/// out for delivery and not delivered.
+/// out for delivery and not delivered; order 4 paid at Stripe and a refund asked of Stripe.
 async fn history(log: &EventLog) -> Vec<eventlog::RecordedEvent> {
     let handler = CommandHandler::new(log.clone());
     place(&handler, 1).await;
@@ -34,6 +35,8 @@ async fn history(log: &EventLog) -> Vec<eventlog::RecordedEvent> {
     cancel(&handler, 2).await;
     place(&handler, 3).await;
     ship(&handler, 3, ShipTo::DeliveryFailed).await;
+    place(&handler, 4).await;
+    pay_and_ask_refund(&handler, 4, 2_000).await;
     events(log).await
 }
 
@@ -150,6 +153,11 @@ async fn each_destination_maps_each_event_type_it_takes_and_no_other(
     insta::assert_json_snapshot!("email", email);
     let sms = mapped(&log, &events, &sms).await;
     insta::assert_json_snapshot!("sms", sms);
+    let stripe = Stripe::connect(&config::<StripeConfig>(json!({"secret_key": "sk_test_t"})))
+        .await
+        .unwrap();
+    let stripe = mapped(&log, &events, &stripe).await;
+    insta::assert_json_snapshot!("stripe", stripe);
     let stream = mapped(&log, &events, &stream).await;
     let all = stream.as_array().unwrap();
     assert_eq!(all.len(), events.len(), "every event goes to the stream");

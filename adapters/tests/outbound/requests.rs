@@ -6,15 +6,20 @@
 use adapters::{
     inbound::signature::{StandardWebhookHeaders, StandardWebhooksVerifier},
     outbound::{
-        config::{CrmConfig, ErpConfig, SmsConfig},
+        config::{CrmConfig, ErpConfig, SmsConfig, StripeConfig},
         crm::Crm,
         erp::Erp,
         sms::Sms,
+        stripe::Stripe,
         Destination,
     },
 };
 use commands::CommandHandler;
-use domain::order::{Order, OrderEvent};
+use domain::{
+    order::{Order, OrderEvent},
+    payment::Payment,
+    Currency, ExternalRef, Money,
+};
 use eventlog::{testing::TestDatabase, EventLog, RecordedEvent};
 use serde_json::{json, Value};
 use wiremock::{matchers::any, Mock, MockServer, Request, ResponseTemplate};
@@ -25,6 +30,7 @@ eventlog::on_both_backends!(
     the_erp_receives_signed_orders_and_its_sales_order_number_is_recorded,
     the_crm_receives_an_activity_with_its_token,
     the_sms_provider_receives_a_form_with_basic_auth,
+    stripe_receives_a_refund_form_with_the_key_and_pinned_version_and_its_refund_is_recorded,
 );
 
 const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -197,4 +203,33 @@ async fn the_sms_provider_receives_a_form_with_basic_auth(_db: &TestDatabase, lo
         "a parcel's messages go in order"
     );
     insta::assert_json_snapshot!("sms_request", seen(&request, &out));
+}
+
+async fn stripe_receives_a_refund_form_with_the_key_and_pinned_version_and_its_refund_is_recorded(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let server = partner(200, stripe_refund(1, 2_000)).await;
+    let config: StripeConfig = serde_json::from_value(json!({
+        "base_url": server.uri(), "secret_key": "sk_test_backoffice",
+    }))
+    .unwrap();
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    pay_and_ask_refund(&handler, 1, 2_000).await;
+    let request = the_request(&log, Stripe::connect(&config).await.unwrap(), &server).await;
+    let asked = first_of(&log, "PaymentRefundRequested").await;
+    insta::assert_json_snapshot!("stripe_request", seen(&request, &asked));
+
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    let eur = |minor| Money::new(minor, Currency::EUR);
+    assert_eq!(
+        (payment.refunded, payment.refund_pending()),
+        (eur(2_000), eur(0)),
+        "refunded once Stripe said so, nothing held back any more"
+    );
+    assert!(payment
+        .refund_ids
+        .contains(&ExternalRef::parse("re_1Pgc72B7WZ01zgkWqPvrRrPE").unwrap()));
 }

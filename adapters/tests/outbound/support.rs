@@ -124,6 +124,7 @@ pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
         PaymentCommand::RefundPayment {
             refund_id: ExternalRef::parse(&format!("re_{n}")).unwrap(),
             amount: eur(refunded),
+            request: None,
         },
     ];
     for (i, command) in commands.into_iter().enumerate() {
@@ -132,6 +133,56 @@ pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
             .await
             .unwrap();
     }
+}
+
+/// Payment `n` of order `n`: a Stripe payment (intent `pi_<n>`) requested, authorized and
+/// captured in full (59.99 EUR); then `amount` of it asked to be refunded, as `refund-<n>`: a
+/// `PaymentRefundRequested` for the Stripe destination.
+pub async fn pay_and_ask_refund(handler: &CommandHandler, n: u32, amount: i64) {
+    let id = payment_id(n);
+    let commands = [
+        PaymentCommand::RequestPayment {
+            payment_id: id.parse().unwrap(),
+            order_id: order_id(n).parse().unwrap(),
+            amount: eur(5_999),
+            provider: Code::parse("stripe").unwrap(),
+        },
+        PaymentCommand::RecordAuthorization {
+            provider_reference: ExternalRef::parse(&format!("pi_{n}")).unwrap(),
+            amount: eur(5_999),
+        },
+        PaymentCommand::CapturePayment {
+            capture_id: ExternalRef::parse(&format!("ch_{n}")).unwrap(),
+            amount: eur(5_999),
+            provider_reference: None,
+        },
+        PaymentCommand::RequestRefund {
+            reference: ExternalRef::parse(&format!("refund-{n}")).unwrap(),
+            amount: eur(amount),
+        },
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        handler
+            .execute::<Payment>(&id, command, &meta(&format!("ask-{n}-{i}")))
+            .await
+            .unwrap();
+    }
+}
+
+/// Stripe's refund object (its own fixture, `fixtures3.refund.json`) for `amount` of payment
+/// `n`, as Stripe answers a refund asked as `refund-<n>`.
+pub fn stripe_refund(n: u32, amount: i64) -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks/stripe/fixtures3.refund.json"
+    );
+    let mut refund: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    refund["amount"] = serde_json::json!(amount);
+    refund["currency"] = serde_json::json!("eur");
+    refund["payment_intent"] = serde_json::json!(format!("pi_{n}"));
+    refund["metadata"] = serde_json::json!({"refund_id": format!("refund-{n}")});
+    refund
 }
 
 /// How far shipment `n` of order `n` goes.

@@ -72,6 +72,7 @@ async fn a_dispute_without_a_payment_intent_finds_its_payment_by_the_charge(
     let refund = |id: &str| PaymentCommand::RefundPayment {
         refund_id: domain::ExternalRef::parse(id).unwrap(),
         amount: usd(1099),
+        request: None,
     };
     let refused = app
         .handler

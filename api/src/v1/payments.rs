@@ -221,7 +221,10 @@ async fn move_money(
     Ok(accepted(&executed, id, None))
 }
 
-/// Refunds (part of) a captured payment; never more than captured minus refunded.
+/// Refunds (part of) a captured payment; never more than captured minus refunded and minus
+/// refunds still asked of the provider. A Stripe payment whose payment intent is known is
+/// refunded at Stripe: the refund is pending (`refund_pending_minor`) until Stripe answers.
+/// Otherwise the refund is recorded at once.
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", request_body = AmountRequest,
     params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
@@ -234,8 +237,8 @@ pub async fn refund(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    move_money(&state, &ctx, &id, body, "refund", |refund_id, amount| {
-        PaymentCommand::RefundPayment { refund_id, amount }
+    move_money(&state, &ctx, &id, body, "refund", |reference, amount| {
+        PaymentCommand::RequestRefund { reference, amount }
     })
     .await
 }

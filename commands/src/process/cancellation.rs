@@ -85,11 +85,12 @@ async fn settle(
     };
     let refundable = payment.refundable();
     let command = if refundable.is_positive() {
-        // Our own refund id: the refund is ours, named by the event that caused it.
-        let refund_id = ExternalRef::parse(&format!("cancel-{}-{payment_id}", recorded.event_id))
+        // Our own reference: the refund is ours, named by the event that caused it; asked of
+        // the provider where the payment's money is executed there, recorded at once elsewhere.
+        let reference = ExternalRef::parse(&format!("cancel-{}-{payment_id}", recorded.event_id))
             .map_err(StepError::failed)?;
-        PaymentCommand::RefundPayment {
-            refund_id,
+        PaymentCommand::RequestRefund {
+            reference,
             amount: refundable,
         }
     } else if payment.captured.is_positive() {

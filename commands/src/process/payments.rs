@@ -76,9 +76,12 @@ impl Workflow for OrderPayments {
                     OrderCommand::RecordPaymentClosed { payment_id },
                 )
             }
+            // A refund asked of the provider is the order's business once it is made.
             PaymentEvent::PaymentAuthorized(_)
             | PaymentEvent::PaymentDisputed(_)
-            | PaymentEvent::PaymentDisputeClosed(_) => return Ok(()),
+            | PaymentEvent::PaymentDisputeClosed(_)
+            | PaymentEvent::PaymentRefundRequested(_)
+            | PaymentEvent::PaymentRefundFailed(_) => return Ok(()),
         };
         step.send::<Order>(order_id, command).await
     }

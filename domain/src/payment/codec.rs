@@ -1,7 +1,8 @@
-//! Stored form of payment events, with the upcaster for `PaymentRequested` version 1.
+//! Stored form of payment events, with the upcasters of older versions.
 //!
 //! `PaymentRequested` v1 (before providers were pluggable) had no `provider` field: every
 //! payment then went through manual collection, so v1 reads as `provider: "manual"`.
+//! `PaymentRefunded` v1 (before refunds were asked of the provider) had no `request`.
 
 use serde_json::Value;
 
@@ -18,7 +19,9 @@ event_codec! {
         PaymentAuthorized => "PaymentAuthorized" v 1,
         PaymentCaptured => "PaymentCaptured" v 1,
         PaymentFailed => "PaymentFailed" v 1,
-        PaymentRefunded => "PaymentRefunded" v 1,
+        PaymentRefunded => "PaymentRefunded" v 2,
+        PaymentRefundRequested => "PaymentRefundRequested" v 1,
+        PaymentRefundFailed => "PaymentRefundFailed" v 1,
         PaymentVoided => "PaymentVoided" v 1,
         PaymentDisputed => "PaymentDisputed" v 1,
         PaymentDisputeClosed => "PaymentDisputeClosed" v 1,
@@ -27,6 +30,10 @@ event_codec! {
         ("PaymentRequested", 1) => |t, v, payload: &Value| {
             from_payload(t, v, &upcast_requested_v1(payload.clone()))
                 .map(PaymentEvent::PaymentRequested)
+        },
+        // v1 answered no request of ours: it reads as `request: null`.
+        ("PaymentRefunded", 1) => |t, v, payload: &Value| {
+            from_payload(t, v, payload).map(PaymentEvent::PaymentRefunded)
         },
     }
 }

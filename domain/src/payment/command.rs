@@ -42,12 +42,34 @@ pub enum PaymentCommand {
         /// The provider's message.
         message: NonEmptyText,
     },
-    /// Refund part or all of what remains captured.
+    /// Record a refund the provider made: part or all of what remains captured.
     RefundPayment {
         /// The provider's refund id; the same id twice is recorded once.
         refund_id: ExternalRef,
         /// How much.
         amount: Money,
+        /// The request of ours it answers (`RequestRefund`'s reference), if any: its reserved
+        /// amount is released, and a second answer to it is recorded once.
+        request: Option<ExternalRef>,
+    },
+    /// Refund part or all of what remains captured: asked of the provider where the back
+    /// office executes the payment's money (a Stripe payment whose payment intent it knows),
+    /// the amount held back until the provider answers; otherwise recorded as done.
+    RequestRefund {
+        /// Our id for the refund (the request's, or the refund's when recorded at once); the
+        /// same reference twice is decided once.
+        reference: ExternalRef,
+        /// How much.
+        amount: Money,
+    },
+    /// Record that the provider refused or failed a refund we asked for.
+    RecordRefundFailed {
+        /// The request's reference.
+        reference: ExternalRef,
+        /// The provider's code (`charge_already_refunded`).
+        code: Code,
+        /// The provider's message.
+        message: NonEmptyText,
     },
     /// Release an authorization before anything is captured.
     VoidPayment {

@@ -2,12 +2,45 @@
 
 use super::{
     PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputeClosed, PaymentDisputed,
-    PaymentError, PaymentEvent, PaymentFailed, PaymentRefunded, PaymentRequested, PaymentState,
-    PaymentVoided,
+    PaymentError, PaymentEvent, PaymentFailed, PaymentRefundFailed, PaymentRefundRequested,
+    PaymentRefunded, PaymentRequested, PaymentState, PaymentVoided, RefundOutcome,
 };
-use crate::{Context, Money};
+use crate::{Context, ExternalRef, Money};
 
 type Decision = Result<Vec<PaymentEvent>, PaymentError>;
+
+/// Whether `amount` may be refunded: in the payment's currency, no dispute open, within what is
+/// refundable plus `held` (what the request it answers holds back).
+fn check_refund(payment: &PaymentState, amount: Money, held: i64) -> Result<(), PaymentError> {
+    check_amount(payment, amount)?;
+    if payment.has_open_dispute() {
+        return Err(PaymentError::RefundWhileDisputed);
+    }
+    if amount.amount_minor > payment.refundable().amount_minor.saturating_add(held) {
+        return Err(PaymentError::RefundExceedsCaptured);
+    }
+    Ok(())
+}
+
+/// The refund of `amount` under `refund_id`, answering `request` (which holds back `held`).
+fn refund(
+    payment: &PaymentState,
+    refund_id: ExternalRef,
+    amount: Money,
+    request: Option<ExternalRef>,
+    held: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    check_refund(payment, amount, held)?;
+    Ok(vec![PaymentEvent::PaymentRefunded(PaymentRefunded {
+        order_id: payment.order_id,
+        refund_id,
+        amount,
+        refunded_total: add(payment.refunded, amount)?,
+        refunded_at: now,
+        request,
+    })])
+}
 
 /// Decides the events for `command` against `state` (`None`: not requested yet).
 pub(super) fn decide(
@@ -139,25 +172,75 @@ pub(super) fn decide(
                 })])
             }
         }
-        C::RefundPayment { refund_id, amount } => {
-            if payment.refund_ids.contains(&refund_id) {
+        C::RefundPayment {
+            refund_id,
+            amount,
+            request,
+        } => {
+            let asked = request
+                .as_ref()
+                .and_then(|r| payment.refund_requests.get(r));
+            let answered =
+                asked.is_some_and(|r| matches!(r.outcome, Some(RefundOutcome::Refunded(_))));
+            // Recorded before under this id, or under the request's own reference (a refund
+            // recorded at once), or the request already answered: once is enough.
+            let known = payment.refund_ids.contains(&refund_id)
+                || request
+                    .as_ref()
+                    .is_some_and(|r| payment.refund_ids.contains(r));
+            if known || answered {
                 return Ok(vec![]);
             }
-            check_amount(payment, amount)?;
-            if payment.has_open_dispute() {
-                return Err(PaymentError::RefundWhileDisputed);
+            // The provider's word: a refund it made for a request of ours takes what the
+            // request held back (even after we recorded it as failed: the provider decides).
+            let held = asked
+                .filter(|r| r.outcome.is_none())
+                .map_or(0, |r| r.amount.amount_minor);
+            refund(payment, refund_id, amount, request, held, now)
+        }
+        C::RequestRefund { reference, amount } => {
+            if payment.refund_requests.contains_key(&reference)
+                || payment.refund_ids.contains(&reference)
+            {
+                return Ok(vec![]);
             }
-            let refunded_total = add(payment.refunded, amount)?;
-            if amount.amount_minor > payment.refundable().amount_minor {
-                return Err(PaymentError::RefundExceedsCaptured);
+            let Some(provider_reference) = payment.executed_at_provider() else {
+                return refund(payment, reference, amount, None, 0, now);
+            };
+            check_refund(payment, amount, 0)?;
+            Ok(vec![PaymentEvent::PaymentRefundRequested(
+                PaymentRefundRequested {
+                    order_id: payment.order_id,
+                    reference,
+                    amount,
+                    provider_reference: provider_reference.clone(),
+                    provider: payment.provider.clone(),
+                    requested_at: now,
+                },
+            )])
+        }
+        C::RecordRefundFailed {
+            reference,
+            code,
+            message,
+        } => {
+            let request = payment
+                .refund_requests
+                .get(&reference)
+                .ok_or(PaymentError::UnknownRefundRequest)?;
+            if request.outcome.is_some() {
+                return Ok(vec![]);
             }
-            Ok(vec![PaymentEvent::PaymentRefunded(PaymentRefunded {
-                order_id: payment.order_id,
-                refund_id,
-                amount,
-                refunded_total,
-                refunded_at: now,
-            })])
+            Ok(vec![PaymentEvent::PaymentRefundFailed(
+                PaymentRefundFailed {
+                    order_id: payment.order_id,
+                    reference,
+                    amount: request.amount,
+                    code,
+                    message,
+                    failed_at: now,
+                },
+            )])
         }
         C::VoidPayment { reason } => {
             if payment.captured.is_positive() {

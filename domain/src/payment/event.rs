@@ -19,6 +19,10 @@ pub enum PaymentEvent {
     PaymentFailed(PaymentFailed),
     /// Money was refunded.
     PaymentRefunded(PaymentRefunded),
+    /// A refund was asked of the provider; its amount is held back until it answers.
+    PaymentRefundRequested(PaymentRefundRequested),
+    /// The provider refused or failed a refund we asked for.
+    PaymentRefundFailed(PaymentRefundFailed),
     /// The authorization was released before capture.
     PaymentVoided(PaymentVoided),
     /// A chargeback dispute was opened.
@@ -94,6 +98,43 @@ pub struct PaymentRefunded {
     pub refunded_total: Money,
     /// When.
     pub refunded_at: DateTime<Utc>,
+    /// The request of ours it answers, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ExternalRef>,
+}
+
+/// Payload of `PaymentRefundRequested`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefundRequested {
+    /// The order.
+    pub order_id: OrderId,
+    /// Our id for the request (the provider sees it as metadata `refund_id`).
+    pub reference: ExternalRef,
+    /// How much.
+    pub amount: Money,
+    /// The provider's reference of the payment to refund (a payment intent).
+    pub provider_reference: ExternalRef,
+    /// Which provider executes it.
+    pub provider: Code,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentRefundFailed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefundFailed {
+    /// The order.
+    pub order_id: OrderId,
+    /// The request's reference.
+    pub reference: ExternalRef,
+    /// How much was asked.
+    pub amount: Money,
+    /// The provider's code.
+    pub code: Code,
+    /// The provider's message.
+    pub message: NonEmptyText,
+    /// When.
+    pub failed_at: DateTime<Utc>,
 }
 
 /// Payload of `PaymentVoided`.

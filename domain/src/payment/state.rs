@@ -1,6 +1,6 @@
 //! A payment's state as folded from its events, its derived status, and the fold itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,24 @@ pub enum DisputeOutcome {
     Lost,
 }
 
+/// A refund the back office asked the provider for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// How much was asked.
+    pub amount: Money,
+    /// What the provider said; `None` while it has not.
+    pub outcome: Option<RefundOutcome>,
+}
+
+/// The provider's answer to a refund request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Refunded, under the provider's refund id.
+    Refunded(ExternalRef),
+    /// Refused or failed.
+    Failed,
+}
+
 /// The state of an existing payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentState {
@@ -120,6 +138,8 @@ pub struct PaymentState {
     pub refund_ids: BTreeSet<ExternalRef>,
     /// Disputes opened against it.
     pub disputes: Vec<Dispute>,
+    /// Refunds asked of the provider, by our reference.
+    pub refund_requests: BTreeMap<ExternalRef, RefundRequest>,
 }
 
 impl PaymentState {
@@ -162,9 +182,33 @@ impl PaymentState {
             self.captured
                 .amount_minor
                 .saturating_sub(self.refunded.amount_minor)
-                .saturating_sub(self.lost_to_disputes()),
+                .saturating_sub(self.lost_to_disputes())
+                .saturating_sub(self.refund_pending().amount_minor),
             self.requested.currency,
         )
+    }
+
+    /// What refunds asked of the provider hold back until it answers.
+    pub fn refund_pending(&self) -> Money {
+        let pending = self
+            .refund_requests
+            .values()
+            .filter(|r| r.outcome.is_none())
+            .map(|r| r.amount.amount_minor)
+            .fold(0_i64, i64::saturating_add);
+        Money::new(pending, self.requested.currency)
+    }
+
+    /// The provider's reference of the payment when the back office executes its money there:
+    /// a Stripe payment whose payment intent (`pi_…`) Stripe told it of, by an authorization or
+    /// with a capture. A payment captured by hand (its reference is the capture's) is not.
+    pub fn executed_at_provider(&self) -> Option<&ExternalRef> {
+        self.authorization
+            .as_ref()
+            .map(|auth| &auth.provider_reference)
+            .filter(|reference| {
+                self.provider.as_str() == "stripe" && reference.as_str().starts_with("pi_")
+            })
     }
 
     /// Whether a dispute is open: its money is with the bank until it ends.
@@ -200,6 +244,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             last_capture_id: None,
             refund_ids: BTreeSet::new(),
             disputes: Vec::new(),
+            refund_requests: BTreeMap::new(),
         });
         return;
     }
@@ -230,6 +275,27 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
         PaymentEvent::PaymentRefunded(refunded) => {
             payment.refunded = refunded.refunded_total;
             payment.refund_ids.insert(refunded.refund_id.clone());
+            if let Some(request) = refunded
+                .request
+                .as_ref()
+                .and_then(|r| payment.refund_requests.get_mut(r))
+            {
+                request.outcome = Some(RefundOutcome::Refunded(refunded.refund_id.clone()));
+            }
+        }
+        PaymentEvent::PaymentRefundRequested(requested) => {
+            payment.refund_requests.insert(
+                requested.reference.clone(),
+                RefundRequest {
+                    amount: requested.amount,
+                    outcome: None,
+                },
+            );
+        }
+        PaymentEvent::PaymentRefundFailed(failed) => {
+            if let Some(request) = payment.refund_requests.get_mut(&failed.reference) {
+                request.outcome = Some(RefundOutcome::Failed);
+            }
         }
         PaymentEvent::PaymentVoided(_) => payment.voided = true,
         PaymentEvent::PaymentDisputed(disputed) => payment.disputes.push(Dispute {

@@ -3,4 +3,5 @@
 mod disputes;
 mod every_state;
 pub mod fixtures;
+mod refund_requests;
 mod rules;

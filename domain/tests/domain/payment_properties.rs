@@ -56,8 +56,25 @@ fn command() -> impl Strategy<Value = PaymentCommand> {
             code: code("card_declined"),
             message: text("declined"),
         }),
-        (reference("re", 3), money(6_000))
-            .prop_map(|(refund_id, amount)| PaymentCommand::RefundPayment { refund_id, amount }),
+        (
+            reference("re", 3),
+            money(6_000),
+            prop::option::of(reference("refund", 2))
+        )
+            .prop_map(|(refund_id, amount, request)| {
+                PaymentCommand::RefundPayment {
+                    refund_id,
+                    amount,
+                    request,
+                }
+            }),
+        (reference("refund", 2), money(6_000))
+            .prop_map(|(reference, amount)| PaymentCommand::RequestRefund { reference, amount }),
+        reference("refund", 2).prop_map(|reference| PaymentCommand::RecordRefundFailed {
+            reference,
+            code: code("charge_disputed"),
+            message: text("disputed"),
+        }),
         Just(PaymentCommand::VoidPayment {
             reason: text("random")
         }),
@@ -99,6 +116,14 @@ fn check_invariants(payment: &PaymentState) -> Result<(), TestCaseError> {
         authorized
     );
     prop_assert!(!(payment.voided && captured > 0), "voided after capture");
+    let pending = payment.refund_pending().amount_minor;
+    prop_assert!(
+        refunded + pending <= captured,
+        "refunded {} and asked {} of captured {}",
+        refunded,
+        pending,
+        captured
+    );
     Ok(())
 }
 

@@ -128,6 +128,23 @@ fn payment_samples() -> Vec<PaymentEvent> {
             amount: eur(1_000),
             refunded_total: eur(1_000),
             refunded_at: now(),
+            request: Some(ext("refund-1")),
+        }),
+        PaymentEvent::PaymentRefundRequested(payment::PaymentRefundRequested {
+            order_id: order_id(),
+            reference: ext("refund-1"),
+            amount: eur(1_000),
+            provider_reference: ext("pi_1"),
+            provider: code("stripe"),
+            requested_at: now(),
+        }),
+        PaymentEvent::PaymentRefundFailed(payment::PaymentRefundFailed {
+            order_id: order_id(),
+            reference: ext("refund-2"),
+            amount: eur(500),
+            code: code("charge_already_refunded"),
+            message: text("Charge ch_1 has already been refunded."),
+            failed_at: now(),
         }),
         PaymentEvent::PaymentVoided(PaymentVoided {
             order_id: order_id(),

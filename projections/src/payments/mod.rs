@@ -31,6 +31,7 @@ pub(crate) const PAYMENTS: Table = Table {
         col("authorized_minor", Int),
         col("captured_minor", Int),
         col("refunded_minor", Int),
+        col("refund_pending_minor", Int),
         nullable("provider_reference", Text),
         nullable("charge_id", Text),
         nullable("failure_code", Text),
@@ -73,8 +74,10 @@ pub struct PaymentRow {
     pub authorized_minor: i64,
     /// Captured.
     pub captured_minor: i64,
-    /// Refunded.
+    /// Refunded, as the provider confirmed.
     pub refunded_minor: i64,
+    /// Refunds asked of the provider that it has not answered yet.
+    pub refund_pending_minor: i64,
     /// The provider's id of the payment, once authorized.
     pub provider_reference: Option<String>,
     /// The id of its latest capture (for a card payment at Stripe, the charge `ch_…`).
@@ -130,6 +133,7 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
         authorized_minor: payment.authorized().amount_minor,
         captured_minor: payment.captured.amount_minor,
         refunded_minor: payment.refunded.amount_minor,
+        refund_pending_minor: payment.refund_pending().amount_minor,
         provider_reference: payment
             .authorization
             .as_ref()

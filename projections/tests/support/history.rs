@@ -144,6 +144,7 @@ pub fn lifecycle(n: u128) -> Vec<Append> {
         payment_commands.push(PaymentCommand::RefundPayment {
             refund_id: ext(&format!("re_{n}")),
             amount: total,
+            request: None,
         });
         let payment_events = decide::<Payment>(payment_commands, at);
         return vec![

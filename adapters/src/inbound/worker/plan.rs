@@ -250,8 +250,9 @@ impl PaymentAction {
 }
 
 /// Each refund not yet recorded, within the running total `amount_refunded`: listed refunds by
-/// their own id (or the id we gave them, `metadata.refund_id`), and whatever the total says is
-/// still missing under a synthetic id `{charge}:refunded:{total}` (Stripe often omits the list).
+/// their own id (`re_…`), naming the request of ours they answer (`metadata.refund_id`, which
+/// the back office sends when it asks for a refund), and whatever the total says is still
+/// missing under a synthetic id `{charge}:refunded:{total}` (Stripe often omits the list).
 fn refunds(charge: &Charge, state: &PaymentState) -> Result<Vec<PaymentCommand>, Unusable> {
     let mut missing = charge.amount_refunded - state.refunded.amount_minor;
     let mut commands = Vec::new();
@@ -262,15 +263,23 @@ fn refunds(charge: &Charge, state: &PaymentState) -> Result<Vec<PaymentCommand>,
         if matches!(refund.status, RefundStatus::Failed | RefundStatus::Canceled) {
             continue;
         }
-        let id = refund.metadata.get("refund_id").unwrap_or(&refund.id);
-        let id = reference("refund id", id)?;
-        if state.refund_ids.contains(&id) || refund.amount <= 0 || refund.amount > missing {
+        let id = reference("refund id", &refund.id)?;
+        let request = match refund.metadata.get("refund_id") {
+            Some(ours) => Some(reference("metadata.refund_id", ours)?),
+            None => None,
+        };
+        let recorded = state.refund_ids.contains(&id)
+            || request
+                .as_ref()
+                .is_some_and(|r| state.refund_ids.contains(r));
+        if recorded || refund.amount <= 0 || refund.amount > missing {
             continue;
         }
         missing -= refund.amount;
         commands.push(PaymentCommand::RefundPayment {
             refund_id: id,
             amount: Money::new(refund.amount, refund.currency),
+            request,
         });
     }
     if missing > 0 {
@@ -278,6 +287,7 @@ fn refunds(charge: &Charge, state: &PaymentState) -> Result<Vec<PaymentCommand>,
         commands.push(PaymentCommand::RefundPayment {
             refund_id: reference("charge id", &id)?,
             amount: Money::new(missing, charge.currency),
+            request: None,
         });
     }
     Ok(commands)

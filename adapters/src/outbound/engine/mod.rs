@@ -22,7 +22,7 @@ use std::{sync::Mutex, time::Duration};
 
 use chrono::{DateTime, Utc};
 use commands::CommandHandler;
-use domain::{order::Order, Rule as _};
+use domain::{order::Order, payment::Payment};
 use eventlog::{HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber};
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -32,7 +32,7 @@ pub(crate) use records::counts_since;
 pub use records::{attempts, saved_circuit, Attempt, AttemptOutcome, SavedCircuit, ANSWER_EXCERPT};
 use window::Window;
 
-use super::{Answer, Destination, Facts, Limits, SendError, Unmappable};
+use super::{Answer, Destination, Facts, FollowUp, Limits, SendError, Unmappable};
 
 /// A destination run as a subscriber of the log.
 #[derive(Debug)]
@@ -234,21 +234,46 @@ impl<D: Destination> Outbound<D> {
                 }]))
             }
         };
+        self.record(event, follow_up).await
+    }
+
+    /// Records `follow_up` (because of `event`'s message) through the command handler; the
+    /// domain's refusal is a refused step a person looks at.
+    async fn record(&self, event: &RecordedEvent, follow_up: FollowUp) -> Result<(), StepError> {
         let meta = commands::attention::process_meta(&self.name, event);
-        let order = follow_up.order_id.to_string();
-        match self
-            .handler
-            .execute::<Order>(&order, follow_up.command, &meta)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(commands::CommandError::Rejected(rule)) => Err(StepError::Refused(vec![Refusal {
-                rule: rule.rule().to_owned(),
-                detail: rule.to_string(),
-                target: format!("{}/{order}", domain::order::AGGREGATE_TYPE),
-            }])),
-            Err(error) => Err(StepError::failed(error)),
+        match follow_up {
+            FollowUp::Order { order_id, command } => {
+                let id = order_id.to_string();
+                let outcome = self.handler.execute::<Order>(&id, command, &meta).await;
+                refused_as_step(outcome, domain::order::AGGREGATE_TYPE, &id)
+            }
+            FollowUp::Payment {
+                payment_id,
+                command,
+            } => {
+                let id = payment_id.to_string();
+                let outcome = self.handler.execute::<Payment>(&id, command, &meta).await;
+                refused_as_step(outcome, domain::payment::AGGREGATE_TYPE, &id)
+            }
         }
+    }
+}
+
+/// A follow-up's outcome as a step's: the domain's refusal (of `aggregate` `id`) is a refused
+/// step, anything else that failed is a failure.
+fn refused_as_step<T, E: domain::Rule + std::error::Error + Send + Sync + 'static>(
+    outcome: Result<T, commands::CommandError<E>>,
+    aggregate: &str,
+    id: &str,
+) -> Result<(), StepError> {
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(commands::CommandError::Rejected(rule)) => Err(StepError::Refused(vec![Refusal {
+            rule: rule.rule().to_owned(),
+            detail: rule.to_string(),
+            target: format!("{aggregate}/{id}"),
+        }])),
+        Err(error) => Err(StepError::failed(error)),
     }
 }
 
@@ -302,7 +327,18 @@ impl<D: Destination> Subscriber for Outbound<D> {
                 // It answered: it is up.
                 let changed = self.circuit().succeeded();
                 self.save_circuit(changed).await;
-                Err(StepError::failed(rejected.describe()))
+                match D::refused(event, &rejected) {
+                    // Refused for good: recorded, and shown to a person.
+                    Some(follow_up) => {
+                        self.record(event, follow_up).await?;
+                        Err(StepError::Refused(vec![Refusal {
+                            rule: "refused_by_partner".to_owned(),
+                            detail: format!("{}: {}", D::NAME, rejected.describe()),
+                            target: event.stream.to_string(),
+                        }]))
+                    }
+                    None => Err(StepError::failed(rejected.describe())),
+                }
             }
             Err(failed @ SendError::Failed { retry_after, .. }) => {
                 let why = failed.describe();

@@ -67,6 +67,7 @@ pub fn refunded(refund_id: &str, amount: i64, total: i64) -> PaymentEvent {
         amount: eur(amount),
         refunded_total: eur(total),
         refunded_at: now(),
+        request: None,
     })
 }
 
@@ -116,6 +117,7 @@ pub fn refund(refund_id: &str, amount: Money) -> PaymentCommand {
     PaymentCommand::RefundPayment {
         refund_id: ext(refund_id),
         amount,
+        request: None,
     }
 }
 

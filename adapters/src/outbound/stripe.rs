@@ -1,0 +1,212 @@
+//! Refunds executed at Stripe (docs/integrations/stripe.md, ADR 0013): a refund the back office
+//! decides on a Stripe payment whose payment intent it knows is `PaymentRefundRequested`; this
+//! destination asks Stripe for it (form-encoded `POST /v1/refunds`, the secret key as bearer,
+//! `Idempotency-Key` = the requesting event's id, `Stripe-Version` pinned) and records Stripe's
+//! word: the refund under Stripe's id (`re_…`), or its refusal (a card error, a charge already
+//! refunded), which is also shown to a person. Stripe answering 5xx or not at all is retried
+//! with the same key, so Stripe makes the refund once.
+
+use domain::{
+    payment::{PaymentCommand, PaymentEvent},
+    Code, ExternalRef, Money, NonEmptyText, PaymentId,
+};
+use eventlog::RecordedEvent;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    config::StripeConfig,
+    decode,
+    http::{Credentials, HttpBody, HttpMessage, HttpPartner},
+    Answer, Destination, Facts, FollowUp, Limits, Needs, SendError, SetupError, Unmappable,
+};
+
+/// The API version every request is pinned to: the shapes this module reads are this version's.
+pub const STRIPE_VERSION: &str = "2024-06-20";
+
+/// Stripe's API.
+#[derive(Debug)]
+pub struct Stripe {
+    partner: HttpPartner,
+}
+
+const EVENT_TYPES: [&str; 1] = ["PaymentRefundRequested"];
+
+impl Destination for Stripe {
+    const NAME: &'static str = "stripe";
+    const NEEDS: Needs = Needs {
+        order: false,
+        shipment: false,
+        contact: false,
+    };
+    type Message = HttpMessage;
+    type Config = StripeConfig;
+
+    fn limits(config: &StripeConfig) -> &Limits {
+        &config.limits
+    }
+
+    async fn connect(config: &StripeConfig) -> Result<Self, SetupError> {
+        let credentials = Credentials::Bearer(config.secret_key.clone());
+        let partner = HttpPartner::new(Self::NAME, &config.base_url, credentials, &config.limits)?
+            .with_header("Stripe-Version", STRIPE_VERSION);
+        Ok(Self { partner })
+    }
+
+    /// One lane per payment: its refunds go in the order they were decided.
+    fn lane(event: &RecordedEvent) -> Option<String> {
+        (event.stream.aggregate_type == domain::payment::AGGREGATE_TYPE
+            && EVENT_TYPES.contains(&event.event_type.as_str()))
+        .then(|| event.stream.to_string())
+    }
+
+    fn message(
+        &self,
+        event: &RecordedEvent,
+        _facts: &Facts,
+    ) -> Result<Option<HttpMessage>, Unmappable> {
+        let Some(PaymentEvent::PaymentRefundRequested(requested)) = decode::<PaymentEvent>(event)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(HttpMessage {
+            method: "POST",
+            path: "/v1/refunds".to_owned(),
+            body: HttpBody::Form(vec![
+                (
+                    "payment_intent".to_owned(),
+                    requested.provider_reference.to_string(),
+                ),
+                (
+                    "amount".to_owned(),
+                    requested.amount.amount_minor.to_string(),
+                ),
+                // How a `charge.refunded` webhook about this refund names the request.
+                (
+                    "metadata[refund_id]".to_owned(),
+                    requested.reference.to_string(),
+                ),
+                (
+                    "metadata[payment_id]".to_owned(),
+                    event.stream.aggregate_id.clone(),
+                ),
+                (
+                    "metadata[order_id]".to_owned(),
+                    requested.order_id.to_string(),
+                ),
+            ]),
+        }))
+    }
+
+    async fn send(&self, message: &HttpMessage, key: Uuid) -> Result<Answer, SendError> {
+        self.partner.send(message, key).await
+    }
+
+    /// Stripe's refund object: made (`succeeded`, or `pending` while the bank processes it)
+    /// under its id, or `failed`/`canceled`.
+    fn follow_up(event: &RecordedEvent, answer: &Answer) -> Result<Option<FollowUp>, String> {
+        let (payment_id, reference, amount) = request_of(event)?;
+        let refund: Refund = answer
+            .json
+            .clone()
+            .and_then(|json| serde_json::from_value(json).ok())
+            .ok_or_else(|| "Stripe's answer is not a refund object".to_owned())?;
+        let command = match refund.status.as_str() {
+            "failed" | "canceled" => PaymentCommand::RecordRefundFailed {
+                reference,
+                code: code(refund.failure_reason.as_deref().unwrap_or(&refund.status))?,
+                message: NonEmptyText::fitted(&format!(
+                    "Stripe's refund {} {}",
+                    refund.id, refund.status
+                )),
+            },
+            _ => PaymentCommand::RefundPayment {
+                refund_id: ExternalRef::parse(&refund.id)
+                    .map_err(|e| format!("Stripe's refund id {:?}: {e}", refund.id))?,
+                amount: Money::new(refund.amount, amount.currency),
+                request: Some(reference),
+            },
+        };
+        Ok(Some(FollowUp::Payment {
+            payment_id,
+            command,
+        }))
+    }
+
+    /// A refund Stripe refused with an error of its own (400, 402, 404: a card error, a charge
+    /// already refunded, no such payment intent) is recorded as failed: asking again with the
+    /// same key would get the same answer.
+    fn refused(event: &RecordedEvent, refusal: &SendError) -> Option<FollowUp> {
+        let SendError::Rejected {
+            status: Some(400 | 402 | 404),
+            answer: Some(answer),
+            ..
+        } = refusal
+        else {
+            return None;
+        };
+        let error = serde_json::from_str::<ErrorBody>(answer).ok()?.error;
+        let (payment_id, reference, _) = request_of(event).ok()?;
+        Some(FollowUp::Payment {
+            payment_id,
+            command: PaymentCommand::RecordRefundFailed {
+                reference,
+                code: code(error.code.as_deref().unwrap_or(&error.kind)).ok()?,
+                message: NonEmptyText::fitted(
+                    error
+                        .message
+                        .as_deref()
+                        .unwrap_or("Stripe refused the refund"),
+                ),
+            },
+        })
+    }
+}
+
+/// The payment, our reference and the amount of the refund `event` asked for.
+fn request_of(event: &RecordedEvent) -> Result<(PaymentId, ExternalRef, Money), String> {
+    match decode::<PaymentEvent>(event) {
+        Ok(Some(PaymentEvent::PaymentRefundRequested(requested))) => {
+            let payment_id = event
+                .stream
+                .aggregate_id
+                .parse()
+                .map_err(|_| format!("no payment id in {}", event.stream))?;
+            Ok((payment_id, requested.reference, requested.amount))
+        }
+        _ => Err(format!("{} is not a refund request", event.event_type)),
+    }
+}
+
+/// A Stripe code as ours (`card_declined`); one that does not fit is `stripe_error`.
+fn code(text: &str) -> Result<Code, String> {
+    Code::parse(text)
+        .or_else(|_| Code::parse("stripe_error"))
+        .map_err(|e| format!("Stripe's code {text:?}: {e}"))
+}
+
+/// What this module reads of Stripe's refund object.
+#[derive(Debug, Deserialize)]
+struct Refund {
+    id: String,
+    amount: i64,
+    status: String,
+    #[serde(default)]
+    failure_reason: Option<String>,
+}
+
+/// Stripe's error answer.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: StripeError,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeError {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}

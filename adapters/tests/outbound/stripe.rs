@@ -1,0 +1,170 @@
+//! Refunds executed at Stripe, against a real HTTP server answering in Stripe's shapes: a
+//! refusal Stripe gives for good (a card error) is recorded as a failed refund and shown to a
+//! person, after one call; Stripe failing for a while is asked again with the same idempotency
+//! key until it answers, and the refund is recorded once.
+
+use adapters::outbound::{config::StripeConfig, stripe::Stripe, Destination};
+use commands::CommandHandler;
+use domain::{
+    payment::{Payment, PaymentEvent, RefundOutcome},
+    Currency, EventCodec, ExternalRef, Money,
+};
+use eventlog::{testing::TestDatabase, EventLog};
+use serde_json::json;
+use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+eventlog::on_both_backends!(
+    a_card_error_is_a_failed_refund_shown_to_a_person_after_one_call,
+    stripe_failing_for_a_while_is_asked_again_with_the_same_key_and_refunds_once,
+);
+
+fn config(server: &MockServer) -> StripeConfig {
+    serde_json::from_value(json!({"base_url": server.uri(), "secret_key": "sk_test_backoffice"}))
+        .unwrap()
+}
+
+async fn a_card_error_is_a_failed_refund_shown_to_a_person_after_one_call(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(402).set_body_json(json!({"error": {
+            "type": "card_error", "code": "expired_card",
+            "message": "The card has expired.", "param": "payment_intent",
+        }})))
+        .mount(&server)
+        .await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    pay_and_ask_refund(&handler, 1, 2_000).await;
+    let limits = quick_limits();
+    let stripe = outbound(
+        &log,
+        Stripe::connect(&config(&server)).await.unwrap(),
+        limits.clone(),
+    );
+    let failed = || async {
+        let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+        payment.unwrap().refund_requests[&ExternalRef::parse("refund-1").unwrap()]
+            .outcome
+            .clone()
+    };
+    run_until(
+        &log,
+        &stripe,
+        &limits,
+        std::time::Duration::from_secs(30),
+        || true,
+    )
+    .await;
+    assert_eq!(failed().await, Some(RefundOutcome::Failed));
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "asked once"
+    );
+
+    let events = events(&log).await;
+    let refusal = events
+        .iter()
+        .find(|e| e.event_type == "PaymentRefundFailed")
+        .unwrap();
+    match PaymentEvent::decode(&refusal.event_type, refusal.event_version, &refusal.payload) {
+        Ok(PaymentEvent::PaymentRefundFailed(failed)) => {
+            assert_eq!(failed.code.as_str(), "expired_card");
+            assert_eq!(failed.message.as_str(), "The card has expired.");
+            assert_eq!(failed.amount, Money::new(2_000, Currency::EUR));
+        }
+        other => panic!("{other:?}"),
+    }
+    let raised = events
+        .iter()
+        .find(|e| e.event_type == "AttentionRaised")
+        .expect("the refusal is an attention item");
+    assert_eq!(raised.payload["kind"], "refused_step");
+    assert_eq!(raised.payload["rule"], "refused_by_partner");
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert_eq!(
+        (
+            payment.refunded.amount_minor,
+            payment.refund_pending().amount_minor
+        ),
+        (0, 0),
+        "nothing refunded, nothing held back"
+    );
+}
+
+async fn stripe_failing_for_a_while_is_asked_again_with_the_same_key_and_refunds_once(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": {
+            "type": "api_error", "message": "An unknown error occurred",
+        }})))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_refund(1, 2_000)))
+        .mount(&server)
+        .await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    pay_and_ask_refund(&handler, 1, 2_000).await;
+    let limits = adapters::outbound::Limits {
+        attempts: 8,
+        circuit_failures: 10,
+        ..quick_limits()
+    };
+    let stripe = outbound(
+        &log,
+        Stripe::connect(&config(&server)).await.unwrap(),
+        limits.clone(),
+    );
+    let refunded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for _ in 0..200 {
+        run_until(
+            &log,
+            &stripe,
+            &limits,
+            std::time::Duration::from_secs(30),
+            || true,
+        )
+        .await;
+        let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+        if payment.unwrap().refunded.amount_minor == 2_000 {
+            refunded.store(true, std::sync::atomic::Ordering::Relaxed);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        refunded.load(std::sync::atomic::Ordering::Relaxed),
+        "never refunded"
+    );
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4, "three failures, then the refund");
+    let keys: std::collections::BTreeSet<String> = requests
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "every attempt carries the same key: {keys:?}"
+    );
+    let refunds = events(&log)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "PaymentRefunded")
+        .count();
+    assert_eq!(refunds, 1);
+}

@@ -1,0 +1,179 @@
+//! Refunds executed at Stripe, through the real router and workers, against an HTTP mock of
+//! Stripe's API answering with Stripe's own refund object: a refund asked through the API is
+//! held back as pending, sent once as `POST /v1/refunds` with an idempotency key, recorded under
+//! Stripe's id when Stripe answers; the signed `charge.refunded` webhook Stripe sends about it
+//! afterwards changes nothing. Both backends.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use api::auth::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{new_order, App};
+use wiremock::{
+    matchers::{method, path},
+    Mock, MockServer, ResponseTemplate,
+};
+
+const REFUND_ID: &str = "re_1Pgc72B7WZ01zgkWqPvrRrPE";
+const INTENT: &str = "pi_1PgafyB7WZ01zgkWSjxsAJo3";
+const CHARGE: &str = "ch_1PgafuB7WZ01zgkWXYmPNZs8";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_sqlite_a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing() {
+    a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
+        eventlog::testing::TestDatabase::sqlite(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgresql_a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing() {
+    a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
+        eventlog::testing::TestDatabase::postgres().await,
+    )
+    .await;
+}
+
+/// Stripe's own fixture, as its API or webhooks send it, with `edit` applied.
+fn fixture(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let file = format!("../adapters/tests/fixtures/webhooks/stripe/{name}");
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    edit(&mut value);
+    value
+}
+
+async fn a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
+    db: eventlog::testing::TestDatabase,
+) {
+    let reference = "refund-e2e-1";
+    let refund = fixture("fixtures3.refund.json", |r| {
+        r["amount"] = json!(1_000);
+        r["currency"] = json!("eur");
+        r["payment_intent"] = json!(INTENT);
+        r["metadata"] = json!({"refund_id": reference});
+    });
+    let stripe = MockServer::start().await;
+    // Slow enough that the pending refund shows before Stripe's answer.
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(refund.clone())
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .mount(&stripe)
+        .await;
+    let outbound = serde_json::from_value(json!({"stripe": {
+        "base_url": stripe.uri(), "secret_key": "sk_test_e2e",
+    }}))
+    .unwrap();
+    let app = App::start_sending(db, eventlog::SubscriptionOptions::default(), outbound).await;
+
+    // A payment Stripe tells us about: its payment intent is known, so refunds go to Stripe.
+    let (status, placed) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let order = placed["id"].as_str().unwrap().to_owned();
+    let (status, payment) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let payment = payment["id"].as_str().unwrap().to_owned();
+    let succeeded = fixture("evt_payment_intent.succeeded.json", |e| {
+        let intent = &mut e["data"]["object"];
+        intent["amount"] = json!(2_500);
+        intent["amount_received"] = json!(2_500);
+        intent["currency"] = json!("eur");
+        intent["metadata"] = json!({"payment_id": payment, "order_id": order});
+    });
+    assert_eq!(app.stripe_delivery(&succeeded).await, StatusCode::ACCEPTED);
+    let path_of_payment = format!("/api/v1/payments/{payment}");
+    app.eventually(&path_of_payment, |p| {
+        p["status"] == "captured" && p["provider_reference"] == INTENT
+    })
+    .await;
+
+    // The refund, asked through the API: pending until Stripe answers, then Stripe's.
+    let (status, asked) = app
+        .post(
+            Role::Finance,
+            &format!("/api/v1/payments/{payment}/refund"),
+            json!({"amount_minor": 1_000, "reference": reference}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let pending = app
+        .eventually(&path_of_payment, |p| p["refund_pending_minor"] == 1_000)
+        .await;
+    assert_eq!(
+        pending["refunded_minor"], 0,
+        "not refunded before Stripe says so"
+    );
+    let done = app
+        .eventually(&path_of_payment, |p| p["refunded_minor"] == 1_000)
+        .await;
+    assert_eq!(done["refund_pending_minor"], 0);
+    assert_eq!(done["status"], "partially_refunded");
+
+    let calls = stripe.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1, "one refund asked of Stripe");
+    let body = String::from_utf8(calls[0].body.clone()).unwrap();
+    assert!(
+        body.contains(&format!("payment_intent={INTENT}")) && body.contains("amount=1000"),
+        "{body}"
+    );
+    assert!(calls[0].headers.get("idempotency-key").is_some());
+    let history_path = format!("/api/v1/audit/streams/payment/{payment}");
+    let (status, before) = app.get(Role::Auditor, &history_path).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    let recorded: Vec<&Value> = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "PaymentRefunded")
+        .collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["payload"]["refund_id"], REFUND_ID);
+    assert_eq!(recorded[0]["payload"]["request"], reference);
+
+    // Stripe's webhook about the same refund: recognised by its id, nothing changes.
+    let charge_refunded = fixture("fixtures3.charge.json", |charge| {
+        charge["amount"] = json!(2_500);
+        charge["amount_captured"] = json!(2_500);
+        charge["amount_refunded"] = json!(1_000);
+        charge["currency"] = json!("eur");
+        charge["refunded"] = json!(false);
+        charge["payment_intent"] = json!(INTENT);
+        charge["refunds"] = json!({"object": "list", "data": [refund], "has_more": false,
+            "url": format!("/v1/charges/{CHARGE}/refunds")});
+    });
+    let event = json!({"id": "evt_e2e_charge_refunded", "object": "event",
+        "type": "charge.refunded", "created": 1_721_950_000, "livemode": false,
+        "data": {"object": charge_refunded}});
+    assert_eq!(app.stripe_delivery(&event).await, StatusCode::ACCEPTED);
+    app.eventually(
+        "/api/v1/admin/webhooks/deliveries/stripe/evt_e2e_charge_refunded",
+        |delivery| delivery["status"] == "done",
+    )
+    .await;
+    let (_, after) = app.get(Role::Auditor, &history_path).await;
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        before.as_array().unwrap().len(),
+        "the webhook recorded nothing new: {after}"
+    );
+    let (_, row) = app.get(Role::Viewer, &path_of_payment).await;
+    assert_eq!(
+        (
+            row["refunded_minor"].as_i64(),
+            row["refund_pending_minor"].as_i64()
+        ),
+        (Some(1_000), Some(0))
+    );
+    assert_eq!(stripe.received_requests().await.unwrap().len(), 1);
+}
