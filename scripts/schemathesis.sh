@@ -7,7 +7,8 @@
 # ignored, …) over every phase (examples, coverage, fuzzing, stateful). The seed is random per
 # run and printed; SCHEMATHESIS_SEED=<n> repeats a run. schemathesis.toml names the few
 # refusals no schema can state; scripts/schemathesis_hooks.py keeps generated Idempotency-Keys
-# from colliding.
+# from colliding; scripts/schemathesis_seed.py fills the ERP's catalog and the CRM's contacts
+# through signed webhooks first, so that their lists are checked with rows in them.
 # Needs: pip install schemathesis==4.32.5, and psql for the PostgreSQL database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ run_against() {
     curl -fs "http://127.0.0.1:$port/health/ready" > /dev/null && break
     sleep 0.1
   done
+  python3 scripts/schemathesis_seed.py "http://127.0.0.1:$port"
   echo "== schemathesis on $name"
   local status=0
   PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \

@@ -63,6 +63,12 @@ pub enum Permission {
     AttentionResolve,
     #[strum(serialize = "integrations.view")]
     IntegrationsView,
+    #[strum(serialize = "catalog.view")]
+    CatalogView,
+    #[strum(serialize = "customers.view")]
+    CustomersView,
+    #[strum(serialize = "reports.view")]
+    ReportsView,
     #[strum(serialize = "admin")]
     Admin,
 }
@@ -83,13 +89,14 @@ impl Permission {
 pub enum Role {
     /// Everything, including users and tokens.
     Admin,
-    /// Runs orders and shipments day to day; may request payments, not move money.
+    /// Runs orders and shipments day to day; may request payments, not move money; reads the
+    /// customers' contact data (to reach them about an order).
     Operator,
     /// Moves money: captures, refunds, voids.
     Finance,
-    /// Reads everything and the audit trail; changes nothing.
+    /// Reads everything but personal contact data, and the audit trail; changes nothing.
     Auditor,
-    /// Reads orders, payments and shipments.
+    /// Reads orders, payments, shipments, the catalog and the reports.
     Viewer,
 }
 
@@ -122,9 +129,16 @@ impl Role {
     /// Whether the role grants `permission` (the matrix of ADR 0008).
     pub const fn grants(self, permission: Permission) -> bool {
         use Permission as P;
+        // Reading the business, not its people: customer contacts (personal data) are for the
+        // roles that must reach a customer.
         let view = matches!(
             permission,
-            P::OrdersView | P::PaymentsView | P::ShipmentsView | P::AttentionView
+            P::OrdersView
+                | P::PaymentsView
+                | P::ShipmentsView
+                | P::AttentionView
+                | P::CatalogView
+                | P::ReportsView
         );
         match self {
             Self::Admin => true,
@@ -138,6 +152,7 @@ impl Role {
                         | P::ShipmentsEdit
                         | P::AttentionResolve
                         | P::IntegrationsView
+                        | P::CustomersView
                 )
             }
             Self::Finance => {

@@ -14,12 +14,13 @@ use utoipa::{
 /// The document's fixed parts; the paths come from the routes.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "backoffice", description = "Orders, payments and shipments of an event-sourced back office. \
+    info(title = "backoffice", description = "Orders, payments and shipments of an event-sourced back office; the ERP's catalog, \
+        the CRM's customer contacts and the daily sales, read-only. \
         Errors are RFC 9457 problem details. Every POST accepts an Idempotency-Key: the same key and body answer \
         the stored response for 24 hours; another body with the same key is a 422; a key still in flight a 409."),
     components(schemas(crate::problem::ProblemDetails)),
     modifiers(&Bearer),
-    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "attention"), (name = "audit"), (name = "webhooks"), (name = "admin"))
+    tags((name = "orders"), (name = "payments"), (name = "shipments"), (name = "catalog"), (name = "customers"), (name = "reports"), (name = "attention"), (name = "audit"), (name = "webhooks"), (name = "admin"))
 )]
 pub struct ApiDoc;
 

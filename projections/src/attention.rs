@@ -212,8 +212,6 @@ pub async fn list_items(
         .equal("status", filter.status.as_ref())
         .equal("order_id", filter.order_id.as_ref())
         .equal("process", filter.process.as_ref())
-        .page(log, cursor, limit, |row: &AttentionRow| {
-            (row.raised_at, row.attention_id.clone())
-        })
+        .page(log, cursor, limit)
         .await
 }

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use domain::{order::OrderEvent, EventCodec};
-use eventlog::{EventLog, HandlerError, StorageError};
+use eventlog::{EventLog, HandlerError};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     model::Batch,
     orders::ORDER,
-    read::{rows, Param},
+    read::{List, Page, QueryError},
     table::{col, Kind::*, Table, Writes},
 };
 
@@ -35,6 +35,9 @@ pub(crate) const DAILY_SALES: Table = Table {
 };
 
 pub(crate) const TABLES: &[&Table] = &[&DAILY_SALES];
+
+/// How a `day` is written: `YYYY-MM-DD` (text order is day order).
+const DAY: &str = "%Y-%m-%d";
 
 /// A row of `daily_sales`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -120,7 +123,7 @@ fn entry<'a>(
     currency: &str,
 ) -> &'a mut DailySalesRow {
     contributions.push(DailySalesRow {
-        day: at.date_naive().format("%Y-%m-%d").to_string(),
+        day: at.date_naive().format(DAY).to_string(),
         currency: currency.to_owned(),
         through_position: position,
         ..DailySalesRow::default()
@@ -150,21 +153,30 @@ async fn currency_of<'a>(
     Ok(currency)
 }
 
-/// The daily figures from `from` to `to` (inclusive, `YYYY-MM-DD`), by day then currency.
-pub async fn daily_sales(
+/// Filters of the daily sales list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct DailySalesFilter {
+    /// From this day on.
+    pub from: Option<NaiveDate>,
+    /// Up to this day, inclusive.
+    pub to: Option<NaiveDate>,
+    /// One currency (ISO 4217).
+    pub currency: Option<String>,
+}
+
+/// A page of at most `limit` (1 to 200) rows matching `filter`, by day then currency, after
+/// `cursor`.
+pub async fn list_daily_sales(
     log: &EventLog,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<DailySalesRow>, StorageError> {
-    let sql = format!(
-        "SELECT {} FROM daily_sales t WHERE day >= $1 AND day <= $2 ORDER BY day, currency",
-        DAILY_SALES.json_row(log.backend())
-    );
-    let (from, to) = (from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
-    rows(
-        log,
-        &sql,
-        &[Param::Text(from.to_string()), Param::Text(to.to_string())],
-    )
-    .await
+    filter: &DailySalesFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<DailySalesRow>, QueryError> {
+    let day = |d: NaiveDate| d.format(DAY).to_string();
+    List::by_key(&DAILY_SALES)
+        .from("day", filter.from.map(day))
+        .through("day", filter.to.map(day))
+        .equal("currency", filter.currency.as_ref())
+        .page(log, cursor, limit)
+        .await
 }

@@ -1,8 +1,11 @@
 //! Read models: projections of the log into plain SQL tables for the UI and reporting tools,
-//! the queries the API serves from them, rebuild without downtime, and read-your-writes
-//! waiting. `docs/read-models.md` documents every table and column.
+//! the queries the API serves from them (and from the ERP's catalog and the CRM's contacts,
+//! which the webhook worker keeps), rebuild without downtime, and read-your-writes waiting.
+//! `docs/read-models.md` documents every table and column.
 
 pub mod attention;
+pub mod catalog;
+pub mod customers;
 pub mod daily_sales;
 pub mod figures;
 mod fold;

@@ -27,6 +27,8 @@ pub(crate) enum Kind {
     /// `timestamptz` on PostgreSQL; fixed-width RFC 3339 text on SQLite (text order is time
     /// order).
     Time,
+    /// `boolean` on PostgreSQL; 0 or 1 on SQLite; read back as JSON `true` or `false` on both.
+    Bool,
 }
 
 impl Kind {
@@ -35,8 +37,9 @@ impl Kind {
             (Self::Text, Backend::Postgres) => "text",
             (Self::Int, Backend::Postgres) => "bigint",
             (Self::Time, Backend::Postgres) => "timestamptz",
+            (Self::Bool, Backend::Postgres) => "boolean",
             (Self::Text | Self::Time, Backend::Sqlite) => "TEXT",
-            (Self::Int, Backend::Sqlite) => "INTEGER",
+            (Self::Int | Self::Bool, Backend::Sqlite) => "INTEGER",
         }
     }
 }
@@ -239,7 +242,15 @@ impl Table {
                 let pairs = self
                     .columns
                     .iter()
-                    .map(|c| format!("'{0}', t.{0}", c.name))
+                    .map(|c| match c.kind {
+                        // SQLite has no boolean: its 0 or 1 read back as JSON `false` or `true`.
+                        Kind::Bool => format!(
+                            "'{0}', json(CASE WHEN t.{0} IS NULL THEN 'null' \
+                             WHEN t.{0} THEN 'true' ELSE 'false' END)",
+                            c.name
+                        ),
+                        _ => format!("'{0}', t.{0}", c.name),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 format!("json_object({pairs})")

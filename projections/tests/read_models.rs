@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, Utc};
 use eventlog::{testing::TestDatabase, EventLog, StreamId};
 use projections::{
-    daily_sales::daily_sales,
+    daily_sales::{list_daily_sales, DailySalesFilter},
     payments::{get_payment, list_payments, PaymentFilter},
     shipments::{get_shipment, list_shipments, ShipmentFilter},
 };
@@ -194,9 +194,15 @@ async fn daily_sales_sum_orders_cancellations_and_refunds_per_day_and_currency(
         .recorded_at
         .date_naive();
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-    let rows = daily_sales(&log, day("2026-10-01"), Utc::now().date_naive())
+    let since_october = DailySalesFilter {
+        from: Some(day("2026-10-01")),
+        to: Some(Utc::now().date_naive()),
+        currency: None,
+    };
+    let rows = list_daily_sales(&log, &since_october, None, 200)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let figures: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -229,8 +235,9 @@ async fn daily_sales_sum_orders_cancellations_and_refunds_per_day_and_currency(
     let head = log.checkpoint(name).await.unwrap();
     log.reset_checkpoint(name, head / 2).await.unwrap();
     support::project(&log, projections::ReadModel::DailySales).await;
-    let replayed = daily_sales(&log, day("2026-10-01"), Utc::now().date_naive())
+    let replayed = list_daily_sales(&log, &since_october, None, 200)
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(replayed, before, "a replay counts nothing twice");
 }

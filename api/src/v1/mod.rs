@@ -6,9 +6,12 @@
 
 mod attention;
 mod audit;
+mod catalog;
+mod customers;
 mod integrations;
 mod orders;
 mod payments;
+mod reports;
 pub mod schema;
 mod shipments;
 
@@ -41,6 +44,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(shipments::label))
         .routes(routes!(shipments::dispatch))
         .routes(routes!(shipments::deliver))
+        .routes(routes!(catalog::products))
+        .routes(routes!(catalog::stock))
+        .routes(routes!(customers::get))
+        .routes(routes!(reports::daily_sales))
         .routes(routes!(attention::list))
         .routes(routes!(attention::get))
         .routes(routes!(attention::retry))

@@ -93,6 +93,18 @@ pub(crate) fn currency() -> Object {
         .build()
 }
 
+/// A UTC day, `YYYY-MM-DD` exactly (RFC 3339 `full-date`).
+pub(crate) fn day() -> Object {
+    string(false)
+        .description(Some("A UTC day, YYYY-MM-DD"))
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Date,
+        )))
+        .pattern(Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+        .examples([serde_json::json!("2026-11-01")])
+        .build()
+}
+
 /// `CountryCode`: ISO 3166-1 alpha-2, two upper-case letters.
 pub(crate) fn country() -> Object {
     string(false)
@@ -182,10 +194,12 @@ pub(crate) fn constrain_parameters(document: &mut utoipa::openapi::OpenApi) {
                         .find(|(key, _)| *key == format!("{path} {name}"))
                     {
                         Some((_, names)) => json!({"type": "string", "enum": names}),
-                        // Any other text filter: no NUL character (refused with a 422).
+                        // Any other text filter (without a pattern of its own, which
+                        // excludes it already): no NUL character (refused with a 422).
                         None if parameter["in"] == "query"
                             && parameter["schema"]["type"] == "string"
-                            && parameter["schema"]["format"].is_null() =>
+                            && parameter["schema"]["format"].is_null()
+                            && parameter["schema"]["pattern"].is_null() =>
                         {
                             json!({"type": "string", "pattern": "^[^\\x00]*$"})
                         }

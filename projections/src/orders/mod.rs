@@ -147,10 +147,8 @@ pub async fn list_orders(
         .equal("payment_status", filter.payment_status.as_ref())
         .equal("fulfillment_status", filter.fulfillment_status.as_ref())
         .equal("customer_id", filter.customer_id.as_ref())
-        .since(filter.placed_from)
-        .before(filter.placed_to)
-        .page(log, cursor, limit, |o: &OrderRow| {
-            (o.placed_at, o.order_id.clone())
-        })
+        .since("placed_at", filter.placed_from)
+        .before("placed_at", filter.placed_to)
+        .page(log, cursor, limit)
         .await
 }

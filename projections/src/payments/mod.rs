@@ -205,10 +205,8 @@ pub async fn list_payments(
         .equal("provider", filter.provider.as_ref())
         .equal("provider_reference", filter.provider_reference.as_ref())
         .equal("charge_id", filter.charge_id.as_ref())
-        .since(filter.requested_from)
-        .before(filter.requested_to)
-        .page(log, cursor, limit, |p: &PaymentRow| {
-            (p.requested_at, p.payment_id.clone())
-        })
+        .since("requested_at", filter.requested_from)
+        .before("requested_at", filter.requested_to)
+        .page(log, cursor, limit)
         .await
 }

@@ -291,10 +291,8 @@ pub async fn list_shipments(
         .equal("order_id", filter.order_id.as_ref())
         .equal("carrier", filter.carrier.as_ref())
         .equal("tracking_number", filter.tracking_number.as_ref())
-        .since(filter.created_from)
-        .before(filter.created_to)
-        .page(log, cursor, limit, |s: &ShipmentRow| {
-            (s.created_at, s.shipment_id.clone())
-        })
+        .since("created_at", filter.created_from)
+        .before("created_at", filter.created_to)
+        .page(log, cursor, limit)
         .await
 }

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 /// The ERP's webhook signing secret (Standard Webhooks).
 pub const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The CRM's webhook signing secret (Standard Webhooks).
+pub const CRM_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// Stripe's endpoint secret.
 pub const STRIPE_SECRET: &str = "whsec_test_e2e_stripe";
 
@@ -62,8 +64,10 @@ impl App {
     ) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
-        let secrets: adapters::inbound::WebhookSecrets =
-            serde_json::from_value(json!({ "erp": ERP_SECRET, "stripe": STRIPE_SECRET })).unwrap();
+        let secrets: adapters::inbound::WebhookSecrets = serde_json::from_value(
+            json!({ "erp": ERP_SECRET, "crm": CRM_SECRET, "stripe": STRIPE_SECRET }),
+        )
+        .unwrap();
         let webhooks =
             adapters::inbound::WebhookState::new(log.clone(), secrets.verifiers().unwrap());
         let mut state = api::AppState::with_webhooks(log.clone(), webhooks);
@@ -254,13 +258,29 @@ impl App {
 
     /// Sends `body` to `/webhooks/erp` as the ERP would: signed, with message id `id`.
     pub async fn erp_delivery(&self, id: &str, body: &Value) -> StatusCode {
+        self.standard_delivery("erp", ERP_SECRET, id, body).await
+    }
+
+    /// Sends `body` to `/webhooks/crm` as the CRM would: signed, with message id `id`.
+    pub async fn crm_delivery(&self, id: &str, body: &Value) -> StatusCode {
+        self.standard_delivery("crm", CRM_SECRET, id, body).await
+    }
+
+    /// Sends `body` to `/webhooks/{source}` signed with Standard Webhooks' scheme.
+    async fn standard_delivery(
+        &self,
+        source: &str,
+        secret: &str,
+        id: &str,
+        body: &Value,
+    ) -> StatusCode {
         let body = serde_json::to_vec(body).unwrap();
         let now = chrono::Utc::now().timestamp();
-        let signature = adapters::inbound::signature::StandardWebhooksVerifier::new(ERP_SECRET)
+        let signature = adapters::inbound::signature::StandardWebhooksVerifier::new(secret)
             .unwrap()
             .sign(id, now, &body);
         self.client
-            .post(format!("{}/webhooks/erp", self.base))
+            .post(format!("{}/webhooks/{source}", self.base))
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", now.to_string())
