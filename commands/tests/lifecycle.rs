@@ -169,6 +169,10 @@ async fn a_cancellation_refunds_what_a_payment_holds_when_the_order_has_not_caug
     )
     .await
     .unwrap();
+    // Asked of Stripe (the payment intent is known): refunded once Stripe says so.
+    let (payment_state, _) = handler.load::<Payment>(&payment.to_string()).await.unwrap();
+    assert_eq!(payment_state.unwrap().refund_pending(), eur(1500));
+    provider_answers(&handler).await;
     let (payment_state, _) = handler.load::<Payment>(&payment.to_string()).await.unwrap();
     let payment_state = payment_state.unwrap();
     assert_eq!(payment_state.status(), PaymentStatus::Refunded);

@@ -211,7 +211,7 @@ async fn figures_move(app: App) {
             "backoffice_commands_total",
             &[
                 ("aggregate", "payment"),
-                ("command", "refund_payment"),
+                ("command", "request_refund"),
                 ("outcome", "ok")
             ]
         ) >= 1.0,

@@ -137,7 +137,7 @@ async fn one_trace(
                 )
             })
     };
-    let refund = find("execute", ("command", "refund_payment"));
+    let refund = find("execute", ("command", "request_refund"));
     let refund_path = path(refund);
     assert_eq!(
         refund_path.first().map(String::as_str),
@@ -147,7 +147,7 @@ async fn one_trace(
     for hop in [
         "execute cancel_order",
         "step process:order-cancellation",
-        "execute refund_payment",
+        "execute request_refund",
     ] {
         assert!(
             refund_path.iter().any(|n| n == hop),
@@ -158,7 +158,7 @@ async fn one_trace(
         .iter()
         .filter(|s| s.name == "append")
         .map(path)
-        .any(|p| p.iter().any(|n| n == "execute refund_payment"));
+        .any(|p| p.iter().any(|n| n == "execute request_refund"));
     assert!(refund_append, "the refund's append is not in the trace");
     let call = find("outbound_attempt", ("destination", "erp"));
     let call_path = path(call);

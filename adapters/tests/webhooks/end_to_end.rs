@@ -94,9 +94,11 @@ async fn every_fixture_goes_from_http_to_the_read_models(_db: &TestDatabase, log
         .iter()
         .find(|e| e.event_type == "PaymentRefunded")
         .unwrap();
-    // The refund we asked for maps back to our own refund id (ADR 0004).
+    // The refund we asked for is recorded under Stripe's id, naming our request (its
+    // `metadata.refund_id`), so that our request and Stripe's word are one refund (ADR 0013).
+    assert_eq!(refund.payload["refund_id"], "re_1Pgc72B7WZ01zgkWqPvrRrPE");
     assert_eq!(
-        refund.payload["refund_id"],
+        refund.payload["request"],
         "0190e8a0-0000-7000-8000-0000000000bb"
     );
     assert_eq!(

@@ -9,7 +9,7 @@ use commands::{
 };
 use domain::{
     order::{Order, OrderCommand, OrderLine, PlaceOrder},
-    payment::{Payment, PaymentCommand},
+    payment::{Payment, PaymentCommand, PaymentRefundRequested},
     shipment::ShipmentLine,
     Address, Code, CountryCode, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId,
     PaymentId, Quantity, ShipmentId, Sku,
@@ -195,6 +195,7 @@ pub async fn settle(handler: &CommandHandler) {
         )
         .await
         .unwrap();
+        provider_answers(handler).await;
         let pending = log
             .set_aside_steps(None)
             .await
@@ -207,6 +208,33 @@ pub async fn settle(handler: &CommandHandler) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     panic!("the process managers never settled");
+}
+
+/// Stripe's part, as the Stripe destination records it: every refund asked of the provider
+/// and not answered yet is made, under `re_<our reference>`. (Answering twice records once.)
+pub async fn provider_answers(handler: &CommandHandler) {
+    eventlog::testing::everything_visible(handler.log()).await;
+    let asked = handler.log().read_all(0, 100_000).await.unwrap();
+    for event in asked
+        .iter()
+        .filter(|e| e.event_type == "PaymentRefundRequested")
+    {
+        let requested: PaymentRefundRequested =
+            serde_json::from_value(event.payload.clone()).unwrap();
+        let command = PaymentCommand::RefundPayment {
+            refund_id: ext(&format!("re_{}", requested.reference)),
+            amount: requested.amount,
+            request: Some(requested.reference),
+        };
+        handler
+            .execute::<Payment>(
+                &event.stream.aggregate_id,
+                command,
+                &commands::attention::process_meta("outbound.stripe", event),
+            )
+            .await
+            .unwrap();
+    }
 }
 
 /// The stream's history as auditors read it, with ids and times replaced by stable names.
