@@ -383,6 +383,20 @@ fn integrations_table(statuses: &[adapters::outbound::status::DestinationStatus]
             status.parked,
             status.waiting,
         ));
+        if let Some(pull) = &status.last_pull {
+            out.push_str(&format!(
+                "{:<8} last pull {}: {} listed, {} new, {} already in the inbox{}\n",
+                "",
+                pull.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                pull.fetched,
+                pull.stored,
+                pull.duplicates,
+                pull.error
+                    .as_deref()
+                    .map(|e| format!("; stopped short: {e}"))
+                    .unwrap_or_default(),
+            ));
+        }
     }
     out
 }

@@ -1,11 +1,12 @@
 //! Everything `serve` runs beside the HTTP server, in one place: the read models' projections
 //! (`projections::ReadModel`), the process managers (`commands::process`), the webhook inbox
-//! worker and the configured outbound destinations (`adapters::outbound`). `serve` spawns them,
+//! worker, the configured outbound destinations (`adapters::outbound`) and the pull of Stripe's
+//! events (`adapters::inbound::pull`). `serve` spawns them,
 //! `backoffice projections status`, `backoffice integrations status` and the takeover test list
 //! them by name; each kind is declared once in its own crate.
 
 use adapters::{
-    inbound::{Worker, WorkerOptions},
+    inbound::{pull::StripePull, Worker, WorkerOptions},
     outbound::{self, SetupError},
 };
 use eventlog::RecordedEvent;
@@ -48,5 +49,21 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
     }
     commands::process::spawn_all(log, &state.process_options, &mut workers);
     outbound::spawn_configured(&state.handler, &state.outbound, &mut workers).await?;
+    if let Some(stripe) = state
+        .outbound
+        .stripe
+        .as_ref()
+        .filter(|s| s.pull_every_secs > 0)
+    {
+        let pull = StripePull::new(
+            &stripe.base_url,
+            stripe.secret_key.clone(),
+            state.webhooks.inbox().clone(),
+            state.webhooks.wake(),
+        )
+        .map_err(|e| SetupError::new("stripe", format!("the HTTP client: {e}")))?;
+        let every = std::time::Duration::from_secs(stripe.pull_every_secs);
+        workers.spawn(pull.run_every(every));
+    }
     Ok(workers)
 }

@@ -120,7 +120,17 @@ async fn a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
     assert_eq!(done["refund_pending_minor"], 0);
     assert_eq!(done["status"], "partially_refunded");
 
-    let calls = stripe.received_requests().await.unwrap();
+    // (The service also pulls Stripe's events, `GET /v1/events`: not counted here.)
+    let refunds_asked = async || -> Vec<wiremock::Request> {
+        stripe
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() == "/v1/refunds")
+            .collect()
+    };
+    let calls = refunds_asked().await;
     assert_eq!(calls.len(), 1, "one refund asked of Stripe");
     let body = String::from_utf8(calls[0].body.clone()).unwrap();
     assert!(
@@ -175,5 +185,148 @@ async fn a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
         ),
         (Some(1_000), Some(0))
     );
-    assert_eq!(stripe.received_requests().await.unwrap().len(), 1);
+    assert_eq!(refunds_asked().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_sqlite_a_pull_applies_what_webhooks_missed_once() {
+    a_pull_applies_what_webhooks_missed_once(App::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgresql_a_pull_applies_what_webhooks_missed_once() {
+    a_pull_applies_what_webhooks_missed_once(App::postgres().await).await;
+}
+
+/// Stripe holds 30 events (a payment succeeding each), of which webhooks delivered 20: one pull
+/// stores the other 10 and the worker applies each once; a second pull stores nothing.
+async fn a_pull_applies_what_webhooks_missed_once(app: App) {
+    const EVENTS: usize = 30;
+    // Created in the last hour: within the first pull's look back.
+    let base = chrono::Utc::now().timestamp() - 3_600;
+    let mut events = Vec::new();
+    for i in 0..EVENTS {
+        let (status, placed) = app
+            .post(Role::Operator, "/api/v1/orders", new_order())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{placed}");
+        let order = placed["id"].as_str().unwrap().to_owned();
+        let (status, payment) = app
+            .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{payment}");
+        let payment = payment["id"].as_str().unwrap().to_owned();
+        events.push(fixture("evt_payment_intent.succeeded.json", |e| {
+            e["id"] = json!(format!("evt_pull_{i:02}"));
+            e["created"] = json!(base + i64::try_from(i).unwrap());
+            let intent = &mut e["data"]["object"];
+            intent["id"] = json!(format!("pi_pull_{i:02}"));
+            intent["latest_charge"] = json!(format!("ch_pull_{i:02}"));
+            intent["amount"] = json!(2_500);
+            intent["amount_received"] = json!(2_500);
+            intent["currency"] = json!("eur");
+            intent["metadata"] = json!({"payment_id": payment, "order_id": order});
+        }));
+    }
+    for event in &events[..20] {
+        assert_eq!(app.stripe_delivery(event).await, StatusCode::ACCEPTED);
+    }
+
+    // Stripe lists newest first, 15 to a page here, the next page after the last id.
+    let stripe = MockServer::start().await;
+    let newest_first: Vec<Value> = events.iter().rev().cloned().collect();
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(wiremock::matchers::query_param(
+            "starting_after",
+            "evt_pull_15",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": newest_first[15..], "has_more": false}),
+        ))
+        .with_priority(1)
+        .mount(&stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"object": "list", "data": newest_first[..15], "has_more": true}),
+            ),
+        )
+        .mount(&stripe)
+        .await;
+    let pull = adapters::inbound::pull::StripePull::new(
+        &stripe.uri(),
+        "sk_test_pull".to_owned().into(),
+        app.state.webhooks.inbox().clone(),
+        app.state.webhooks.wake(),
+    )
+    .unwrap();
+    let first = pull.run_once().await.unwrap();
+    assert_eq!(
+        (
+            first.fetched,
+            first.stored,
+            first.duplicates,
+            first.error.as_deref()
+        ),
+        (30, 10, 20, None)
+    );
+    assert_eq!(first.next_since, base + 29, "the newest event seen");
+
+    // Every payment captured, each once.
+    app.eventually("/api/v1/payments?status=captured&limit=50", |page| {
+        page["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == EVENTS)
+    })
+    .await;
+    let captured = || async {
+        eventlog::testing::everything_visible(&app.log).await;
+        app.log
+            .read_all(0, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "PaymentCaptured")
+            .count()
+    };
+    assert_eq!(captured().await, EVENTS);
+
+    // Nothing new at Stripe: the second pull stores nothing, and nothing is applied again.
+    let second = pull.run_once().await.unwrap();
+    assert_eq!(
+        (second.fetched, second.stored, second.duplicates),
+        (30, 0, 30)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(captured().await, EVENTS);
+    let calls = stripe.received_requests().await.unwrap();
+    let first_query = calls[0].url.query().unwrap_or_default().to_owned();
+    assert!(
+        first_query.contains("created%5Bgte%5D=") || first_query.contains("created[gte]="),
+        "{first_query}"
+    );
+    let last_query = calls
+        .last()
+        .unwrap()
+        .url
+        .query()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        last_query.contains(&(base + 29).to_string()),
+        "the second pull lists from the newest seen: {last_query}"
+    );
+    assert!(calls
+        .iter()
+        .all(|c| c.headers["authorization"] == "Bearer sk_test_pull"));
+
+    // Shown with the Stripe destination's status.
+    let statuses = adapters::outbound::status::destinations(&app.log, &["stripe"], |_| false)
+        .await
+        .unwrap();
+    let last = statuses[0].last_pull.as_ref().unwrap();
+    assert_eq!((last.fetched, last.stored), (30, 0));
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod inbox;
 pub mod payload;
+pub mod pull;
 pub mod signature;
 mod sources;
 mod worker;

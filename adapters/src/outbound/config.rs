@@ -122,6 +122,9 @@ pub struct StripeConfig {
     pub base_url: String,
     /// The secret key (`sk_live_…`, `sk_test_…`, or a restricted `rk_…`).
     pub secret_key: SecretString,
+    /// Seconds between pulls of Stripe's events (what webhooks may have missed); 0: none.
+    #[serde(default = "stripe_pull_every")]
+    pub pull_every_secs: u64,
     /// Its limits.
     #[serde(default)]
     pub limits: Limits,
@@ -129,6 +132,10 @@ pub struct StripeConfig {
 
 fn stripe_api() -> String {
     "https://api.stripe.com".to_owned()
+}
+
+fn stripe_pull_every() -> u64 {
+    600
 }
 
 /// `[outbound.crm]`: activities on the customer's CRM timeline.
