@@ -8,7 +8,7 @@ use domain::{
     shipment::{Shipment, ShipmentState},
     CustomerId,
 };
-use eventlog::{json_object, json_rows, Param, RecordedEvent, StorageError};
+use eventlog::{RecordedEvent, StorageError};
 use serde::{Deserialize, Serialize};
 
 /// Which facts a destination's mapping reads.
@@ -92,18 +92,11 @@ async fn contact(
     handler: &CommandHandler,
     customer: CustomerId,
 ) -> Result<Option<Contact>, StorageError> {
-    let log = handler.log();
-    let (object, cast) = json_object(log);
-    let sql = format!(
-        "SELECT {object}('customer_id', customer_id, 'name', name, 'email', email, \
-         'phone', phone){cast} FROM crm_customers WHERE customer_id = $1"
-    );
-    let rows = json_rows(
-        log,
-        &sql,
-        &[Param::Text(customer.to_string())],
-        "reading a customer's contact",
-    )
-    .await?;
-    Ok(rows.into_iter().next())
+    let row = projections::customers::get_customer(handler.log(), &customer.to_string()).await?;
+    Ok(row.map(|row| Contact {
+        customer_id: row.customer_id,
+        name: row.name,
+        email: row.email,
+        phone: row.phone,
+    }))
 }
