@@ -4,6 +4,7 @@
 //! who may read them, and the problems of a bad filter or an unknown customer.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -12,27 +13,6 @@ use api::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::{new_order, read, App};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::App::postgres().await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::App::sqlite().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     the_catalog_lists_products_and_stock_by_key_with_filters_and_cursor_pages,

@@ -38,6 +38,20 @@ async fn on_postgresql_a_refund_is_made_once_at_stripe_and_its_webhook_changes_n
     .await;
 }
 
+/// An order of 25 EUR and its payment at Stripe, requested: their ids.
+async fn order_with_a_payment(app: &App) -> (String, String) {
+    let (status, placed) = app
+        .post(Role::Operator, "/api/v1/orders", new_order())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let order = placed["id"].as_str().unwrap().to_owned();
+    let (status, payment) = app
+        .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    (order, payment["id"].as_str().unwrap().to_owned())
+}
+
 /// Stripe's own fixture, as its API or webhooks send it, with `edit` applied.
 fn fixture(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
     let file = format!("../adapters/tests/fixtures/webhooks/stripe/{name}");
@@ -74,16 +88,7 @@ async fn a_refund_is_made_once_at_stripe_and_its_webhook_changes_nothing(
     let app = App::start_sending(db, eventlog::SubscriptionOptions::default(), outbound).await;
 
     // A payment Stripe tells us about: its payment intent is known, so refunds go to Stripe.
-    let (status, placed) = app
-        .post(Role::Operator, "/api/v1/orders", new_order())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{placed}");
-    let order = placed["id"].as_str().unwrap().to_owned();
-    let (status, payment) = app
-        .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{payment}");
-    let payment = payment["id"].as_str().unwrap().to_owned();
+    let (order, payment) = order_with_a_payment(&app).await;
     let succeeded = fixture("evt_payment_intent.succeeded.json", |e| {
         let intent = &mut e["data"]["object"];
         intent["amount"] = json!(2_500);
@@ -206,16 +211,7 @@ async fn a_pull_applies_what_webhooks_missed_once(app: App) {
     let base = chrono::Utc::now().timestamp() - 3_600;
     let mut events = Vec::new();
     for i in 0..EVENTS {
-        let (status, placed) = app
-            .post(Role::Operator, "/api/v1/orders", new_order())
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{placed}");
-        let order = placed["id"].as_str().unwrap().to_owned();
-        let (status, payment) = app
-            .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2500, "currency": "EUR", "provider": "stripe"}))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{payment}");
-        let payment = payment["id"].as_str().unwrap().to_owned();
+        let (order, payment) = order_with_a_payment(&app).await;
         events.push(fixture("evt_payment_intent.succeeded.json", |e| {
             e["id"] = json!(format!("evt_pull_{i:02}"));
             e["created"] = json!(base + i64::try_from(i).unwrap());

@@ -3,6 +3,7 @@
 //! on both backends.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+#[macro_use]
 mod support;
 
 use std::time::Instant;
@@ -15,27 +16,6 @@ use domain::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{new_order, trail, App};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::App::postgres().await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::App::sqlite().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     dispatch_and_cancel_sent_together_never_both_succeed,

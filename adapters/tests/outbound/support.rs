@@ -101,9 +101,9 @@ pub async fn cancel(handler: &CommandHandler, n: u32) {
         .unwrap();
 }
 
-/// Payment `n` of order `n`: requested, authorized and captured in full (59.99 EUR), then
-/// `refunded` of it refunded.
-pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
+/// Payment `n` of order `n` at Stripe (intent `pi_<n>`): requested, authorized and captured in
+/// full (59.99 EUR), then `last`.
+async fn paid_then(handler: &CommandHandler, n: u32, last: PaymentCommand) {
     let id = payment_id(n);
     let commands = [
         PaymentCommand::RequestPayment {
@@ -121,11 +121,7 @@ pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
             amount: eur(5_999),
             provider_reference: None,
         },
-        PaymentCommand::RefundPayment {
-            refund_id: ExternalRef::parse(&format!("re_{n}")).unwrap(),
-            amount: eur(refunded),
-            request: None,
-        },
+        last,
     ];
     for (i, command) in commands.into_iter().enumerate() {
         handler
@@ -135,38 +131,25 @@ pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
     }
 }
 
-/// Payment `n` of order `n`: a Stripe payment (intent `pi_<n>`) requested, authorized and
-/// captured in full (59.99 EUR); then `amount` of it asked to be refunded, as `refund-<n>`: a
+/// Payment `n` of order `n` paid, then `refunded` of it refunded (as Stripe's webhook records a
+/// refund: `re_<n>`).
+pub async fn pay_and_refund(handler: &CommandHandler, n: u32, refunded: i64) {
+    let refund = PaymentCommand::RefundPayment {
+        refund_id: ExternalRef::parse(&format!("re_{n}")).unwrap(),
+        amount: eur(refunded),
+        request: None,
+    };
+    paid_then(handler, n, refund).await;
+}
+
+/// Payment `n` of order `n` paid, then `amount` of it asked to be refunded, as `refund-<n>`: a
 /// `PaymentRefundRequested` for the Stripe destination.
 pub async fn pay_and_ask_refund(handler: &CommandHandler, n: u32, amount: i64) {
-    let id = payment_id(n);
-    let commands = [
-        PaymentCommand::RequestPayment {
-            payment_id: id.parse().unwrap(),
-            order_id: order_id(n).parse().unwrap(),
-            amount: eur(5_999),
-            provider: Code::parse("stripe").unwrap(),
-        },
-        PaymentCommand::RecordAuthorization {
-            provider_reference: ExternalRef::parse(&format!("pi_{n}")).unwrap(),
-            amount: eur(5_999),
-        },
-        PaymentCommand::CapturePayment {
-            capture_id: ExternalRef::parse(&format!("ch_{n}")).unwrap(),
-            amount: eur(5_999),
-            provider_reference: None,
-        },
-        PaymentCommand::RequestRefund {
-            reference: ExternalRef::parse(&format!("refund-{n}")).unwrap(),
-            amount: eur(amount),
-        },
-    ];
-    for (i, command) in commands.into_iter().enumerate() {
-        handler
-            .execute::<Payment>(&id, command, &meta(&format!("ask-{n}-{i}")))
-            .await
-            .unwrap();
-    }
+    let ask = PaymentCommand::RequestRefund {
+        reference: ExternalRef::parse(&format!("refund-{n}")).unwrap(),
+        amount: eur(amount),
+    };
+    paid_then(handler, n, ask).await;
 }
 
 /// Stripe's refund object (its own fixture, `fixtures3.refund.json`) for `amount` of payment

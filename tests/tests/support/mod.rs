@@ -9,6 +9,30 @@ use eventlog::testing::TestDatabase;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
+/// Each named test function (taking an [`App`]) as a test on PostgreSQL and one on SQLite
+/// (`#[macro_use] mod support;`).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::App::postgres().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::App::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}
+
 /// The ERP's webhook signing secret (Standard Webhooks).
 pub const ERP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The CRM's webhook signing secret (Standard Webhooks).
