@@ -1,10 +1,12 @@
-//! Refunds executed at Stripe (docs/integrations/stripe.md, ADR 0013): a refund the back office
-//! decides on a Stripe payment whose payment intent it knows is `PaymentRefundRequested`; this
-//! destination asks Stripe for it (form-encoded `POST /v1/refunds`, the secret key as bearer,
-//! `Idempotency-Key` = the requesting event's id, `Stripe-Version` pinned) and records Stripe's
-//! word: the refund under Stripe's id (`re_…`), or its refusal (a card error, a charge already
-//! refunded), which is also shown to a person. Stripe answering 5xx or not at all is retried
-//! with the same key, so Stripe makes the refund once.
+//! Refunds and voids executed at Stripe (docs/integrations/stripe.md, ADR 0013): what the back
+//! office decides on a Stripe payment whose payment intent it knows is a request
+//! (`PaymentRefundRequested`, `PaymentVoidRequested`); this destination asks Stripe for it
+//! (form-encoded `POST /v1/refunds` or `POST /v1/payment_intents/{id}/cancel`, the secret key as
+//! bearer, `Idempotency-Key` = the requesting event's id, `Stripe-Version` pinned) and records
+//! Stripe's word: the refund under Stripe's id (`re_…`) or the void, or the refusal (a card
+//! error, a charge already refunded, a payment intent captured meanwhile), which is also shown to
+//! a person. Stripe answering 5xx or not at all is asked again with the same key, so Stripe does
+//! it once.
 
 use domain::{
     payment::{PaymentCommand, PaymentEvent},
@@ -30,7 +32,7 @@ pub struct Stripe {
     partner: HttpPartner,
 }
 
-const EVENT_TYPES: [&str; 1] = ["PaymentRefundRequested"];
+const EVENT_TYPES: [&str; 2] = ["PaymentRefundRequested", "PaymentVoidRequested"];
 
 impl Destination for Stripe {
     const NAME: &'static str = "stripe";
@@ -53,7 +55,7 @@ impl Destination for Stripe {
         Ok(Self { partner })
     }
 
-    /// One lane per payment: its refunds go in the order they were decided.
+    /// One lane per payment: its requests go in the order they were decided.
     fn lane(event: &RecordedEvent) -> Option<String> {
         (event.stream.aggregate_type == domain::payment::AGGREGATE_TYPE
             && EVENT_TYPES.contains(&event.event_type.as_str()))
@@ -65,9 +67,19 @@ impl Destination for Stripe {
         event: &RecordedEvent,
         _facts: &Facts,
     ) -> Result<Option<HttpMessage>, Unmappable> {
-        let Some(PaymentEvent::PaymentRefundRequested(requested)) = decode::<PaymentEvent>(event)?
-        else {
-            return Ok(None);
+        let requested = match decode::<PaymentEvent>(event)? {
+            Some(PaymentEvent::PaymentRefundRequested(requested)) => requested,
+            Some(PaymentEvent::PaymentVoidRequested(requested)) => {
+                return Ok(Some(HttpMessage {
+                    method: "POST",
+                    path: format!(
+                        "/v1/payment_intents/{}/cancel",
+                        requested.provider_reference
+                    ),
+                    body: HttpBody::Form(vec![]),
+                }))
+            }
+            _ => return Ok(None),
         };
         Ok(Some(HttpMessage {
             method: "POST",
@@ -103,8 +115,26 @@ impl Destination for Stripe {
     }
 
     /// Stripe's refund object: made (`succeeded`, or `pending` while the bank processes it)
-    /// under its id, or `failed`/`canceled`.
+    /// under its id, or `failed`/`canceled`; or its payment intent, `canceled` (or not).
     fn follow_up(event: &RecordedEvent, answer: &Answer) -> Result<Option<FollowUp>, String> {
+        if let Some((payment_id, reason)) = void_of(event) {
+            let status = answer
+                .json
+                .as_ref()
+                .and_then(|intent| intent["status"].as_str())
+                .ok_or_else(|| "Stripe's answer is not a payment intent".to_owned())?;
+            let command = match status {
+                "canceled" => PaymentCommand::VoidPayment { reason },
+                other => PaymentCommand::RecordVoidFailed {
+                    code: code("payment_intent_unexpected_state")?,
+                    message: NonEmptyText::fitted(&format!("Stripe's payment intent is {other}")),
+                },
+            };
+            return Ok(Some(FollowUp::Payment {
+                payment_id,
+                command,
+            }));
+        }
         let (payment_id, reference, amount) = request_of(event)?;
         let refund: Refund = answer
             .json
@@ -146,18 +176,26 @@ impl Destination for Stripe {
             return None;
         };
         let error = serde_json::from_str::<ErrorBody>(answer).ok()?.error;
+        let code = code(error.code.as_deref().unwrap_or(&error.kind)).ok()?;
+        let message = NonEmptyText::fitted(
+            error
+                .message
+                .as_deref()
+                .unwrap_or("Stripe refused the request"),
+        );
+        if let Some((payment_id, _)) = void_of(event) {
+            return Some(FollowUp::Payment {
+                payment_id,
+                command: PaymentCommand::RecordVoidFailed { code, message },
+            });
+        }
         let (payment_id, reference, _) = request_of(event).ok()?;
         Some(FollowUp::Payment {
             payment_id,
             command: PaymentCommand::RecordRefundFailed {
                 reference,
-                code: code(error.code.as_deref().unwrap_or(&error.kind)).ok()?,
-                message: NonEmptyText::fitted(
-                    error
-                        .message
-                        .as_deref()
-                        .unwrap_or("Stripe refused the refund"),
-                ),
+                code,
+                message,
             },
         })
     }
@@ -175,6 +213,16 @@ fn request_of(event: &RecordedEvent) -> Result<(PaymentId, ExternalRef, Money), 
             Ok((payment_id, requested.reference, requested.amount))
         }
         _ => Err(format!("{} is not a refund request", event.event_type)),
+    }
+}
+
+/// The payment and the reason of the void `event` asked for, if it asked for one.
+fn void_of(event: &RecordedEvent) -> Option<(PaymentId, NonEmptyText)> {
+    match decode::<PaymentEvent>(event) {
+        Ok(Some(PaymentEvent::PaymentVoidRequested(requested))) => {
+            Some((event.stream.aggregate_id.parse().ok()?, requested.reason))
+        }
+        _ => None,
     }
 }
 

@@ -18,6 +18,8 @@ use crate::support::*;
 eventlog::on_both_backends!(
     a_card_error_is_a_failed_refund_shown_to_a_person_after_one_call,
     stripe_failing_for_a_while_is_asked_again_with_the_same_key_and_refunds_once,
+    a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it,
+    a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person,
 );
 
 fn config(server: &MockServer) -> StripeConfig {
@@ -167,4 +169,108 @@ async fn stripe_failing_for_a_while_is_asked_again_with_the_same_key_and_refunds
         .filter(|e| e.event_type == "PaymentRefunded")
         .count();
     assert_eq!(refunds, 1);
+}
+
+/// Stripe's payment intent (its own fixture) for payment `n`, in `status`.
+fn intent(n: u32, status: &str) -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhooks/stripe/fixtures3.payment_intent.json"
+    );
+    let mut intent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    intent["id"] = json!(format!("pi_{n}"));
+    intent["status"] = json!(status);
+    intent
+}
+
+async fn a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(intent(1, "canceled")))
+        .mount(&server)
+        .await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    authorize_and_ask_void(&handler, 1).await;
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert!(
+        !payment.voided && payment.void_pending,
+        "asked, not voided yet"
+    );
+
+    let limits = quick_limits();
+    let stripe = outbound(
+        &log,
+        Stripe::connect(&config(&server)).await.unwrap(),
+        limits.clone(),
+    );
+    run_until(
+        &log,
+        &stripe,
+        &limits,
+        std::time::Duration::from_secs(30),
+        || true,
+    )
+    .await;
+    let calls = server.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].url.path(), "/v1/payment_intents/pi_1/cancel");
+    assert!(calls[0].headers.get("idempotency-key").is_some());
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert!(
+        payment.voided && !payment.void_pending,
+        "voided once Stripe said so"
+    );
+}
+
+async fn a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+            "message": "You cannot cancel this PaymentIntent because it has a status of succeeded.",
+        }})))
+        .mount(&server)
+        .await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    authorize_and_ask_void(&handler, 1).await;
+    let limits = quick_limits();
+    let stripe = outbound(
+        &log,
+        Stripe::connect(&config(&server)).await.unwrap(),
+        limits.clone(),
+    );
+    run_until(
+        &log,
+        &stripe,
+        &limits,
+        std::time::Duration::from_secs(30),
+        || true,
+    )
+    .await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "asked once"
+    );
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert!(!payment.voided && !payment.void_pending);
+    let events = events(&log).await;
+    assert!(events.iter().any(|e| e.event_type == "PaymentVoidFailed"));
+    let raised = events
+        .iter()
+        .find(|e| e.event_type == "AttentionRaised")
+        .expect("the refusal is an attention item");
+    assert_eq!(raised.payload["rule"], "refused_by_partner");
 }

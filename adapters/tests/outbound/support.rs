@@ -152,6 +152,33 @@ pub async fn pay_and_ask_refund(handler: &CommandHandler, n: u32, amount: i64) {
     paid_then(handler, n, ask).await;
 }
 
+/// Payment `n` of order `n` at Stripe (intent `pi_<n>`) requested and authorized, then its
+/// void asked: a `PaymentVoidRequested` for the Stripe destination.
+pub async fn authorize_and_ask_void(handler: &CommandHandler, n: u32) {
+    let id = payment_id(n);
+    let commands = [
+        PaymentCommand::RequestPayment {
+            payment_id: id.parse().unwrap(),
+            order_id: order_id(n).parse().unwrap(),
+            amount: eur(5_999),
+            provider: Code::parse("stripe").unwrap(),
+        },
+        PaymentCommand::RecordAuthorization {
+            provider_reference: ExternalRef::parse(&format!("pi_{n}")).unwrap(),
+            amount: eur(5_999),
+        },
+        PaymentCommand::RequestVoid {
+            reason: text("customer changed their mind"),
+        },
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        handler
+            .execute::<Payment>(&id, command, &meta(&format!("void-{n}-{i}")))
+            .await
+            .unwrap();
+    }
+}
+
 /// Stripe's refund object (its own fixture, `fixtures3.refund.json`) for `amount` of payment
 /// `n`, as Stripe answers a refund asked as `refund-<n>`.
 pub fn stripe_refund(n: u32, amount: i64) -> serde_json::Value {

@@ -243,7 +243,8 @@ pub async fn refund(
     .await
 }
 
-/// Voids a payment before capture.
+/// Voids a payment before capture. A Stripe payment whose payment intent is known is canceled
+/// at Stripe, and recorded as voided when Stripe confirms it; others are voided at once.
 #[utoipa::path(post, path = "/payments/{id}/void", tag = "payments", request_body = VoidRequest,
     params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
@@ -257,7 +258,7 @@ pub async fn void(
     JsonBody(body): JsonBody<VoidRequest>,
 ) -> Result<Response, Problem> {
     ctx.caller.require(Permission::PaymentsCancel)?;
-    let command = PaymentCommand::VoidPayment {
+    let command = PaymentCommand::RequestVoid {
         reason: body.reason,
     };
     let executed = state

@@ -97,7 +97,8 @@ async fn settle(
         step.pass();
         return Ok(());
     } else {
-        PaymentCommand::VoidPayment {
+        // Released at the provider where it is executed there, recorded at once elsewhere.
+        PaymentCommand::RequestVoid {
             reason: reason.clone(),
         }
     };

@@ -76,12 +76,14 @@ impl Workflow for OrderPayments {
                     OrderCommand::RecordPaymentClosed { payment_id },
                 )
             }
-            // A refund asked of the provider is the order's business once it is made.
+            // A refund or void asked of the provider is the order's business once it is made.
             PaymentEvent::PaymentAuthorized(_)
             | PaymentEvent::PaymentDisputed(_)
             | PaymentEvent::PaymentDisputeClosed(_)
             | PaymentEvent::PaymentRefundRequested(_)
-            | PaymentEvent::PaymentRefundFailed(_) => return Ok(()),
+            | PaymentEvent::PaymentRefundFailed(_)
+            | PaymentEvent::PaymentVoidRequested(_)
+            | PaymentEvent::PaymentVoidFailed(_) => return Ok(()),
         };
         step.send::<Order>(order_id, command).await
     }

@@ -23,6 +23,8 @@ event_codec! {
         PaymentRefundRequested => "PaymentRefundRequested" v 1,
         PaymentRefundFailed => "PaymentRefundFailed" v 1,
         PaymentVoided => "PaymentVoided" v 1,
+        PaymentVoidRequested => "PaymentVoidRequested" v 1,
+        PaymentVoidFailed => "PaymentVoidFailed" v 1,
         PaymentDisputed => "PaymentDisputed" v 1,
         PaymentDisputeClosed => "PaymentDisputeClosed" v 1,
     }

@@ -71,10 +71,24 @@ pub enum PaymentCommand {
         /// The provider's message.
         message: NonEmptyText,
     },
-    /// Release an authorization before anything is captured.
+    /// Record that the authorization was released before anything was captured.
     VoidPayment {
         /// Why.
         reason: NonEmptyText,
+    },
+    /// Release the authorization before anything is captured: asked of the provider where the
+    /// back office executes the payment's money (its payment intent canceled at Stripe), the
+    /// void recorded when the provider confirms it; otherwise recorded at once.
+    RequestVoid {
+        /// Why.
+        reason: NonEmptyText,
+    },
+    /// Record that the provider refused the void we asked for (it was captured meanwhile).
+    RecordVoidFailed {
+        /// The provider's code (`payment_intent_unexpected_state`).
+        code: Code,
+        /// The provider's message.
+        message: NonEmptyText,
     },
     /// Record a chargeback dispute opened by the cardholder's bank.
     RecordDispute {

@@ -3,9 +3,10 @@
 use super::{
     PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputeClosed, PaymentDisputed,
     PaymentError, PaymentEvent, PaymentFailed, PaymentRefundFailed, PaymentRefundRequested,
-    PaymentRefunded, PaymentRequested, PaymentState, PaymentVoided, RefundOutcome,
+    PaymentRefunded, PaymentRequested, PaymentState, PaymentVoidFailed, PaymentVoidRequested,
+    PaymentVoided, RefundOutcome,
 };
-use crate::{Context, ExternalRef, Money};
+use crate::{Context, ExternalRef, Money, NonEmptyText};
 
 type Decision = Result<Vec<PaymentEvent>, PaymentError>;
 
@@ -20,6 +21,27 @@ fn check_refund(payment: &PaymentState, amount: Money, held: i64) -> Result<(), 
         return Err(PaymentError::RefundExceedsCaptured);
     }
     Ok(())
+}
+
+/// The release of the authorization, recorded: refused once money was captured, nothing once
+/// nothing is open any more.
+fn void(
+    payment: &PaymentState,
+    reason: NonEmptyText,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    if payment.captured.is_positive() {
+        Err(PaymentError::VoidAfterCapture)
+    } else if payment.voided || payment.failure.is_some() {
+        // Nothing is open any more: the void's purpose is already met.
+        Ok(vec![])
+    } else {
+        Ok(vec![PaymentEvent::PaymentVoided(PaymentVoided {
+            order_id: payment.order_id,
+            reason,
+            voided_at: now,
+        })])
+    }
 }
 
 /// The refund of `amount` under `refund_id`, answering `request` (which holds back `held`).
@@ -242,19 +264,39 @@ pub(super) fn decide(
                 },
             )])
         }
-        C::VoidPayment { reason } => {
+        C::VoidPayment { reason } => void(payment, reason, now),
+        C::RequestVoid { reason } => {
+            let Some(provider_reference) = payment.executed_at_provider() else {
+                return void(payment, reason, now);
+            };
             if payment.captured.is_positive() {
                 Err(PaymentError::VoidAfterCapture)
-            } else if payment.voided || payment.failure.is_some() {
-                // Nothing is open any more: the void's purpose is already met.
+            } else if payment.voided || payment.failure.is_some() || payment.void_pending {
+                // Released already, or being released.
                 Ok(vec![])
             } else {
-                Ok(vec![PaymentEvent::PaymentVoided(PaymentVoided {
-                    order_id: payment.order_id,
-                    reason,
-                    voided_at: now,
-                })])
+                Ok(vec![PaymentEvent::PaymentVoidRequested(
+                    PaymentVoidRequested {
+                        order_id: payment.order_id,
+                        reason,
+                        provider_reference: provider_reference.clone(),
+                        provider: payment.provider.clone(),
+                        requested_at: now,
+                    },
+                )])
             }
+        }
+        C::RecordVoidFailed { code, message } => {
+            if !payment.void_pending {
+                // No void awaits an answer: nothing to record.
+                return Ok(vec![]);
+            }
+            Ok(vec![PaymentEvent::PaymentVoidFailed(PaymentVoidFailed {
+                order_id: payment.order_id,
+                code,
+                message,
+                failed_at: now,
+            })])
         }
         C::RecordDispute {
             dispute_id,

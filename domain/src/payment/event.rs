@@ -25,6 +25,10 @@ pub enum PaymentEvent {
     PaymentRefundFailed(PaymentRefundFailed),
     /// The authorization was released before capture.
     PaymentVoided(PaymentVoided),
+    /// The release of the authorization was asked of the provider.
+    PaymentVoidRequested(PaymentVoidRequested),
+    /// The provider refused the void we asked for.
+    PaymentVoidFailed(PaymentVoidFailed),
     /// A chargeback dispute was opened.
     PaymentDisputed(PaymentDisputed),
     /// A dispute ended, won or lost.
@@ -146,6 +150,34 @@ pub struct PaymentVoided {
     pub reason: NonEmptyText,
     /// When.
     pub voided_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentVoidRequested`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentVoidRequested {
+    /// The order.
+    pub order_id: OrderId,
+    /// Why.
+    pub reason: NonEmptyText,
+    /// The provider's reference of the payment to cancel (a payment intent).
+    pub provider_reference: ExternalRef,
+    /// Which provider executes it.
+    pub provider: Code,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentVoidFailed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentVoidFailed {
+    /// The order.
+    pub order_id: OrderId,
+    /// The provider's code.
+    pub code: Code,
+    /// The provider's message.
+    pub message: NonEmptyText,
+    /// When.
+    pub failed_at: DateTime<Utc>,
 }
 
 /// Payload of `PaymentDisputed`.

@@ -130,6 +130,8 @@ pub struct PaymentState {
     pub failure: Option<PaymentFailure>,
     /// True once voided.
     pub voided: bool,
+    /// True while a void asked of the provider has no answer yet.
+    pub void_pending: bool,
     /// Provider capture ids already recorded.
     pub capture_ids: BTreeSet<ExternalRef>,
     /// The latest capture id (for a card payment, the charge a dispute or refund names).
@@ -240,6 +242,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             refunded: zero,
             failure: None,
             voided: false,
+            void_pending: false,
             capture_ids: BTreeSet::new(),
             last_capture_id: None,
             refund_ids: BTreeSet::new(),
@@ -297,7 +300,12 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
                 request.outcome = Some(RefundOutcome::Failed);
             }
         }
-        PaymentEvent::PaymentVoided(_) => payment.voided = true,
+        PaymentEvent::PaymentVoided(_) => {
+            payment.voided = true;
+            payment.void_pending = false;
+        }
+        PaymentEvent::PaymentVoidRequested(_) => payment.void_pending = true,
+        PaymentEvent::PaymentVoidFailed(_) => payment.void_pending = false,
         PaymentEvent::PaymentDisputed(disputed) => payment.disputes.push(Dispute {
             dispute_id: disputed.dispute_id.clone(),
             amount: disputed.amount,

@@ -5,3 +5,4 @@ mod every_state;
 pub mod fixtures;
 mod refund_requests;
 mod rules;
+mod void_requests;

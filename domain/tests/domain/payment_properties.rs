@@ -78,6 +78,13 @@ fn command() -> impl Strategy<Value = PaymentCommand> {
         Just(PaymentCommand::VoidPayment {
             reason: text("random")
         }),
+        Just(PaymentCommand::RequestVoid {
+            reason: text("random")
+        }),
+        Just(PaymentCommand::RecordVoidFailed {
+            code: code("payment_intent_unexpected_state"),
+            message: text("captured"),
+        }),
         (reference("dp", 2), money(6_000)).prop_map(|(dispute_id, amount)| {
             PaymentCommand::RecordDispute {
                 dispute_id,

@@ -151,6 +151,19 @@ fn payment_samples() -> Vec<PaymentEvent> {
             reason: text("order cancelled"),
             voided_at: now(),
         }),
+        PaymentEvent::PaymentVoidRequested(payment::PaymentVoidRequested {
+            order_id: order_id(),
+            reason: text("order cancelled"),
+            provider_reference: ext("pi_1"),
+            provider: code("stripe"),
+            requested_at: now(),
+        }),
+        PaymentEvent::PaymentVoidFailed(payment::PaymentVoidFailed {
+            order_id: order_id(),
+            code: code("payment_intent_unexpected_state"),
+            message: text("This PaymentIntent could not be canceled."),
+            failed_at: now(),
+        }),
         PaymentEvent::PaymentDisputed(PaymentDisputed {
             order_id: order_id(),
             dispute_id: ext("dp_1"),
