@@ -6,7 +6,10 @@
 
 mod support;
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use api::{auth::Role, config::LogFormat};
 use eventlog::testing::TestDatabase;
@@ -88,21 +91,30 @@ async fn one_trace(
         .unwrap();
     assert!(sent.starts_with(&format!("00-{trace_id}-")), "{sent}");
 
-    // Every span of the trace, each linked to its parent inside the trace (or the caller).
-    let spans = wait_for(|| async {
+    // Every span of the trace, each linked to its parent inside the trace (or the caller). A
+    // span is exported when it ends, after its children: wait until the outbound call's step
+    // (its parent) has ended too, for at most 20 s; then every span must be linked.
+    let linked = |spans: &[SpanData]| {
+        let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
+        spans
+            .iter()
+            .all(|s| s.parent_span_id == caller || ids.contains(&s.parent_span_id))
+    };
+    let finished = || {
         provider.force_flush().unwrap();
-        let spans: Vec<SpanData> = exporter
+        exporter
             .get_finished_spans()
             .unwrap()
             .into_iter()
             .filter(|s| s.span_context.trace_id() == trace_id)
-            .collect();
-        spans
-            .iter()
-            .any(|s| s.name == "outbound_attempt")
-            .then_some(spans)
+            .collect::<Vec<SpanData>>()
+    };
+    let _ = wait_for(|| async {
+        let spans = finished();
+        (spans.iter().any(|s| s.name == "outbound_attempt") && linked(&spans)).then_some(())
     })
     .await;
+    let spans = finished();
     let by_id: HashMap<SpanId, &SpanData> = spans
         .iter()
         .map(|s| (s.span_context.span_id(), s))
