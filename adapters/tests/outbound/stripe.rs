@@ -184,15 +184,11 @@ fn intent(n: u32, status: &str) -> serde_json::Value {
     intent
 }
 
-async fn a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it(
-    _db: &TestDatabase,
-    log: EventLog,
-) {
+/// Payment 1 authorized at Stripe and its void asked (pending until Stripe answers), then the
+/// Stripe destination run against a mock answering `answer`: the mock and the handler.
+async fn void_answered(log: &EventLog, answer: ResponseTemplate) -> (MockServer, CommandHandler) {
     let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(intent(1, "canceled")))
-        .mount(&server)
-        .await;
+    Mock::given(any()).respond_with(answer).mount(&server).await;
     let handler = CommandHandler::new(log.clone());
     place(&handler, 1).await;
     authorize_and_ask_void(&handler, 1).await;
@@ -202,21 +198,29 @@ async fn a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_
         !payment.voided && payment.void_pending,
         "asked, not voided yet"
     );
-
     let limits = quick_limits();
     let stripe = outbound(
-        &log,
+        log,
         Stripe::connect(&config(&server)).await.unwrap(),
         limits.clone(),
     );
     run_until(
-        &log,
+        log,
         &stripe,
         &limits,
         std::time::Duration::from_secs(30),
         || true,
     )
     .await;
+    (server, handler)
+}
+
+async fn a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let answer = ResponseTemplate::new(200).set_body_json(intent(1, "canceled"));
+    let (server, handler) = void_answered(&log, answer).await;
     let calls = server.received_requests().await.unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].url.path(), "/v1/payment_intents/pi_1/cancel");
@@ -233,31 +237,11 @@ async fn a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person(
     _db: &TestDatabase,
     log: EventLog,
 ) {
-    let server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
-            "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
-            "message": "You cannot cancel this PaymentIntent because it has a status of succeeded.",
-        }})))
-        .mount(&server)
-        .await;
-    let handler = CommandHandler::new(log.clone());
-    place(&handler, 1).await;
-    authorize_and_ask_void(&handler, 1).await;
-    let limits = quick_limits();
-    let stripe = outbound(
-        &log,
-        Stripe::connect(&config(&server)).await.unwrap(),
-        limits.clone(),
-    );
-    run_until(
-        &log,
-        &stripe,
-        &limits,
-        std::time::Duration::from_secs(30),
-        || true,
-    )
-    .await;
+    let refusal = ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+        "message": "You cannot cancel this PaymentIntent because it has a status of succeeded.",
+    }}));
+    let (server, handler) = void_answered(&log, refusal).await;
     assert_eq!(
         server.received_requests().await.unwrap().len(),
         1,
