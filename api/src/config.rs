@@ -253,6 +253,11 @@ impl Config {
         Ok(())
     }
 
+    /// Whether `metrics_listen` is the compiled default (not set, or set to it).
+    pub fn metrics_listen_is_default(&self) -> bool {
+        self.metrics_listen.trim() == DEFAULTS.metrics_listen
+    }
+
     /// Where the metrics are served; none when `metrics_listen` is empty.
     pub fn metrics_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
         let text = self.metrics_listen.trim();

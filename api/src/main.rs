@@ -475,19 +475,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .context("while setting up the outbound destinations")?;
     if let Some(address) = config.metrics_address()? {
         let handle = api::metrics::install().context("while installing the metrics recorder")?;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("while binding metrics_listen {address}"))?;
-        tracing::info!(metrics_address = %listener.local_addr()?, "metrics served at /metrics");
-        let metrics = api::metrics::router(state.clone(), handle);
-        tokio::spawn(async move {
-            let limits = api::server::Limits::default();
-            if let Err(error) =
-                api::server::serve(listener, metrics, limits, std::future::pending()).await
-            {
-                tracing::error!(error = %error, "the metrics server stopped");
+        let listener = match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => Some(listener),
+            // The default address taken (another process on this host serves its metrics
+            // there): this one serves without, and says so; an address set explicitly must
+            // be had.
+            Err(error) if config.metrics_listen_is_default() => {
+                tracing::error!(%address, %error, "metrics not served: the default metrics_listen is taken; set metrics_listen to serve them");
+                None
             }
-        });
+            Err(error) => {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("while binding metrics_listen {address}")))
+            }
+        };
+        if let Some(listener) = listener {
+            serve_metrics(listener, &state, handle)?;
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -501,6 +505,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("while serving")
+}
+
+/// Serves the metrics on `listener`, in the background.
+fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: &api::AppState,
+    handle: &'static metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
+    tracing::info!(metrics_address = %listener.local_addr()?, "metrics served at /metrics");
+    let metrics = api::metrics::router(state.clone(), handle);
+    tokio::spawn(async move {
+        let limits = api::server::Limits::default();
+        if let Err(error) =
+            api::server::serve(listener, metrics, limits, std::future::pending()).await
+        {
+            tracing::error!(error = %error, "the metrics server stopped");
+        }
+    });
+    Ok(())
 }
 
 async fn shutdown() {

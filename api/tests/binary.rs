@@ -341,3 +341,24 @@ async fn metrics_are_served_apart_from_the_api_and_spans_reach_the_otlp_endpoint
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[test]
+fn a_metrics_address_that_is_taken_stops_start_up_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let folder = Folder::new();
+    let output = Command::new(BINARY)
+        .arg("serve")
+        .current_dir(&folder.0)
+        .env_clear()
+        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+        .env("BACKOFFICE_METRICS_LISTEN", &address)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("metrics_listen") && stderr.contains(&address),
+        "{stderr}"
+    );
+}
