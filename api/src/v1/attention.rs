@@ -18,7 +18,7 @@ use projections::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, status_filter, Accepted, Paging};
+use super::{accepted, page_answer, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -116,15 +116,8 @@ pub async fn list(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::attention::list_items(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
-    )
-    .await
-    .map(Json)
-    .map_err(query_problem)
+    let (cursor, limit) = paging.parts()?;
+    page_answer(projections::attention::list_items(&state.log, &filter, cursor, limit).await)
 }
 
 /// An attention item with its cause chain.

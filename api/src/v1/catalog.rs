@@ -9,7 +9,7 @@ use projections::{
 };
 use serde::Deserialize;
 
-use super::{query_problem, schema, Paging};
+use super::{page_answer, schema, Paging};
 use crate::{
     auth::{Caller, Permission},
     problem::{Problem, ProblemDetails, QueryParams},
@@ -72,15 +72,8 @@ pub async fn products(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::catalog::list_products(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
-    )
-    .await
-    .map(Json)
-    .map_err(query_problem)
+    let (cursor, limit) = paging.parts()?;
+    page_answer(projections::catalog::list_products(&state.log, &filter, cursor, limit).await)
 }
 
 /// The ERP's stock levels, by SKU then warehouse.
@@ -103,13 +96,6 @@ pub async fn stock(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::catalog::list_stock(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
-    )
-    .await
-    .map(Json)
-    .map_err(query_problem)
+    let (cursor, limit) = paging.parts()?;
+    page_answer(projections::catalog::list_stock(&state.log, &filter, cursor, limit).await)
 }

@@ -118,6 +118,18 @@ impl Paging {
     pub(crate) fn limit(&self) -> Result<u32, Problem> {
         problem::page_size(self.limit, 50, 200)
     }
+
+    /// The cursor and the checked page size, as a list query takes them.
+    pub(crate) fn parts(&self) -> Result<(Option<&str>, u32), Problem> {
+        Ok((self.cursor.as_deref(), self.limit()?))
+    }
+}
+
+/// A list's page as the answer: a cursor the list did not give out is a 422 naming `cursor`.
+pub(crate) fn page_answer<T>(
+    page: Result<projections::Page<T>, projections::QueryError>,
+) -> Result<Json<projections::Page<T>>, Problem> {
+    page.map(Json).map_err(query_problem)
 }
 
 /// A status filter: one of the names of `S` (the domain's status, in snake case), else a 422

@@ -22,7 +22,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, schema, status_filter, Accepted, Paging};
+use super::{accepted, page_answer, schema, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -313,15 +313,8 @@ pub async fn list(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::orders::list_orders(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
-    )
-    .await
-    .map(Json)
-    .map_err(query_problem)
+    let (cursor, limit) = paging.parts()?;
+    page_answer(projections::orders::list_orders(&state.log, &filter, cursor, limit).await)
 }
 
 /// Cancels an order: captured money is refunded and open payments voided by the process

@@ -18,7 +18,7 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, query_problem, schema, status_filter, Accepted, Paging};
+use super::{accepted, page_answer, schema, status_filter, Accepted, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -315,13 +315,6 @@ pub async fn list(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::payments::list_payments(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
-    )
-    .await
-    .map(Json)
-    .map_err(query_problem)
+    let (cursor, limit) = paging.parts()?;
+    page_answer(projections::payments::list_payments(&state.log, &filter, cursor, limit).await)
 }

@@ -9,7 +9,7 @@ use projections::{
 };
 use serde::{Deserialize, Deserializer};
 
-use super::{query_problem, schema, Paging};
+use super::{page_answer, schema, Paging};
 use crate::{
     auth::{Caller, Permission},
     extract::MinPosition,
@@ -81,13 +81,8 @@ pub async fn daily_sales(
         cursor: query.cursor,
         limit: query.limit,
     };
-    projections::daily_sales::list_daily_sales(
-        &state.log,
-        &filter,
-        paging.cursor.as_deref(),
-        paging.limit()?,
+    let (cursor, limit) = paging.parts()?;
+    page_answer(
+        projections::daily_sales::list_daily_sales(&state.log, &filter, cursor, limit).await,
     )
-    .await
-    .map(Json)
-    .map_err(query_problem)
 }
