@@ -14,7 +14,7 @@ use super::engine::{counts_since, saved_circuit, subscriber_name, SavedCircuit};
 /// A destination's status.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DestinationStatus {
-    /// Its name (`erp`, `crm`, `email`, `sms`, `events`).
+    /// Its name (`erp`, `crm`, `email`, `sms`, `events`, `stripe`).
     pub destination: String,
     /// Whether this process's configuration turns it on.
     pub configured: bool,
