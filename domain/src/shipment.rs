@@ -10,9 +10,9 @@ mod event;
 mod state;
 
 pub use codec::{decode, encode, EVENT_TYPES};
-pub use command::{CarrierStatus, ShipmentCommand, TrackingUpdate};
+pub use command::{CarrierStatus, Parcel, ShipmentCommand, TrackingUpdate};
 pub use event::*;
-pub use state::{ShipmentLine, ShipmentState, ShipmentStatus};
+pub use state::{LabelRequest, ShipmentLine, ShipmentState, ShipmentStatus};
 
 use crate::{decider::Decider, Context};
 
@@ -55,6 +55,15 @@ pub enum ShipmentError {
     /// Delivery or failure for a returned parcel.
     #[error("shipment already returned")]
     AlreadyReturned,
+    /// A label bought for a shipment that has one.
+    #[error("shipment already has a label")]
+    AlreadyLabelled,
+    /// A label recorded by hand while one is being bought.
+    #[error("a label is being bought for this shipment")]
+    LabelPending,
+    /// A parcel with a zero size or weight.
+    #[error("a parcel needs a length, width, height and weight of at least 1")]
+    EmptyParcel,
 }
 
 /// The Shipment decider. Its state is `None` until `CreateShipment`.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ShipmentLine;
+use super::PurchasedLabel;
 use crate::{Code, ExternalRef, NonEmptyText, OrderId, ShipmentId};
 
 /// A command to a shipment.
@@ -27,6 +28,32 @@ pub enum ShipmentCommand {
         /// The carrier's tracking number.
         tracking_number: ExternalRef,
     },
+    /// Buy a label at the carrier integration (EasyPost): asked here, recorded when the
+    /// provider answers (ADR 0013).
+    RequestLabel {
+        /// The parcel, when it is not the configured default.
+        parcel: Option<Parcel>,
+    },
+    /// Record the provider's shipment made for the pending label request, before buying its
+    /// label: a retry buys this one instead of making another.
+    RecordProviderShipment {
+        /// The provider's shipment id (`shp_…`).
+        provider_shipment_id: ExternalRef,
+    },
+    /// Record the label the provider sold for the pending request.
+    RecordPurchasedLabel {
+        /// The carrier's tracking number.
+        tracking_number: ExternalRef,
+        /// What was bought.
+        label: PurchasedLabel,
+    },
+    /// Record that the provider refused the pending label request.
+    RecordLabelFailed {
+        /// The provider's code, or ours.
+        code: Code,
+        /// What it said.
+        message: NonEmptyText,
+    },
     /// Record that the parcel left the warehouse.
     DispatchShipment,
     /// Record one carrier tracking event.
@@ -48,6 +75,27 @@ pub enum ShipmentCommand {
         /// Why.
         reason: NonEmptyText,
     },
+}
+
+/// A parcel's size and weight as carriers rate it, in whole inches and ounces (EasyPost's
+/// units); each at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    /// Length, inches.
+    pub length_in: u32,
+    /// Width, inches.
+    pub width_in: u32,
+    /// Height, inches.
+    pub height_in: u32,
+    /// Weight, ounces.
+    pub weight_oz: u32,
+}
+
+impl Parcel {
+    /// True when a size or the weight is zero.
+    pub const fn is_empty(&self) -> bool {
+        self.length_in == 0 || self.width_in == 0 || self.height_in == 0 || self.weight_oz == 0
+    }
 }
 
 /// One tracking event as the carrier reports it.

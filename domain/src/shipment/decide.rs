@@ -5,12 +5,13 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use super::{
-    CarrierStatus, ShipmentCancelled, ShipmentCommand, ShipmentCreated, ShipmentDelivered,
-    ShipmentDeliveryFailed, ShipmentDispatched, ShipmentError, ShipmentEvent, ShipmentLabelCreated,
-    ShipmentLine, ShipmentOutForDelivery, ShipmentReturned, ShipmentState, ShipmentStatus,
-    TrackingUpdate,
+    CarrierStatus, Parcel, PurchasedLabel, ShipmentCancelled, ShipmentCommand, ShipmentCreated,
+    ShipmentDelivered, ShipmentDeliveryFailed, ShipmentDispatched, ShipmentError, ShipmentEvent,
+    ShipmentLabelCreated, ShipmentLabelFailed, ShipmentLabelRequested, ShipmentLine,
+    ShipmentOutForDelivery, ShipmentProviderShipmentRecorded, ShipmentReturned, ShipmentState,
+    ShipmentStatus, TrackingUpdate,
 };
-use crate::{Code, Context, NonEmptyText, OrderId, ShipmentId};
+use crate::{Code, Context, ExternalRef, NonEmptyText, OrderId, ShipmentId};
 
 type Decision = Result<Vec<ShipmentEvent>, ShipmentError>;
 
@@ -45,17 +46,37 @@ pub(super) fn decide(
         C::RecordLabel { tracking_number } => {
             if shipment.tracking_number.as_ref() == Some(&tracking_number) {
                 Ok(vec![])
-            } else if shipment.status.is_before_dispatch() {
+            } else if !shipment.status.is_before_dispatch() {
+                Err(ShipmentError::LabelAfterDispatch)
+            } else if shipment.label_request.is_some() {
+                Err(ShipmentError::LabelPending)
+            } else {
                 Ok(vec![ShipmentEvent::ShipmentLabelCreated(
                     ShipmentLabelCreated {
                         tracking_number,
+                        purchase: None,
                         created_at: now,
                     },
                 )])
-            } else {
-                Err(ShipmentError::LabelAfterDispatch)
             }
         }
+        C::RequestLabel { parcel } => request_label(shipment, parcel, ctx),
+        C::RecordProviderShipment {
+            provider_shipment_id,
+        } => Ok(provider_shipment(shipment, provider_shipment_id, ctx)),
+        C::RecordPurchasedLabel {
+            tracking_number,
+            label,
+        } => purchased(shipment, tracking_number, label, ctx),
+        C::RecordLabelFailed { code, message } => Ok(match &shipment.label_request {
+            Some(_) => vec![ShipmentEvent::ShipmentLabelFailed(ShipmentLabelFailed {
+                order_id: shipment.order_id,
+                code,
+                message,
+                failed_at: now,
+            })],
+            None => vec![],
+        }),
         C::DispatchShipment => Ok(if shipment.status.is_before_dispatch() {
             vec![dispatched(shipment, now)]
         } else {
@@ -136,6 +157,75 @@ fn create(
         lines,
         created_at: ctx.now(),
     })])
+}
+
+/// A label asked of the carrier integration: once, before dispatch, for a shipment without
+/// one; asking again while it is pending asks nothing more.
+fn request_label(shipment: &ShipmentState, parcel: Option<Parcel>, ctx: &Context) -> Decision {
+    if parcel.is_some_and(|p| p.is_empty()) {
+        return Err(ShipmentError::EmptyParcel);
+    }
+    if !shipment.status.is_before_dispatch() {
+        return Err(ShipmentError::LabelAfterDispatch);
+    }
+    if shipment.label_request.is_some() {
+        return Ok(vec![]);
+    }
+    if shipment.tracking_number.is_some() {
+        return Err(ShipmentError::AlreadyLabelled);
+    }
+    Ok(vec![ShipmentEvent::ShipmentLabelRequested(
+        ShipmentLabelRequested {
+            order_id: shipment.order_id,
+            parcel,
+            requested_at: ctx.now(),
+        },
+    )])
+}
+
+/// The provider's shipment for the pending request: the first one recorded is the one bought
+/// (a later one, made by a retry that did not find the first, is left unbought).
+fn provider_shipment(
+    shipment: &ShipmentState,
+    provider_shipment_id: ExternalRef,
+    ctx: &Context,
+) -> Vec<ShipmentEvent> {
+    match &shipment.label_request {
+        Some(request) if request.provider_shipment_id.is_none() => {
+            vec![ShipmentEvent::ShipmentProviderShipmentRecorded(
+                ShipmentProviderShipmentRecorded {
+                    order_id: shipment.order_id,
+                    provider_shipment_id,
+                    recorded_at: ctx.now(),
+                },
+            )]
+        }
+        _ => vec![],
+    }
+}
+
+/// The label the provider sold: recorded once (the same tracking number again is nothing new),
+/// also when nobody asked for it here (the provider's word on money spent wins), unless the
+/// parcel has left.
+fn purchased(
+    shipment: &ShipmentState,
+    tracking_number: ExternalRef,
+    label: PurchasedLabel,
+    ctx: &Context,
+) -> Decision {
+    if shipment.tracking_number.as_ref() == Some(&tracking_number) {
+        return Ok(vec![]);
+    }
+    if !shipment.status.is_before_dispatch() {
+        return Err(ShipmentError::LabelAfterDispatch);
+    }
+    Ok(vec![ShipmentEvent::ShipmentLabelCreated(
+        ShipmentLabelCreated {
+            tracking_number,
+            purchase: Some(label),
+            created_at: ctx.now(),
+        },
+    )])
 }
 
 /// Records a carrier update, and moves the status only when the update is the newest seen and

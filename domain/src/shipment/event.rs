@@ -3,15 +3,21 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ShipmentLine, TrackingUpdate};
-use crate::{Code, ExternalRef, NonEmptyText, OrderId, ShipmentId};
+use super::{Parcel, ShipmentLine, TrackingUpdate};
+use crate::{Code, ExternalRef, Money, NonEmptyText, OrderId, ShipmentId};
 
 /// An event of the shipment stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShipmentEvent {
     /// The shipment exists.
     ShipmentCreated(ShipmentCreated),
-    /// A label was printed.
+    /// A label was asked of the carrier integration.
+    ShipmentLabelRequested(ShipmentLabelRequested),
+    /// The provider made its shipment for the pending label request.
+    ShipmentProviderShipmentRecorded(ShipmentProviderShipmentRecorded),
+    /// The provider refused the pending label request.
+    ShipmentLabelFailed(ShipmentLabelFailed),
+    /// A label was printed (by hand) or bought.
     ShipmentLabelCreated(ShipmentLabelCreated),
     /// The parcel left.
     ShipmentDispatched(ShipmentDispatched),
@@ -44,13 +50,69 @@ pub struct ShipmentCreated {
     pub created_at: DateTime<Utc>,
 }
 
-/// Payload of `ShipmentLabelCreated`.
+/// Payload of `ShipmentLabelCreated` (v2: `purchase`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentLabelCreated {
     /// The carrier's tracking number.
     pub tracking_number: ExternalRef,
+    /// What was bought, when the label was bought at the carrier integration (none: recorded
+    /// by hand).
+    #[serde(default)]
+    pub purchase: Option<PurchasedLabel>,
     /// When.
     pub created_at: DateTime<Utc>,
+}
+
+/// A label bought at the carrier integration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchasedLabel {
+    /// The integration (`easypost`).
+    pub provider: Code,
+    /// Its shipment id (`shp_…`).
+    pub provider_shipment_id: ExternalRef,
+    /// Where the label is printed from.
+    pub label_url: NonEmptyText,
+    /// The carrier, as the provider names it (`USPS`).
+    pub carrier: NonEmptyText,
+    /// The service (`Priority`).
+    pub service: NonEmptyText,
+    /// What it cost.
+    pub cost: Money,
+}
+
+/// Payload of `ShipmentLabelRequested`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentLabelRequested {
+    /// The order, whose shipping address the label is for.
+    pub order_id: OrderId,
+    /// The parcel, when it is not the configured default.
+    pub parcel: Option<Parcel>,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `ShipmentProviderShipmentRecorded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentProviderShipmentRecorded {
+    /// The order.
+    pub order_id: OrderId,
+    /// The provider's shipment id (`shp_…`), whose label is bought next.
+    pub provider_shipment_id: ExternalRef,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Payload of `ShipmentLabelFailed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentLabelFailed {
+    /// The order.
+    pub order_id: OrderId,
+    /// The provider's code, or ours.
+    pub code: Code,
+    /// What it said.
+    pub message: NonEmptyText,
+    /// When.
+    pub failed_at: DateTime<Utc>,
 }
 
 /// Payload of `ShipmentDispatched`.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ShipmentEvent, TrackingUpdate};
+use super::{Parcel, PurchasedLabel, ShipmentEvent, TrackingUpdate};
 use crate::{Code, ExternalRef, OrderId, Quantity, ShipmentId, Sku};
 
 /// A quantity of one sku in a parcel (or in an order's allocation of it).
@@ -90,6 +90,10 @@ pub struct ShipmentState {
     pub status: ShipmentStatus,
     /// The latest label's tracking number.
     pub tracking_number: Option<ExternalRef>,
+    /// The label bought at the carrier integration, if it was bought there.
+    pub purchased_label: Option<PurchasedLabel>,
+    /// A label asked of the carrier integration and not answered yet.
+    pub label_request: Option<LabelRequest>,
     /// Every tracking update recorded, in the order it arrived.
     pub tracking: Vec<TrackingUpdate>,
     /// The latest carrier time seen in a tracking update.
@@ -100,6 +104,15 @@ pub struct ShipmentState {
     pub delivered_at: Option<DateTime<Utc>>,
     /// How many delivery attempts failed.
     pub failed_attempts: u32,
+}
+
+/// A label asked of the carrier integration, not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelRequest {
+    /// The parcel asked for (none: the configured default).
+    pub parcel: Option<Parcel>,
+    /// The provider's shipment made for it, once recorded: the one whose label is bought.
+    pub provider_shipment_id: Option<ExternalRef>,
 }
 
 impl ShipmentState {
@@ -121,6 +134,8 @@ pub(super) fn evolve(state: &mut Option<ShipmentState>, event: &ShipmentEvent) {
             lines: created.lines.clone(),
             status: ShipmentStatus::Pending,
             tracking_number: None,
+            purchased_label: None,
+            label_request: None,
             tracking: Vec::new(),
             latest_tracking_at: None,
             dispatched_at: None,
@@ -133,8 +148,22 @@ pub(super) fn evolve(state: &mut Option<ShipmentState>, event: &ShipmentEvent) {
     let Some(shipment) = state else { return };
     match event {
         ShipmentEvent::ShipmentCreated(_) => {}
+        ShipmentEvent::ShipmentLabelRequested(requested) => {
+            shipment.label_request = Some(LabelRequest {
+                parcel: requested.parcel,
+                provider_shipment_id: None,
+            });
+        }
+        ShipmentEvent::ShipmentProviderShipmentRecorded(recorded) => {
+            if let Some(request) = &mut shipment.label_request {
+                request.provider_shipment_id = Some(recorded.provider_shipment_id.clone());
+            }
+        }
+        ShipmentEvent::ShipmentLabelFailed(_) => shipment.label_request = None,
         ShipmentEvent::ShipmentLabelCreated(label) => {
             shipment.tracking_number = Some(label.tracking_number.clone());
+            shipment.purchased_label.clone_from(&label.purchase);
+            shipment.label_request = None;
             shipment.status = ShipmentStatus::LabelCreated;
         }
         ShipmentEvent::ShipmentDispatched(dispatched) => {

@@ -2,5 +2,6 @@
 
 mod every_state;
 pub mod fixtures;
+mod label_purchases;
 mod rules;
 mod tracking_every_state;

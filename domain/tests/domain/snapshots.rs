@@ -189,8 +189,39 @@ fn shipment_samples() -> Vec<ShipmentEvent> {
             lines: lines(),
             created_at: now(),
         }),
+        ShipmentEvent::ShipmentLabelRequested(domain::shipment::ShipmentLabelRequested {
+            order_id: order_id(),
+            parcel: Some(domain::shipment::Parcel {
+                length_in: 10,
+                width_in: 8,
+                height_in: 4,
+                weight_oz: 16,
+            }),
+            requested_at: now(),
+        }),
+        ShipmentEvent::ShipmentProviderShipmentRecorded(
+            domain::shipment::ShipmentProviderShipmentRecorded {
+                order_id: order_id(),
+                provider_shipment_id: ext("shp_1"),
+                recorded_at: now(),
+            },
+        ),
+        ShipmentEvent::ShipmentLabelFailed(domain::shipment::ShipmentLabelFailed {
+            order_id: order_id(),
+            code: code("no_rate"),
+            message: text("no rate of the allowed carriers"),
+            failed_at: now(),
+        }),
         ShipmentEvent::ShipmentLabelCreated(ShipmentLabelCreated {
-            tracking_number: ext("TRK1"),
+            tracking_number: ext("9400100000000000000001"),
+            purchase: Some(domain::shipment::PurchasedLabel {
+                provider: code("easypost"),
+                provider_shipment_id: ext("shp_1"),
+                label_url: text("https://easypost-files.test/label.png"),
+                carrier: text("USPS"),
+                service: text("Priority"),
+                cost: domain::Money::new(649, domain::Currency::USD),
+            }),
             created_at: now(),
         }),
         ShipmentEvent::ShipmentDispatched(ShipmentDispatched {

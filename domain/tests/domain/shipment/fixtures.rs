@@ -46,6 +46,7 @@ pub fn created() -> ShipmentEvent {
 pub fn label(tracking_number: &str) -> ShipmentEvent {
     ShipmentEvent::ShipmentLabelCreated(ShipmentLabelCreated {
         tracking_number: ext(tracking_number),
+        purchase: None,
         created_at: now(),
     })
 }
