@@ -79,6 +79,12 @@ pub enum PaymentError {
     /// The outcome of a refund the back office never asked the provider for.
     #[error("unknown refund request")]
     UnknownRefundRequest,
+    /// A second capture, or a void, while a capture asked of the provider has no answer yet.
+    #[error("a capture is being asked of the provider")]
+    CapturePending,
+    /// A capture while a void asked of the provider has no answer yet.
+    #[error("a void is being asked of the provider")]
+    VoidPending,
 }
 
 /// The Payment decider. Its state is `None` until `RequestPayment`.

@@ -76,14 +76,17 @@ impl Workflow for OrderPayments {
                     OrderCommand::RecordPaymentClosed { payment_id },
                 )
             }
-            // A refund or void asked of the provider is the order's business once it is made.
+            // A refund, capture or void asked of the provider is the order's business once it
+            // is made.
             PaymentEvent::PaymentAuthorized(_)
             | PaymentEvent::PaymentDisputed(_)
             | PaymentEvent::PaymentDisputeClosed(_)
             | PaymentEvent::PaymentRefundRequested(_)
             | PaymentEvent::PaymentRefundFailed(_)
             | PaymentEvent::PaymentVoidRequested(_)
-            | PaymentEvent::PaymentVoidFailed(_) => return Ok(()),
+            | PaymentEvent::PaymentVoidFailed(_)
+            | PaymentEvent::PaymentCaptureRequested(_)
+            | PaymentEvent::PaymentCaptureFailed(_) => return Ok(()),
         };
         step.send::<Order>(order_id, command).await
     }

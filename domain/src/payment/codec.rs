@@ -24,6 +24,8 @@ event_codec! {
         PaymentRefundFailed => "PaymentRefundFailed" v 1,
         PaymentVoided => "PaymentVoided" v 1,
         PaymentVoidRequested => "PaymentVoidRequested" v 1,
+        PaymentCaptureRequested => "PaymentCaptureRequested" v 1,
+        PaymentCaptureFailed => "PaymentCaptureFailed" v 1,
         PaymentVoidFailed => "PaymentVoidFailed" v 1,
         PaymentDisputed => "PaymentDisputed" v 1,
         PaymentDisputeClosed => "PaymentDisputeClosed" v 1,

@@ -35,6 +35,23 @@ pub enum PaymentCommand {
         /// The authorization's reference, used if the capture arrives before it.
         provider_reference: Option<ExternalRef>,
     },
+    /// Capture part or all of the authorized amount: asked of the provider where the back
+    /// office executes the payment's money (a Stripe payment intent it knows: one capture,
+    /// which ends the authorization), recorded when the provider confirms it; otherwise
+    /// recorded at once under `reference`.
+    RequestCapture {
+        /// Our id for the capture; the same reference twice is decided once.
+        reference: ExternalRef,
+        /// How much.
+        amount: Money,
+    },
+    /// Record that the provider refused the capture we asked for.
+    RecordCaptureFailed {
+        /// The provider's code (`payment_intent_unexpected_state`).
+        code: Code,
+        /// The provider's message.
+        message: NonEmptyText,
+    },
     /// Record that the provider refused or failed the payment.
     RecordFailure {
         /// The provider's failure code (`card_declined`).

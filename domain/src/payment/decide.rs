@@ -1,10 +1,10 @@
 //! The payment's rules: which events each command causes in each status.
 
 use super::{
-    PaymentAuthorized, PaymentCaptured, PaymentCommand, PaymentDisputeClosed, PaymentDisputed,
-    PaymentError, PaymentEvent, PaymentFailed, PaymentRefundFailed, PaymentRefundRequested,
-    PaymentRefunded, PaymentRequested, PaymentState, PaymentVoidFailed, PaymentVoidRequested,
-    PaymentVoided, RefundOutcome,
+    PaymentAuthorized, PaymentCaptureFailed, PaymentCaptureRequested, PaymentCaptured,
+    PaymentCommand, PaymentDisputeClosed, PaymentDisputed, PaymentError, PaymentEvent,
+    PaymentFailed, PaymentRefundFailed, PaymentRefundRequested, PaymentRefunded, PaymentRequested,
+    PaymentState, PaymentVoidFailed, PaymentVoidRequested, PaymentVoided, RefundOutcome,
 };
 use crate::{Context, ExternalRef, Money, NonEmptyText};
 
@@ -62,6 +62,48 @@ fn refund(
         refunded_at: now,
         request,
     })])
+}
+
+/// A capture asked of the provider, which captures a payment intent once: the same reference
+/// again asks nothing more; another while one is pending, or after a capture, is refused.
+fn request_capture(
+    payment: &PaymentState,
+    reference: ExternalRef,
+    amount: Money,
+    provider_reference: &ExternalRef,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    match &payment.capture_request {
+        Some((pending, _)) if *pending == reference => return Ok(vec![]),
+        Some(_) => return Err(PaymentError::CapturePending),
+        None => {}
+    }
+    if payment.capture_ids.contains(&reference) {
+        return Ok(vec![]);
+    }
+    if payment.voided {
+        return Err(PaymentError::Voided);
+    }
+    if payment.void_pending {
+        return Err(PaymentError::VoidPending);
+    }
+    if payment.captured.is_positive() {
+        return Err(PaymentError::AlreadyCaptured);
+    }
+    check_amount(payment, amount)?;
+    if amount.amount_minor > payment.authorized().amount_minor {
+        return Err(PaymentError::CaptureExceedsAuthorized);
+    }
+    Ok(vec![PaymentEvent::PaymentCaptureRequested(
+        PaymentCaptureRequested {
+            order_id: payment.order_id,
+            reference,
+            amount,
+            provider_reference: provider_reference.clone(),
+            provider: payment.provider.clone(),
+            requested_at: now,
+        },
+    )])
 }
 
 /// Decides the events for `command` against `state` (`None`: not requested yet).
@@ -179,6 +221,35 @@ pub(super) fn decide(
             }));
             Ok(events)
         }
+        C::RequestCapture { reference, amount } => {
+            let Some(provider_reference) = payment.executed_at_provider() else {
+                return decide(
+                    state,
+                    C::CapturePayment {
+                        capture_id: reference,
+                        amount,
+                        provider_reference: None,
+                    },
+                    ctx,
+                );
+            };
+            request_capture(payment, reference, amount, provider_reference, now)
+        }
+        C::RecordCaptureFailed { code, message } => {
+            Ok(match &payment.capture_request {
+                Some((reference, _)) => {
+                    vec![PaymentEvent::PaymentCaptureFailed(PaymentCaptureFailed {
+                        order_id: payment.order_id,
+                        reference: reference.clone(),
+                        code,
+                        message,
+                        failed_at: now,
+                    })]
+                }
+                // No capture awaits an answer: nothing to record.
+                None => vec![],
+            })
+        }
         C::RecordFailure { code, message } => {
             if payment.voided {
                 Err(PaymentError::Voided)
@@ -271,6 +342,8 @@ pub(super) fn decide(
             };
             if payment.captured.is_positive() {
                 Err(PaymentError::VoidAfterCapture)
+            } else if payment.capture_request.is_some() {
+                Err(PaymentError::CapturePending)
             } else if payment.voided || payment.failure.is_some() || payment.void_pending {
                 // Released already, or being released.
                 Ok(vec![])

@@ -27,6 +27,10 @@ pub enum PaymentEvent {
     PaymentVoided(PaymentVoided),
     /// The release of the authorization was asked of the provider.
     PaymentVoidRequested(PaymentVoidRequested),
+    /// A capture was asked of the provider.
+    PaymentCaptureRequested(PaymentCaptureRequested),
+    /// The provider refused a capture we asked for.
+    PaymentCaptureFailed(PaymentCaptureFailed),
     /// The provider refused the void we asked for.
     PaymentVoidFailed(PaymentVoidFailed),
     /// A chargeback dispute was opened.
@@ -150,6 +154,38 @@ pub struct PaymentVoided {
     pub reason: NonEmptyText,
     /// When.
     pub voided_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentCaptureRequested`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptureRequested {
+    /// The order.
+    pub order_id: OrderId,
+    /// Our id for the capture.
+    pub reference: ExternalRef,
+    /// How much.
+    pub amount: Money,
+    /// The provider's reference of the payment to capture (a payment intent).
+    pub provider_reference: ExternalRef,
+    /// Which provider executes it.
+    pub provider: Code,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentCaptureFailed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptureFailed {
+    /// The order.
+    pub order_id: OrderId,
+    /// Our id of the capture asked for.
+    pub reference: ExternalRef,
+    /// The provider's code.
+    pub code: Code,
+    /// The provider's message.
+    pub message: NonEmptyText,
+    /// When.
+    pub failed_at: DateTime<Utc>,
 }
 
 /// Payload of `PaymentVoidRequested`.

@@ -132,6 +132,8 @@ pub struct PaymentState {
     pub voided: bool,
     /// True while a void asked of the provider has no answer yet.
     pub void_pending: bool,
+    /// A capture asked of the provider with no answer yet: our reference and its amount.
+    pub capture_request: Option<(ExternalRef, Money)>,
     /// Provider capture ids already recorded.
     pub capture_ids: BTreeSet<ExternalRef>,
     /// The latest capture id (for a card payment, the charge a dispute or refund names).
@@ -201,6 +203,13 @@ impl PaymentState {
         Money::new(pending, self.requested.currency)
     }
 
+    /// What a capture asked of the provider will take, until it answers.
+    pub fn capture_pending(&self) -> Money {
+        self.capture_request
+            .as_ref()
+            .map_or(Money::zero(self.requested.currency), |(_, amount)| *amount)
+    }
+
     /// The provider's reference of the payment when the back office executes its money there:
     /// a Stripe payment whose payment intent (`pi_…`) Stripe told it of, by an authorization or
     /// with a capture. A payment captured by hand (its reference is the capture's) is not.
@@ -243,6 +252,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             failure: None,
             voided: false,
             void_pending: false,
+            capture_request: None,
             capture_ids: BTreeSet::new(),
             last_capture_id: None,
             refund_ids: BTreeSet::new(),
@@ -268,6 +278,9 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             payment.capture_ids.insert(captured.capture_id.clone());
             payment.last_capture_id = Some(captured.capture_id.clone());
             payment.failure = None;
+            // Whoever recorded it (the provider's answer, or its webhook first), a capture at
+            // the provider answers the capture asked of it: a payment intent captures once.
+            payment.capture_request = None;
         }
         PaymentEvent::PaymentFailed(failed) => {
             payment.failure = Some(PaymentFailure {
@@ -306,6 +319,10 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
         }
         PaymentEvent::PaymentVoidRequested(_) => payment.void_pending = true,
         PaymentEvent::PaymentVoidFailed(_) => payment.void_pending = false,
+        PaymentEvent::PaymentCaptureRequested(requested) => {
+            payment.capture_request = Some((requested.reference.clone(), requested.amount));
+        }
+        PaymentEvent::PaymentCaptureFailed(_) => payment.capture_request = None,
         PaymentEvent::PaymentDisputed(disputed) => payment.disputes.push(Dispute {
             dispute_id: disputed.dispute_id.clone(),
             amount: disputed.amount,

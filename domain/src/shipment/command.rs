@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ShipmentLine;
 use super::PurchasedLabel;
+use super::ShipmentLine;
 use crate::{Code, ExternalRef, NonEmptyText, OrderId, ShipmentId};
 
 /// A command to a shipment.

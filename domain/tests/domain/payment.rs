@@ -1,5 +1,6 @@
 //! The Payment decider: every command in every state it can meet, then the rules by name.
 
+mod capture_requests;
 mod disputes;
 mod every_state;
 pub mod fixtures;

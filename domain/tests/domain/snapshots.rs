@@ -151,6 +151,21 @@ fn payment_samples() -> Vec<PaymentEvent> {
             reason: text("order cancelled"),
             voided_at: now(),
         }),
+        PaymentEvent::PaymentCaptureRequested(domain::payment::PaymentCaptureRequested {
+            order_id: order_id(),
+            reference: ext("cap-1"),
+            amount: eur(4_000),
+            provider_reference: ext("pi_1"),
+            provider: code("stripe"),
+            requested_at: now(),
+        }),
+        PaymentEvent::PaymentCaptureFailed(domain::payment::PaymentCaptureFailed {
+            order_id: order_id(),
+            reference: ext("cap-1"),
+            code: code("payment_intent_unexpected_state"),
+            message: text("This PaymentIntent could not be captured."),
+            failed_at: now(),
+        }),
         PaymentEvent::PaymentVoidRequested(payment::PaymentVoidRequested {
             order_id: order_id(),
             reason: text("order cancelled"),

@@ -232,10 +232,16 @@ fn a_purchase_ends_the_request_and_keeps_what_was_bought() {
     assert_eq!(state.label_request, None);
     assert_eq!(state.purchased_label, Some(bought()));
     // The same label again (the provider's answer read twice) is nothing new.
-    given::<Shipment>([h_provider_shipment(), vec![purchased("9400100000000000000001")]].concat())
-        .when(record_purchase("9400100000000000000001"))
-        .then_expect(vec![])
-        .unwrap();
+    given::<Shipment>(
+        [
+            h_provider_shipment(),
+            vec![purchased("9400100000000000000001")],
+        ]
+        .concat(),
+    )
+    .when(record_purchase("9400100000000000000001"))
+    .then_expect(vec![])
+    .unwrap();
 }
 
 #[test]
