@@ -32,7 +32,11 @@ pub struct Stripe {
     partner: HttpPartner,
 }
 
-const EVENT_TYPES: [&str; 2] = ["PaymentRefundRequested", "PaymentVoidRequested"];
+const EVENT_TYPES: [&str; 3] = [
+    "PaymentRefundRequested",
+    "PaymentVoidRequested",
+    "PaymentCaptureRequested",
+];
 
 impl Destination for Stripe {
     const NAME: &'static str = "stripe";
@@ -69,6 +73,25 @@ impl Destination for Stripe {
     ) -> Result<Option<HttpMessage>, Unmappable> {
         let requested = match decode::<PaymentEvent>(event)? {
             Some(PaymentEvent::PaymentRefundRequested(requested)) => requested,
+            Some(PaymentEvent::PaymentCaptureRequested(requested)) => {
+                return Ok(Some(HttpMessage {
+                    method: "POST",
+                    path: format!(
+                        "/v1/payment_intents/{}/capture",
+                        requested.provider_reference
+                    ),
+                    body: HttpBody::Form(vec![
+                        (
+                            "amount_to_capture".to_owned(),
+                            requested.amount.amount_minor.to_string(),
+                        ),
+                        (
+                            "metadata[capture_id]".to_owned(),
+                            requested.reference.to_string(),
+                        ),
+                    ]),
+                }))
+            }
             Some(PaymentEvent::PaymentVoidRequested(requested)) => {
                 return Ok(Some(HttpMessage {
                     method: "POST",
@@ -117,6 +140,12 @@ impl Destination for Stripe {
     /// Stripe's refund object: made (`succeeded`, or `pending` while the bank processes it)
     /// under its id, or `failed`/`canceled`; or its payment intent, `canceled` (or not).
     fn follow_up(event: &RecordedEvent, answer: &Answer) -> Result<Option<FollowUp>, String> {
+        if let Some((payment_id, amount)) = capture_of(event) {
+            return Ok(Some(FollowUp::Payment {
+                payment_id,
+                command: captured(answer, amount)?,
+            }));
+        }
         if let Some((payment_id, reason)) = void_of(event) {
             let status = answer
                 .json
@@ -189,6 +218,12 @@ impl Destination for Stripe {
                 command: PaymentCommand::RecordVoidFailed { code, message },
             });
         }
+        if let Some((payment_id, _)) = capture_of(event) {
+            return Some(FollowUp::Payment {
+                payment_id,
+                command: PaymentCommand::RecordCaptureFailed { code, message },
+            });
+        }
         let (payment_id, reference, _) = request_of(event).ok()?;
         Some(FollowUp::Payment {
             payment_id,
@@ -224,6 +259,46 @@ fn void_of(event: &RecordedEvent) -> Option<(PaymentId, NonEmptyText)> {
         }
         _ => None,
     }
+}
+
+/// The payment and the amount of the capture `event` asked for, if it asked for one.
+fn capture_of(event: &RecordedEvent) -> Option<(PaymentId, Money)> {
+    match decode::<PaymentEvent>(event) {
+        Ok(Some(PaymentEvent::PaymentCaptureRequested(requested))) => {
+            Some((event.stream.aggregate_id.parse().ok()?, requested.amount))
+        }
+        _ => None,
+    }
+}
+
+/// Stripe's payment intent after a capture, as what the payment records: `succeeded`, the
+/// capture under its charge (`latest_charge`, the id its `payment_intent.succeeded` webhook
+/// names too, so whichever comes second changes nothing) for `amount_received`; in any other
+/// status, the capture failed.
+fn captured(answer: &Answer, asked: Money) -> Result<PaymentCommand, String> {
+    let intent = answer
+        .json
+        .as_ref()
+        .filter(|intent| intent["object"] == "payment_intent")
+        .ok_or_else(|| "Stripe's answer is not a payment intent".to_owned())?;
+    let status = intent["status"].as_str().unwrap_or("unknown");
+    if status != "succeeded" {
+        return Ok(PaymentCommand::RecordCaptureFailed {
+            code: code("payment_intent_unexpected_state")?,
+            message: NonEmptyText::fitted(&format!("Stripe's payment intent is {status}")),
+        });
+    }
+    let id = intent["id"].as_str().unwrap_or_default();
+    let charge = intent["latest_charge"].as_str().unwrap_or(id);
+    let received = intent["amount_received"]
+        .as_i64()
+        .unwrap_or(asked.amount_minor);
+    Ok(PaymentCommand::CapturePayment {
+        capture_id: ExternalRef::parse(charge)
+            .map_err(|e| format!("Stripe's charge id {charge:?}: {e}"))?,
+        amount: Money::new(received, asked.currency),
+        provider_reference: ExternalRef::parse(id).ok(),
+    })
 }
 
 /// A Stripe code as ours (`card_declined`); one that does not fit is `stripe_error`.

@@ -6,7 +6,7 @@
 use adapters::outbound::{config::StripeConfig, stripe::Stripe, Destination};
 use commands::CommandHandler;
 use domain::{
-    payment::{Payment, PaymentEvent, RefundOutcome},
+    payment::{Payment, PaymentCommand, PaymentEvent, RefundOutcome},
     Currency, EventCodec, ExternalRef, Money,
 };
 use eventlog::{testing::TestDatabase, EventLog};
@@ -20,6 +20,8 @@ eventlog::on_both_backends!(
     stripe_failing_for_a_while_is_asked_again_with_the_same_key_and_refunds_once,
     a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it,
     a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person,
+    a_capture_is_made_at_stripe_once_and_its_webhook_changes_nothing,
+    a_capture_stripe_refuses_ends_as_a_failed_capture_shown_to_a_person,
 );
 
 fn config(server: &MockServer) -> StripeConfig {
@@ -252,6 +254,144 @@ async fn a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person(
     assert!(!payment.voided && !payment.void_pending);
     let events = events(&log).await;
     assert!(events.iter().any(|e| e.event_type == "PaymentVoidFailed"));
+    let raised = events
+        .iter()
+        .find(|e| e.event_type == "AttentionRaised")
+        .expect("the refusal is an attention item");
+    assert_eq!(raised.payload["rule"], "refused_by_partner");
+}
+
+/// Payment 1 authorized at Stripe and 40 EUR of it asked to be captured, then the Stripe
+/// destination run against a mock answering `answer`: the mock and the handler.
+async fn capture_answered(
+    log: &EventLog,
+    answer: ResponseTemplate,
+) -> (MockServer, CommandHandler) {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(answer).mount(&server).await;
+    let handler = CommandHandler::new(log.clone());
+    place(&handler, 1).await;
+    let capture = PaymentCommand::RequestCapture {
+        reference: ExternalRef::parse("capture-1").unwrap(),
+        amount: Money::new(4_000, Currency::EUR),
+    };
+    authorize_and_ask(&handler, 1, capture).await;
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert_eq!(
+        (
+            payment.captured.amount_minor,
+            payment.capture_pending().amount_minor
+        ),
+        (0, 4_000),
+        "asked, not captured yet"
+    );
+    let limits = quick_limits();
+    let stripe = outbound(
+        log,
+        Stripe::connect(&config(&server)).await.unwrap(),
+        limits.clone(),
+    );
+    run_until(
+        log,
+        &stripe,
+        &limits,
+        std::time::Duration::from_secs(30),
+        || true,
+    )
+    .await;
+    (server, handler)
+}
+
+async fn a_capture_is_made_at_stripe_once_and_its_webhook_changes_nothing(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let mut succeeded = intent(1, "succeeded");
+    succeeded["amount_received"] = json!(4_000);
+    succeeded["currency"] = json!("eur");
+    succeeded["latest_charge"] = json!("ch_1");
+    let answer = ResponseTemplate::new(200).set_body_json(succeeded);
+    let (server, handler) = capture_answered(&log, answer).await;
+    let calls = server.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].url.path(), "/v1/payment_intents/pi_1/capture");
+    let body = String::from_utf8(calls[0].body.clone()).unwrap();
+    assert_eq!(
+        body,
+        "amount_to_capture=4000&metadata%5Bcapture_id%5D=capture-1"
+    );
+    let requested = events(&log)
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "PaymentCaptureRequested")
+        .unwrap();
+    assert_eq!(
+        calls[0].headers["idempotency-key"].to_str().unwrap(),
+        requested.event_id.to_string()
+    );
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert_eq!(
+        (
+            payment.captured.amount_minor,
+            payment.capture_pending().amount_minor
+        ),
+        (4_000, 0),
+        "captured once Stripe said so"
+    );
+    assert!(payment
+        .capture_ids
+        .contains(&ExternalRef::parse("ch_1").unwrap()));
+
+    // Stripe's `payment_intent.succeeded` about the same capture, as the inbox worker reads
+    // it: the same charge, recorded once.
+    let before = events(&log).await.len();
+    let again = handler
+        .execute::<Payment>(
+            &payment_id(1),
+            PaymentCommand::CapturePayment {
+                capture_id: ExternalRef::parse("ch_1").unwrap(),
+                amount: Money::new(4_000, Currency::EUR),
+                provider_reference: Some(ExternalRef::parse("pi_1").unwrap()),
+            },
+            &commands::CommandMeta::default(),
+        )
+        .await
+        .unwrap();
+    assert!(again.events.is_empty(), "{:?}", again.events);
+    assert_eq!(events(&log).await.len(), before);
+}
+
+async fn a_capture_stripe_refuses_ends_as_a_failed_capture_shown_to_a_person(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let refusal = ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+        "message": "This PaymentIntent could not be captured because it has a status of canceled.",
+    }}));
+    let (server, handler) = capture_answered(&log, refusal).await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "asked once"
+    );
+    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
+    let payment = payment.unwrap();
+    assert_eq!(
+        (
+            payment.captured.amount_minor,
+            payment.capture_pending().amount_minor
+        ),
+        (0, 0)
+    );
+    let events = events(&log).await;
+    let failed = events
+        .iter()
+        .find(|e| e.event_type == "PaymentCaptureFailed")
+        .expect("the capture failed");
+    assert_eq!(failed.payload["code"], "payment_intent_unexpected_state");
     let raised = events
         .iter()
         .find(|e| e.event_type == "AttentionRaised")

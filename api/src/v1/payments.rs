@@ -174,7 +174,10 @@ fn reference(given: Option<ExternalRef>, kind: &str) -> Result<ExternalRef, Prob
     }
 }
 
-/// Captures (part of) a payment; a capture before the provider's authorization implies it.
+/// Captures (part of) a payment. A Stripe payment whose payment intent is known is captured at
+/// Stripe (once: a payment intent captures once): the capture is pending
+/// (`capture_pending_minor`) until Stripe answers. Otherwise the capture is recorded at once; a
+/// capture before the provider's authorization implies it.
 #[utoipa::path(post, path = "/payments/{id}/capture", tag = "payments", request_body = AmountRequest,
     params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
@@ -187,12 +190,8 @@ pub async fn capture(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    move_money(&state, &ctx, &id, body, "capture", |capture_id, amount| {
-        PaymentCommand::CapturePayment {
-            capture_id,
-            amount,
-            provider_reference: None,
-        }
+    move_money(&state, &ctx, &id, body, "capture", |reference, amount| {
+        PaymentCommand::RequestCapture { reference, amount }
     })
     .await
 }

@@ -32,6 +32,7 @@ pub(crate) const PAYMENTS: Table = Table {
         col("captured_minor", Int),
         col("refunded_minor", Int),
         col("refund_pending_minor", Int),
+        col("capture_pending_minor", Int),
         nullable("provider_reference", Text),
         nullable("charge_id", Text),
         nullable("failure_code", Text),
@@ -78,6 +79,9 @@ pub struct PaymentRow {
     pub refunded_minor: i64,
     /// Refunds asked of the provider that it has not answered yet.
     pub refund_pending_minor: i64,
+    /// What a capture asked of the provider will take once it confirms it; not in
+    /// `captured_minor` until then.
+    pub capture_pending_minor: i64,
     /// The provider's id of the payment, once authorized.
     pub provider_reference: Option<String>,
     /// The id of its latest capture (for a card payment at Stripe, the charge `ch_…`).
@@ -134,6 +138,7 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
         captured_minor: payment.captured.amount_minor,
         refunded_minor: payment.refunded.amount_minor,
         refund_pending_minor: payment.refund_pending().amount_minor,
+        capture_pending_minor: payment.capture_pending().amount_minor,
         provider_reference: payment
             .authorization
             .as_ref()

@@ -63,6 +63,15 @@ pub async fn pay_and_ask_refund(handler: &CommandHandler, n: u32, amount: i64) {
 /// Payment `n` of order `n` at Stripe (intent `pi_<n>`) requested and authorized, then its
 /// void asked: a `PaymentVoidRequested` for the Stripe destination.
 pub async fn authorize_and_ask_void(handler: &CommandHandler, n: u32) {
+    let void = PaymentCommand::RequestVoid {
+        reason: text("customer changed their mind"),
+    };
+    authorize_and_ask(handler, n, void).await;
+}
+
+/// Payment `n` of order `n` at Stripe (intent `pi_<n>`, 59.99 EUR) requested and authorized,
+/// then `ask` (a capture or a void asked of Stripe).
+pub async fn authorize_and_ask(handler: &CommandHandler, n: u32, ask: PaymentCommand) {
     let id = payment_id(n);
     let commands = [
         PaymentCommand::RequestPayment {
@@ -75,13 +84,11 @@ pub async fn authorize_and_ask_void(handler: &CommandHandler, n: u32) {
             provider_reference: ExternalRef::parse(&format!("pi_{n}")).unwrap(),
             amount: eur(5_999),
         },
-        PaymentCommand::RequestVoid {
-            reason: text("customer changed their mind"),
-        },
+        ask,
     ];
     for (i, command) in commands.into_iter().enumerate() {
         handler
-            .execute::<Payment>(&id, command, &meta(&format!("void-{n}-{i}")))
+            .execute::<Payment>(&id, command, &meta(&format!("ask-{n}-{i}")))
             .await
             .unwrap();
     }
