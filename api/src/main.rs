@@ -385,7 +385,7 @@ fn integrations_table(statuses: &[adapters::outbound::status::DestinationStatus]
         ));
         if let Some(pull) = &status.last_pull {
             out.push_str(&format!(
-                "{:<8} last pull {}: {} listed, {} new, {} already in the inbox{}\n",
+                "{:<8} last pull {}: {} listed, {} new, {} already known{}\n",
                 "",
                 pull.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
                 pull.fetched,

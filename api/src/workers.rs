@@ -1,12 +1,13 @@
 //! Everything `serve` runs beside the HTTP server, in one place: the read models' projections
 //! (`projections::ReadModel`), the process managers (`commands::process`), the webhook inbox
-//! worker, the configured outbound destinations (`adapters::outbound`) and the pull of Stripe's
-//! events (`adapters::inbound::pull`). `serve` spawns them,
+//! worker, the configured outbound destinations (`adapters::outbound`), the pull of Stripe's
+//! events (`adapters::inbound::pull`) and the pull of the ERP's catalog
+//! (`adapters::inbound::catalog_pull`). `serve` spawns them,
 //! `backoffice projections status`, `backoffice integrations status` and the takeover test list
 //! them by name; each kind is declared once in its own crate.
 
 use adapters::{
-    inbound::{pull::StripePull, Worker, WorkerOptions},
+    inbound::{catalog_pull::ErpCatalogPull, pull::StripePull, Worker, WorkerOptions},
     outbound::{self, SetupError},
 };
 use eventlog::RecordedEvent;
@@ -63,6 +64,16 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
         )
         .map_err(|e| SetupError::new("stripe", format!("the HTTP client: {e}")))?;
         let every = std::time::Duration::from_secs(stripe.pull_every_secs);
+        workers.spawn(pull.run_every(every));
+    }
+    if let Some(erp) = state
+        .outbound
+        .erp
+        .as_ref()
+        .filter(|e| e.catalog_pull_every_secs > 0)
+    {
+        let pull = ErpCatalogPull::new(erp, state.webhooks.inbox().clone(), state.webhooks.wake())?;
+        let every = std::time::Duration::from_secs(erp.catalog_pull_every_secs);
         workers.spawn(pull.run_every(every));
     }
     Ok(workers)

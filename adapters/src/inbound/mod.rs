@@ -2,6 +2,7 @@
 //! [`payload`] names it for the [`inbox`], where [`http`] stores it before acknowledging it;
 //! the [`Worker`] then maps it to commands, asynchronously.
 
+pub mod catalog_pull;
 pub mod config;
 pub mod http;
 pub mod inbox;

@@ -3,7 +3,8 @@
 //! each, whichever came first, and the worker applies it once. Stripe: its events since the last
 //! run (`GET /v1/events` with `created[gte]`, newest first, `starting_after` cursor pages).
 //! Every run is recorded (`provider_pulls`: what it fetched, stored, found stored already, and
-//! its error) and shown by `backoffice integrations status`.
+//! its error) and shown by `backoffice integrations status`. The ERP's catalog is pulled the
+//! same way, per list (`super::catalog_pull`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,21 +23,23 @@ use crate::outbound::stripe::STRIPE_VERSION;
 /// One pull, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullRun {
-    /// The source pulled (`stripe`).
+    /// The source pulled (`stripe`; the ERP's catalog per list, `erp.products` and
+    /// `erp.stock`).
     pub source: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: DateTime<Utc>,
-    /// Events the provider listed.
+    /// Events (the ERP: rows) the provider listed.
     pub fetched: i64,
     /// Of them, new to the inbox (webhooks had missed them).
     pub stored: i64,
-    /// Of them, in the inbox already.
+    /// Of them, in the inbox already (the ERP's rows: or in the catalog at least as new).
     pub duplicates: i64,
     /// Why it stopped short, if it did (what it stored until then stays stored).
     pub error: Option<String>,
-    /// The provider's creation time (Unix seconds) the next run lists from.
+    /// The provider's time (Unix seconds) the next run lists from: Stripe's events' creation,
+    /// the ERP's rows' `updated_at`.
     pub next_since: i64,
 }
 
@@ -110,7 +113,7 @@ impl StripePull {
             self.wake.notify_one();
         }
         run.finished_at = Utc::now();
-        record(&self.inbox, &run).await?;
+        record(&self.inbox, &run, None).await?;
         Ok(run)
     }
 
@@ -228,9 +231,61 @@ pub async fn last_run(inbox: &Inbox, source: &str) -> Result<Option<PullRun>, St
     Ok(runs.pop())
 }
 
-async fn record(inbox: &Inbox, run: &PullRun) -> Result<(), StorageError> {
+/// The last pull to show for destination `name`: the last run of source `name` or, for a
+/// partner pulled per list (the ERP's `erp.products` and `erp.stock`), the last run of each
+/// list together (their counts added up, their errors each behind its list's name, the
+/// earliest `next_since`).
+pub async fn last_pull(inbox: &Inbox, name: &str) -> Result<Option<PullRun>, StorageError> {
+    if let Some(run) = last_run(inbox, name).await? {
+        return Ok(Some(run));
+    }
+    let (object, text) = json_object(inbox.log());
+    let sql = format!(
+        "SELECT {object}('source', source, 'started_at', started_at, 'finished_at', finished_at, \
+           'fetched', fetched, 'stored', stored, 'duplicates', duplicates, 'error', error, \
+           'next_since', next_since){text} \
+         FROM provider_pulls p WHERE source LIKE $1 AND started_at = \
+           (SELECT max(started_at) FROM provider_pulls q WHERE q.source = p.source) \
+         ORDER BY source"
+    );
+    let runs: Vec<PullRun> = eventlog::json_rows(
+        inbox.log(),
+        &sql,
+        &[Param::Text(format!("{name}.%"))],
+        "reading the last pulls",
+    )
+    .await?;
+    let together = runs
+        .into_iter()
+        .map(|mut run| {
+            run.error = run.error.map(|error| format!("{}: {error}", run.source));
+            run.source = name.to_owned();
+            run
+        })
+        .reduce(|mut all, run| {
+            all.started_at = all.started_at.min(run.started_at);
+            all.finished_at = all.finished_at.max(run.finished_at);
+            all.fetched += run.fetched;
+            all.stored += run.stored;
+            all.duplicates += run.duplicates;
+            all.next_since = all.next_since.min(run.next_since);
+            all.error = match (all.error.take(), run.error) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
+            };
+            all
+        });
+    Ok(together)
+}
+
+/// Records `run`, with the `ETag` of the list the next run starts from, if it is kept.
+pub(crate) async fn record(
+    inbox: &Inbox,
+    run: &PullRun,
+    etag: Option<&str>,
+) -> Result<(), StorageError> {
     let sql = "INSERT INTO provider_pulls (source, started_at, finished_at, fetched, stored, \
-         duplicates, error, next_since) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+         duplicates, error, next_since, etag) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     eventlog::on_writer!(inbox.log(), |pool, time| sqlx::query(sql)
         .bind(&run.source)
         .bind(time(run.started_at))
@@ -240,6 +295,7 @@ async fn record(inbox: &Inbox, run: &PullRun) -> Result<(), StorageError> {
         .bind(run.duplicates)
         .bind(run.error.as_deref())
         .bind(run.next_since)
+        .bind(etag)
         .execute(pool)
         .await
         .map(|_| ()))

@@ -100,7 +100,8 @@ impl Limits {
     }
 }
 
-/// `[outbound.erp]`: orders to the ERP's sales-order API, signed as a Standard Webhooks sender.
+/// `[outbound.erp]`: orders to the ERP's sales-order API, signed as a Standard Webhooks sender;
+/// and its catalog pulled from the same API, signed the same way.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErpConfig {
@@ -108,9 +109,17 @@ pub struct ErpConfig {
     pub base_url: String,
     /// Our signing secret (`whsec_…`, base64 after the prefix), shared with the ERP.
     pub secret: SecretString,
+    /// Seconds between pulls of the ERP's catalog (products and stock, into the inbox its
+    /// webhooks fill: `inbound::catalog_pull`); 0: none.
+    #[serde(default = "erp_catalog_pull_every")]
+    pub catalog_pull_every_secs: u64,
     /// Its limits.
     #[serde(default)]
     pub limits: Limits,
+}
+
+fn erp_catalog_pull_every() -> u64 {
+    600
 }
 
 /// `[outbound.stripe]`: refunds asked of Stripe's API.
@@ -214,4 +223,59 @@ fn default_subject_prefix() -> String {
 
 fn default_duplicate_window() -> u64 {
     3_600
+}
+
+/// `[outbound.easypost]`: labels bought at EasyPost (`POST /v2/shipments`, then
+/// `POST /v2/shipments/{id}/buy`), the API key as the basic-auth user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EasyPostConfig {
+    /// The API's base URL.
+    #[serde(default = "easypost_api")]
+    pub base_url: String,
+    /// The API key (`EZAK…` production, `EZTK…` test).
+    pub api_key: SecretString,
+    /// Where parcels are sent from.
+    pub from_address: FromAddress,
+    /// The parcel when a request names none.
+    pub parcel: domain::shipment::Parcel,
+    /// The carriers whose rates may be bought, as EasyPost names them (`USPS`, `UPS`); empty:
+    /// any.
+    #[serde(default)]
+    pub carriers: Vec<String>,
+    /// The services whose rates may be bought (`Priority`, `Ground`); empty: any.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Its limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The warehouse's address, as EasyPost reads an address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromAddress {
+    /// The company or person.
+    pub name: String,
+    /// Street and number.
+    pub street1: String,
+    /// Suite, floor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street2: Option<String>,
+    /// City.
+    pub city: String,
+    /// State or province, where the country has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Postal code.
+    pub zip: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Phone, which some carriers require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+fn easypost_api() -> String {
+    "https://api.easypost.com".to_owned()
 }

@@ -35,13 +35,16 @@ pub enum HttpBody {
     Json(serde_json::Value),
     /// `application/x-www-form-urlencoded`, the pairs in order.
     Form(Vec<(String, String)>),
+    /// None (a `GET`).
+    Empty,
 }
 
 impl HttpBody {
-    fn content_type(&self) -> &'static str {
+    fn content_type(&self) -> Option<&'static str> {
         match self {
-            Self::Json(_) => "application/json",
-            Self::Form(_) => "application/x-www-form-urlencoded",
+            Self::Json(_) => Some("application/json"),
+            Self::Form(_) => Some("application/x-www-form-urlencoded"),
+            Self::Empty => None,
         }
     }
 
@@ -52,6 +55,7 @@ impl HttpBody {
                 .extend_pairs(pairs)
                 .finish()
                 .into_bytes(),
+            Self::Empty => Vec::new(),
         }
     }
 }
@@ -68,6 +72,8 @@ pub enum Credentials {
         /// The password or token.
         password: SecretString,
     },
+    /// `Authorization: Basic` with the key as the user and no password (EasyPost).
+    KeyAsUser(SecretString),
     /// Signed as a Standard Webhooks sender with our secret: `webhook-id` (the event id),
     /// `webhook-timestamp`, `webhook-signature`.
     StandardWebhooks(SecretString),
@@ -141,31 +147,11 @@ impl HttpPartner {
         let mut request = self
             .client
             .request(method, url)
-            .header(IDEMPOTENCY_KEY, &key)
-            .header(reqwest::header::CONTENT_TYPE, message.body.content_type());
-        for (name, value) in &self.fixed {
-            request = request.header(*name, *value);
+            .header(IDEMPOTENCY_KEY, &key);
+        if let Some(content_type) = message.body.content_type() {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        if let Some(traceparent) = eventlog::trace::current_traceparent() {
-            request = request.header(eventlog::trace::TRACEPARENT, traceparent);
-        }
-        request = match (&self.credentials, &self.signer) {
-            (Credentials::Bearer(token), _) => request.bearer_auth(token.expose_secret()),
-            (Credentials::Basic { user, password }, _) => {
-                request.basic_auth(user, Some(password.expose_secret()))
-            }
-            (Credentials::StandardWebhooks(_), Some(signer)) => {
-                let timestamp = Utc::now().timestamp();
-                request
-                    .header(standard::ID_HEADER, &key)
-                    .header(standard::TIMESTAMP_HEADER, timestamp.to_string())
-                    .header(
-                        standard::SIGNATURE_HEADER,
-                        signer.sign(&key, timestamp, &body),
-                    )
-            }
-            (Credentials::StandardWebhooks(_), None) => request,
-        };
+        let request = self.authenticated(request, &key, &body);
         let response = request.body(body).send().await.map_err(|error| {
             // Without the URL: it may carry credentials.
             SendError::failed(None, eventlog::error_chain(&error.without_url()))
@@ -178,6 +164,52 @@ impl HttpPartner {
             .and_then(|v| retry_after(v, Utc::now()));
         let text = response.text().await.unwrap_or_default();
         classify(status.as_u16(), retry_after, &text)
+    }
+
+    /// A `GET` of `path` under the base URL with `query`, carrying what every request to this
+    /// partner carries (its fixed headers, the trace, its credentials: signed as a Standard
+    /// Webhooks sender over the empty body under a fresh message id), for the caller to send
+    /// and read itself (its status and headers: an `ETag`, a `304`). Used to pull lists from
+    /// the partner (the ERP's catalog, `inbound::catalog_pull`).
+    pub fn get(&self, path: &str, query: &[(&str, String)]) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .get(format!("{}{}", self.base_url, path))
+            .query(query);
+        self.authenticated(request, &Uuid::new_v4().to_string(), b"")
+    }
+
+    /// `request` with the fixed headers, the current trace and the credentials; `id` is the
+    /// message id a Standard Webhooks signature covers, with `body`.
+    fn authenticated(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        id: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        for (name, value) in &self.fixed {
+            request = request.header(*name, *value);
+        }
+        if let Some(traceparent) = eventlog::trace::current_traceparent() {
+            request = request.header(eventlog::trace::TRACEPARENT, traceparent);
+        }
+        match (&self.credentials, &self.signer) {
+            (Credentials::Bearer(token), _) => request.bearer_auth(token.expose_secret()),
+            (Credentials::Basic { user, password }, _) => {
+                request.basic_auth(user, Some(password.expose_secret()))
+            }
+            (Credentials::KeyAsUser(key), _) => {
+                request.basic_auth(key.expose_secret(), None::<&str>)
+            }
+            (Credentials::StandardWebhooks(_), Some(signer)) => {
+                let timestamp = Utc::now().timestamp();
+                request
+                    .header(standard::ID_HEADER, id)
+                    .header(standard::TIMESTAMP_HEADER, timestamp.to_string())
+                    .header(standard::SIGNATURE_HEADER, signer.sign(id, timestamp, body))
+            }
+            (Credentials::StandardWebhooks(_), None) => request,
+        }
     }
 }
 

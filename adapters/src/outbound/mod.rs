@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod crm;
+pub mod easypost;
 pub mod email;
 pub mod engine;
 pub mod erp;
@@ -25,7 +26,10 @@ pub mod stripe;
 
 use std::{fmt, future::Future, time::Duration};
 
-use domain::{order::OrderCommand, payment::PaymentCommand, OrderId, PaymentId};
+use domain::{
+    order::OrderCommand, payment::PaymentCommand, shipment::ShipmentCommand, OrderId, PaymentId,
+    ShipmentId,
+};
 use eventlog::RecordedEvent;
 use serde::Serialize;
 use uuid::Uuid;
@@ -207,6 +211,13 @@ pub enum FollowUp {
         /// The command.
         command: PaymentCommand,
     },
+    /// To a shipment (the carrier integration's word on a label asked of it).
+    Shipment {
+        /// The shipment.
+        shipment_id: ShipmentId,
+        /// The command.
+        command: ShipmentCommand,
+    },
 }
 
 /// Why a destination could not be set up.
@@ -328,8 +339,10 @@ destinations! {
     sms: sms::Sms,
     /// Every event, to NATS JetStream.
     events: stream::EventStream,
-    /// Refunds, executed at Stripe.
+    /// Refunds and voids, executed at Stripe.
     stripe: stripe::Stripe,
+    /// Labels, bought at EasyPost.
+    easypost: easypost::EasyPost,
 }
 
 #[cfg(test)]
@@ -339,7 +352,10 @@ mod tests {
     #[test]
     fn each_destination_is_configured_under_its_own_name() {
         let names: Vec<&str> = NAMES.to_vec();
-        assert_eq!(names, ["erp", "crm", "email", "sms", "events", "stripe"]);
+        assert_eq!(
+            names,
+            ["erp", "crm", "email", "sms", "events", "stripe", "easypost"]
+        );
         let config: OutboundConfig = serde_json::from_value(serde_json::json!({
             "crm": {"base_url": "http://crm.test", "token": "t"},
         }))
@@ -362,9 +378,17 @@ mod tests {
                     "auth_token": "sms-s3cret", "from": "+15005550006"},
             "events": {"nats_url": "nats://u:nats-s3cret@nats.test:4222"},
             "stripe": {"secret_key": "sk_live_s3cret"},
+            "easypost": {"api_key": "EZAK_s3cret",
+                         "parcel": {"length_in": 1, "width_in": 1, "height_in": 1, "weight_oz": 1},
+                         "from_address": {"name": "W", "street1": "1 Dock Rd", "city": "Austin",
+                                          "zip": "78701", "country": "US"}},
         }))
         .unwrap_or_default();
-        assert!(config.is_configured("events") && config.is_configured("stripe"));
+        assert!(
+            config.is_configured("events")
+                && config.is_configured("stripe")
+                && config.is_configured("easypost")
+        );
         let printed = format!("{config:?}");
         for secret in [
             "c2VjcmV0",
@@ -373,6 +397,7 @@ mod tests {
             "sms-s3cret",
             "nats-s3cret",
             "sk_live_s3cret",
+            "EZAK_s3cret",
         ] {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }

@@ -36,8 +36,8 @@ pub struct DestinationStatus {
     pub queued: usize,
     /// Its attempts of the last hour, by outcome (`sent`, `rejected`, `failed`, `throttled`).
     pub attempts_last_hour: BTreeMap<String, i64>,
-    /// The last pull of the partner's own events (Stripe's, what webhooks may have missed),
-    /// for a partner pulled from.
+    /// The last pull of the partner's own events (Stripe's, what webhooks may have missed; the
+    /// ERP's catalog, its products' and stock's last runs together), for a partner pulled from.
     pub last_pull: Option<crate::inbound::pull::PullRun>,
 }
 
@@ -72,7 +72,7 @@ pub async fn destinations(
             waiting: count(StepState::Waiting),
             queued: count(StepState::Queued),
             attempts_last_hour: attempts.into_iter().collect(),
-            last_pull: crate::inbound::pull::last_run(
+            last_pull: crate::inbound::pull::last_pull(
                 &crate::inbound::inbox::Inbox::new(log.clone()),
                 name,
             )

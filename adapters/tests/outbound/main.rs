@@ -3,6 +3,7 @@
 //! throttle or come back.
 #![allow(clippy::unwrap_used)]
 
+mod easypost;
 mod email;
 mod engine;
 mod mappings;

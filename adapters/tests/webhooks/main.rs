@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod catalog_pull;
 mod end_to_end;
 mod matching;
 mod reliability;

@@ -6,7 +6,7 @@ use axum::{
     Json,
 };
 use domain::{
-    shipment::{Shipment, ShipmentCommand, ShipmentStatus},
+    shipment::{Parcel, Shipment, ShipmentCommand, ShipmentStatus},
     ExternalRef,
 };
 use projections::{
@@ -24,13 +24,60 @@ use crate::{
     AppState,
 };
 
-/// The carrier's label.
-#[derive(Debug, Deserialize, ToSchema)]
+/// The carrier's label: a tracking number recorded by hand, or (without one) a label bought at
+/// the carrier integration for the parcel given or the configured one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
-    /// The carrier's tracking number.
-    #[schema(schema_with = schema::reference)]
-    pub tracking_number: ExternalRef,
+    /// The carrier's tracking number, for a label printed elsewhere.
+    #[schema(schema_with = schema::optional_reference)]
+    pub tracking_number: Option<ExternalRef>,
+    /// The parcel to buy a label for (whole inches and ounces, each at least 1), when it is not
+    /// the configured default; only without `tracking_number`.
+    pub parcel: Option<ParcelBody>,
+}
+
+/// A parcel's size and weight, in whole inches and ounces.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParcelBody {
+    /// Length, inches.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub length_in: u32,
+    /// Width, inches.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub width_in: u32,
+    /// Height, inches.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub height_in: u32,
+    /// Weight, ounces.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub weight_oz: u32,
+}
+
+impl ParcelBody {
+    /// The parcel, or the first value out of range and why.
+    fn parcel(self) -> Result<Parcel, Problem> {
+        for (field, value, most) in [
+            ("parcel.length_in", self.length_in, 1000),
+            ("parcel.width_in", self.width_in, 1000),
+            ("parcel.height_in", self.height_in, 1000),
+            ("parcel.weight_oz", self.weight_oz, 100_000),
+        ] {
+            if !(1..=most).contains(&value) {
+                return Err(Problem::validation(
+                    field,
+                    format!("must be from 1 to {most}"),
+                ));
+            }
+        }
+        Ok(Parcel {
+            length_in: self.length_in,
+            width_in: self.width_in,
+            height_in: self.height_in,
+            weight_oz: self.weight_oz,
+        })
+    }
 }
 
 /// Filters of the shipment list.
@@ -74,7 +121,9 @@ async fn run(
     Ok(accepted(&executed, id, None))
 }
 
-/// Records the carrier label and tracking number.
+/// Records the carrier label and tracking number, or buys a label at the carrier integration
+/// (without `tracking_number`): the answer comes before the purchase, which the shipment shows
+/// as `label_pending` and then as its label (ADR 0013).
 #[utoipa::path(post, path = "/shipments/{id}/label", tag = "shipments", request_body = LabelRequest,
     params(("id" = String, Path, description = "The shipment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the shipment is still at this stream version")),
@@ -87,8 +136,24 @@ pub async fn label(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<LabelRequest>,
 ) -> Result<Response, Problem> {
-    let command = ShipmentCommand::RecordLabel {
-        tracking_number: body.tracking_number,
+    let command = match (body.tracking_number, body.parcel) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::validation(
+                "parcel",
+                "a parcel is for buying a label: leave it out with tracking_number",
+            ))
+        }
+        (Some(tracking_number), None) => ShipmentCommand::RecordLabel { tracking_number },
+        (None, parcel) => {
+            let parcel = parcel.map(ParcelBody::parcel).transpose()?;
+            if !state.outbound.is_configured("easypost") {
+                return Err(Problem::validation(
+                    "tracking_number",
+                    "required: no carrier integration is configured to buy labels (outbound.easypost)",
+                ));
+            }
+            ShipmentCommand::RequestLabel { parcel }
+        }
     };
     run(&state, &ctx, &id, command).await
 }

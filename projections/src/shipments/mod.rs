@@ -27,6 +27,13 @@ pub(crate) const SHIPMENTS: Table = Table {
         col("carrier", Text),
         col("status", Text),
         nullable("tracking_number", Text),
+        col("label_pending", Bool),
+        nullable("label_url", Text),
+        nullable("label_carrier", Text),
+        nullable("label_service", Text),
+        nullable("label_cost_minor", Int),
+        nullable("label_currency", Text),
+        nullable("provider_shipment_id", Text),
         col("quantity", Int),
         col("failed_attempts", Int),
         nullable("dispatched_at", Time),
@@ -87,6 +94,21 @@ pub struct ShipmentRow {
     pub status: String,
     /// The carrier's tracking number, once labelled.
     pub tracking_number: Option<String>,
+    /// True while a label asked of the carrier integration is not bought yet.
+    pub label_pending: bool,
+    /// Where a bought label is printed from.
+    pub label_url: Option<String>,
+    /// The carrier a bought label is for, as the integration names it (`USPS`).
+    pub label_carrier: Option<String>,
+    /// Its service (`Priority`).
+    pub label_service: Option<String>,
+    /// What the bought label cost, in minor units of `label_currency`.
+    pub label_cost_minor: Option<i64>,
+    /// The currency of `label_cost_minor`.
+    pub label_currency: Option<String>,
+    /// The carrier integration's shipment id (`shp_…`): of the bought label, or of the one
+    /// being bought.
+    pub provider_shipment_id: Option<String>,
     /// Units in the parcel.
     pub quantity: i64,
     /// Failed delivery attempts.
@@ -194,6 +216,7 @@ fn row_of(fold: &Fold<Option<ShipmentState>>) -> Option<ShipmentRow> {
             description: update.description.as_ref().map(|d| d.as_str().to_owned()),
         })
         .collect();
+    let label = shipment.purchased_label.as_ref();
     Some(ShipmentRow {
         order_id: shipment.order_id.to_string(),
         carrier: shipment.carrier.as_str().to_owned(),
@@ -202,6 +225,19 @@ fn row_of(fold: &Fold<Option<ShipmentState>>) -> Option<ShipmentRow> {
             .tracking_number
             .as_ref()
             .map(|t| t.as_str().to_owned()),
+        label_pending: shipment.label_request.is_some(),
+        label_url: label.map(|l| l.label_url.as_str().to_owned()),
+        label_carrier: label.map(|l| l.carrier.as_str().to_owned()),
+        label_service: label.map(|l| l.service.as_str().to_owned()),
+        label_cost_minor: label.map(|l| l.cost.amount_minor),
+        label_currency: label.map(|l| l.cost.currency.as_str().to_owned()),
+        provider_shipment_id: label
+            .map(|l| &l.provider_shipment_id)
+            .or(shipment
+                .label_request
+                .as_ref()
+                .and_then(|r| r.provider_shipment_id.as_ref()))
+            .map(|id| id.as_str().to_owned()),
         quantity: lines.iter().map(|l| l.quantity).sum(),
         failed_attempts: i64::from(shipment.failed_attempts),
         dispatched_at: shipment.dispatched_at,

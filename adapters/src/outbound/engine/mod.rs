@@ -22,7 +22,7 @@ use std::{sync::Mutex, time::Duration};
 
 use chrono::{DateTime, Utc};
 use commands::CommandHandler;
-use domain::{order::Order, payment::Payment};
+use domain::{order::Order, payment::Payment, shipment::Shipment};
 use eventlog::{HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber};
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -254,6 +254,14 @@ impl<D: Destination> Outbound<D> {
                 let id = payment_id.to_string();
                 let outcome = self.handler.execute::<Payment>(&id, command, &meta).await;
                 refused_as_step(outcome, domain::payment::AGGREGATE_TYPE, &id)
+            }
+            FollowUp::Shipment {
+                shipment_id,
+                command,
+            } => {
+                let id = shipment_id.to_string();
+                let outcome = self.handler.execute::<Shipment>(&id, command, &meta).await;
+                refused_as_step(outcome, domain::shipment::AGGREGATE_TYPE, &id)
             }
         }
     }

@@ -32,7 +32,7 @@ pub fn shipment_id(n: u32) -> String {
     format!("0190e8a0-0000-7000-8002-{n:012}")
 }
 
-fn meta(key: &str) -> CommandMeta {
+pub fn meta(key: &str) -> CommandMeta {
     CommandMeta {
         idempotency_key: Some(key.to_owned()),
         ..CommandMeta::default()
