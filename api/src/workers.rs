@@ -76,5 +76,19 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
         let every = std::time::Duration::from_secs(erp.catalog_pull_every_secs);
         workers.spawn(pull.run_every(every));
     }
+    if let Some(easypost) = state
+        .outbound
+        .easypost
+        .as_ref()
+        .filter(|e| e.tracker_pull_every_secs > 0)
+    {
+        let pull = adapters::inbound::tracker_pull::EasyPostTrackerPull::new(
+            easypost,
+            state.webhooks.inbox().clone(),
+            state.webhooks.wake(),
+        )?;
+        let every = std::time::Duration::from_secs(easypost.tracker_pull_every_secs);
+        workers.spawn(pull.run_every(every));
+    }
     Ok(workers)
 }

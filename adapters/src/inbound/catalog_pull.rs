@@ -358,25 +358,12 @@ impl ErpCatalogPull {
 
     /// Runs every `every` until the task is dropped; a run's error is recorded with it.
     pub async fn run_every(self, every: Duration) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match self.run_once().await {
-                Ok(runs) => {
-                    for run in [runs.products, runs.stock] {
-                        let (source, error) = (run.source.as_str(), &run.error);
-                        if error.is_some() {
-                            tracing::warn!(source, ?error, "pull stopped short");
-                        } else {
-                            let (fetched, stored) = (run.fetched, run.stored);
-                            tracing::info!(source, fetched, stored, "pulled");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(error = %error, "cannot record a pull"),
-            }
-        }
+        pull::every(every, || async {
+            self.run_once()
+                .await
+                .map(|runs| vec![runs.products, runs.stock])
+        })
+        .await;
     }
 }
 

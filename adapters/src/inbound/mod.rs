@@ -10,6 +10,7 @@ pub mod payload;
 pub mod pull;
 pub mod signature;
 mod sources;
+pub mod tracker_pull;
 mod worker;
 
 pub use config::{Verifiers, WebhookSecrets};

@@ -185,26 +185,44 @@ impl StripePull {
 
     /// Runs every `every` until the task is dropped; a run's error is recorded with it.
     pub async fn run_every(self, every: Duration) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match self.run_once().await {
-                Ok(run) if run.error.is_some() => {
-                    tracing::warn!(source = %run.source, error = ?run.error, "pull stopped short");
+        self::every(every, || async {
+            self.run_once().await.map(|run| vec![run])
+        })
+        .await;
+    }
+}
+
+/// Runs `runs` every `every` until the task is dropped, logging what each of its runs did (a
+/// run's error is also recorded with it, and shown by `integrations status`).
+pub(crate) async fn every<F, Fut>(every: Duration, mut runs: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<PullRun>, StorageError>>,
+{
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match runs().await {
+            Ok(runs) => {
+                for run in runs {
+                    let (source, error) = (run.source.as_str(), &run.error);
+                    if error.is_some() {
+                        tracing::warn!(source, ?error, "pull stopped short");
+                    } else {
+                        let (fetched, stored) = (run.fetched, run.stored);
+                        tracing::info!(source, fetched, stored, "pulled");
+                    }
                 }
-                Ok(run) => {
-                    tracing::info!(source = %run.source, fetched = run.fetched, stored = run.stored, "pulled");
-                }
-                Err(error) => tracing::warn!(error = %error, "cannot record a pull"),
             }
+            Err(error) => tracing::warn!(error = %error, "cannot record a pull"),
         }
     }
 }
 
 /// An HTTP error without its URL (which carries no secret here, but a query the reader need
 /// not see).
-fn without_url(error: &reqwest::Error) -> String {
+pub(crate) fn without_url(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     if let Some(url) = error.url() {
         text = text.replace(url.as_str(), "Stripe");

@@ -246,6 +246,14 @@ pub struct EasyPostConfig {
     /// The services whose rates may be bought (`Priority`, `Ground`); empty: any.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Seconds between pulls of the trackers of parcels under way that EasyPost's webhooks have
+    /// been quiet about (what they may have missed); 0: none.
+    #[serde(default = "easypost_tracker_pull_every")]
+    pub tracker_pull_every_secs: u64,
+    /// How long without a tracking update a parcel under way goes before its tracker is pulled,
+    /// in seconds.
+    #[serde(default = "easypost_tracker_quiet")]
+    pub tracker_quiet_secs: u64,
     /// Its limits.
     #[serde(default)]
     pub limits: Limits,
@@ -278,4 +286,12 @@ pub struct FromAddress {
 
 fn easypost_api() -> String {
     "https://api.easypost.com".to_owned()
+}
+
+fn easypost_tracker_pull_every() -> u64 {
+    1_800
+}
+
+fn easypost_tracker_quiet() -> u64 {
+    86_400
 }

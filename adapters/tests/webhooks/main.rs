@@ -9,3 +9,4 @@ mod matching;
 mod reliability;
 mod robustness;
 mod support;
+mod tracker_pull;
