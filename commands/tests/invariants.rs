@@ -13,12 +13,7 @@ mod support;
 
 use std::{collections::BTreeMap, sync::OnceLock, time::Duration};
 
-use commands::{
-    process::{
-        OrderCancellation, OrderCompletion, OrderFulfillment, OrderPayments, ProcessManager,
-    },
-    CommandHandler,
-};
+use commands::CommandHandler;
 use domain::{
     attention::Attention,
     order::{Order, OrderCommand, OrderStatus},
@@ -130,19 +125,7 @@ async fn run(log: EventLog, rounds: Vec<Vec<Op>>) {
     // The process managers run all along, as in `serve`.
     let options = quick();
     let mut managers = tokio::task::JoinSet::new();
-    macro_rules! spawn {
-        ($($workflow:expr),*) => {$({
-            let (log, options) = (log.clone(), options.clone());
-            let manager = ProcessManager::new(handler.clone(), $workflow);
-            managers.spawn(async move { log.run(&manager, &options).await });
-        })*};
-    }
-    spawn!(
-        OrderPayments,
-        OrderCancellation,
-        OrderFulfillment,
-        OrderCompletion
-    );
+    commands::process::spawn_all(&log, &options, &mut managers);
 
     let mut allocations: BTreeMap<u128, u128> = BTreeMap::new();
     for (round, ops) in rounds.into_iter().enumerate() {

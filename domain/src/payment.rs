@@ -85,6 +85,9 @@ pub enum PaymentError {
     /// A capture while a void asked of the provider has no answer yet.
     #[error("a void is being asked of the provider")]
     VoidPending,
+    /// The provider's captured or refunded total differs from ours.
+    #[error("the provider's captured or refunded total differs from ours")]
+    ProviderMismatch,
 }
 
 /// The Payment decider. Its state is `None` until `RequestPayment`.

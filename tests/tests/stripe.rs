@@ -210,8 +210,10 @@ async fn a_pull_applies_what_webhooks_missed_once(app: App) {
     // Created in the last hour: within the first pull's look back.
     let base = chrono::Utc::now().timestamp() - 3_600;
     let mut events = Vec::new();
+    let mut payments = Vec::new();
     for i in 0..EVENTS {
         let (order, payment) = order_with_a_payment(&app).await;
+        payments.push(payment.clone());
         events.push(fixture("evt_payment_intent.succeeded.json", |e| {
             e["id"] = json!(format!("evt_pull_{i:02}"));
             e["created"] = json!(base + i64::try_from(i).unwrap());
@@ -252,6 +254,24 @@ async fn a_pull_applies_what_webhooks_missed_once(app: App) {
         )
         .mount(&stripe)
         .await;
+    // Reconciliation reads each payment intent: Stripe agrees with us on all but one, which it
+    // refunded in part without any event about it reaching us.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex(
+            r"^/v1/payment_intents/pi_pull_\d\d$",
+        ))
+        .respond_with(|request: &wiremock::Request| {
+            let id = request.url.path().rsplit('/').next().unwrap().to_owned();
+            let refunded = if id == "pi_pull_07" { 1_000 } else { 0 };
+            ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "object": "payment_intent", "amount": 2_500,
+                "amount_received": 2_500, "currency": "eur", "status": "succeeded",
+                "latest_charge": {"id": id.replace("pi_", "ch_"), "object": "charge",
+                                  "amount_captured": 2_500, "amount_refunded": refunded},
+            }))
+        })
+        .mount(&stripe)
+        .await;
     let pull = adapters::inbound::pull::StripePull::new(
         &stripe.uri(),
         "sk_test_pull".to_owned().into(),
@@ -290,6 +310,75 @@ async fn a_pull_applies_what_webhooks_missed_once(app: App) {
     };
     assert_eq!(captured().await, EVENTS);
 
+    // The one difference is a mismatch before a person, once, and only that one.
+    let mismatched = payments[7].clone();
+    let found = app
+        .eventually("/api/v1/attention?status=open", |page| {
+            page["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+        })
+        .await;
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{found}");
+    assert_eq!(items[0]["rule"], "provider_mismatch");
+    assert_eq!(
+        items[0]["cause_stream"],
+        format!("payment/{mismatched}").as_str()
+    );
+    assert_eq!(items[0]["cause_event_type"], "PaymentMismatchFound");
+    assert_eq!(items[0]["process"], "process:payment-reconciliation");
+    let mismatches = || async {
+        eventlog::testing::everything_visible(&app.log).await;
+        app.log
+            .read_all(0, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type == "PaymentMismatchFound")
+            .map(|e| e.payload.clone())
+            .collect::<Vec<_>>()
+    };
+    let recorded = mismatches().await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["provider_refunded"]["amount"], 1_000);
+    assert_eq!(recorded[0]["refunded"]["amount"], 0);
+
+    // Stripe's word on that refund arrives late (its webhook): a retry finds ours agree now,
+    // and the item is resolved.
+    let late_refund = fixture("fixtures3.charge.json", |charge| {
+        charge["id"] = json!("ch_pull_07");
+        charge["amount"] = json!(2_500);
+        charge["amount_captured"] = json!(2_500);
+        charge["amount_refunded"] = json!(1_000);
+        charge["currency"] = json!("eur");
+        charge["refunded"] = json!(false);
+        charge["payment_intent"] = json!("pi_pull_07");
+        charge["refunds"] = json!({"object": "list", "data": [], "has_more": false,
+            "url": "/v1/charges/ch_pull_07/refunds"});
+    });
+    let late = json!({"id": "evt_pull_late_refund", "object": "event",
+        "type": "charge.refunded", "created": 1_721_950_000, "livemode": false,
+        "data": {"object": late_refund}});
+    assert_eq!(app.stripe_delivery(&late).await, StatusCode::ACCEPTED);
+    app.eventually(&format!("/api/v1/payments/{mismatched}"), |p| {
+        p["refunded_minor"] == 1_000
+    })
+    .await;
+    let item = items[0]["attention_id"].as_str().unwrap();
+    let (status, retried) = app
+        .post(
+            Role::Operator,
+            &format!("/api/v1/attention/{item}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    app.eventually(&format!("/api/v1/attention/{item}"), |item| {
+        item["status"] == "resolved"
+    })
+    .await;
+
     // Nothing new at Stripe: the second pull stores nothing, and nothing is applied again.
     let second = pull.run_once().await.unwrap();
     assert_eq!(
@@ -298,13 +387,22 @@ async fn a_pull_applies_what_webhooks_missed_once(app: App) {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(captured().await, EVENTS);
+    assert_eq!(
+        mismatches().await.len(),
+        1,
+        "the same mismatch is recorded once"
+    );
     let calls = stripe.received_requests().await.unwrap();
-    let first_query = calls[0].url.query().unwrap_or_default().to_owned();
+    let listings: Vec<&wiremock::Request> = calls
+        .iter()
+        .filter(|c| c.url.path() == "/v1/events")
+        .collect();
+    let first_query = listings[0].url.query().unwrap_or_default().to_owned();
     assert!(
         first_query.contains("created%5Bgte%5D=") || first_query.contains("created[gte]="),
         "{first_query}"
     );
-    let last_query = calls
+    let last_query = listings
         .last()
         .unwrap()
         .url

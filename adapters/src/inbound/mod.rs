@@ -8,6 +8,7 @@ pub mod http;
 pub mod inbox;
 pub mod payload;
 pub mod pull;
+mod reconcile;
 pub mod signature;
 mod sources;
 pub mod tracker_pull;

@@ -106,18 +106,37 @@ impl StripePull {
             error: None,
             next_since: since,
         };
-        if let Err(error) = self.pull(since, &mut run).await {
+        let mut intents = super::reconcile::Intents::new();
+        if let Err(error) = self.pull(since, &mut run, &mut intents).await {
             run.error = Some(error);
         }
         if run.stored > 0 {
             self.wake.notify_one();
+        }
+        if run.error.is_none() && !intents.is_empty() {
+            let reconcile = super::reconcile::Reconcile {
+                client: &self.client,
+                base_url: &self.base_url,
+                secret_key: &self.secret_key,
+                inbox: &self.inbox,
+            };
+            if let Err(error) = reconcile.stripe(&intents).await {
+                run.error = Some(error);
+            }
         }
         run.finished_at = Utc::now();
         record(&self.inbox, &run, None).await?;
         Ok(run)
     }
 
-    async fn pull(&self, since: i64, run: &mut PullRun) -> Result<(), String> {
+    /// Lists Stripe's events since `since` into the inbox, gathering the payment intents they
+    /// are about into `intents`.
+    async fn pull(
+        &self,
+        since: i64,
+        run: &mut PullRun,
+        intents: &mut super::reconcile::Intents,
+    ) -> Result<(), String> {
         let mut after: Option<String> = None;
         // Events created in the second the last run ended are listed again (`gte`): the inbox
         // keeps one of each.
@@ -151,6 +170,7 @@ impl StripePull {
                 let created = event["created"].as_i64().unwrap_or(since);
                 newest = newest.max(created);
                 self.store(event, run).await?;
+                super::reconcile::gather(intents, event);
             }
             run.fetched += i64::try_from(page.data.len()).unwrap_or(i64::MAX);
             match (

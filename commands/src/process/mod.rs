@@ -12,6 +12,7 @@ mod cancellation;
 mod completion;
 mod fulfillment;
 mod payments;
+mod reconciliation;
 
 use std::{fmt::Display, future::Future};
 
@@ -29,6 +30,7 @@ pub use cancellation::OrderCancellation;
 pub use completion::OrderCompletion;
 pub use fulfillment::OrderFulfillment;
 pub use payments::OrderPayments;
+pub use reconciliation::PaymentReconciliation;
 
 use crate::{attention, CommandError, CommandHandler, CommandMeta};
 
@@ -79,6 +81,7 @@ process_managers!(
     OrderCancellation,
     OrderFulfillment,
     OrderCompletion,
+    PaymentReconciliation,
 );
 
 fn spawn<W: Workflow>(

@@ -86,7 +86,8 @@ impl Workflow for OrderPayments {
             | PaymentEvent::PaymentVoidRequested(_)
             | PaymentEvent::PaymentVoidFailed(_)
             | PaymentEvent::PaymentCaptureRequested(_)
-            | PaymentEvent::PaymentCaptureFailed(_) => return Ok(()),
+            | PaymentEvent::PaymentCaptureFailed(_)
+            | PaymentEvent::PaymentMismatchFound(_) => return Ok(()),
         };
         step.send::<Order>(order_id, command).await
     }

@@ -26,6 +26,7 @@ event_codec! {
         PaymentVoidRequested => "PaymentVoidRequested" v 1,
         PaymentCaptureRequested => "PaymentCaptureRequested" v 1,
         PaymentCaptureFailed => "PaymentCaptureFailed" v 1,
+        PaymentMismatchFound => "PaymentMismatchFound" v 1,
         PaymentVoidFailed => "PaymentVoidFailed" v 1,
         PaymentDisputed => "PaymentDisputed" v 1,
         PaymentDisputeClosed => "PaymentDisputeClosed" v 1,

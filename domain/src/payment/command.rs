@@ -52,6 +52,22 @@ pub enum PaymentCommand {
         /// The provider's message.
         message: NonEmptyText,
     },
+    /// Compare the provider's totals, as reconciliation read them from its API, with ours: a
+    /// difference that no request in flight explains is recorded as a mismatch.
+    RecordProviderTotals {
+        /// What the provider says it captured.
+        captured: Money,
+        /// What the provider says it refunded.
+        refunded: Money,
+    },
+    /// Check that ours now agree with the provider's totals a mismatch recorded (refused
+    /// while they do not: the mismatch process shows it to a person).
+    ConfirmProviderTotals {
+        /// What the provider said it captured.
+        captured: Money,
+        /// What the provider said it refunded.
+        refunded: Money,
+    },
     /// Record that the provider refused or failed the payment.
     RecordFailure {
         /// The provider's failure code (`card_declined`).

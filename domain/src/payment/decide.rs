@@ -3,8 +3,9 @@
 use super::{
     PaymentAuthorized, PaymentCaptureFailed, PaymentCaptureRequested, PaymentCaptured,
     PaymentCommand, PaymentDisputeClosed, PaymentDisputed, PaymentError, PaymentEvent,
-    PaymentFailed, PaymentRefundFailed, PaymentRefundRequested, PaymentRefunded, PaymentRequested,
-    PaymentState, PaymentVoidFailed, PaymentVoidRequested, PaymentVoided, RefundOutcome,
+    PaymentFailed, PaymentMismatchFound, PaymentRefundFailed, PaymentRefundRequested,
+    PaymentRefunded, PaymentRequested, PaymentState, PaymentVoidFailed, PaymentVoidRequested,
+    PaymentVoided, RefundOutcome,
 };
 use crate::{Context, ExternalRef, Money, NonEmptyText};
 
@@ -250,6 +251,33 @@ pub(super) fn decide(
                 None => vec![],
             })
         }
+        C::RecordProviderTotals { captured, refunded } => {
+            check_currency(payment, captured)?;
+            check_currency(payment, refunded)?;
+            let in_flight =
+                payment.capture_request.is_some() || payment.refund_pending().is_positive();
+            let agree = captured == payment.captured && refunded == payment.refunded;
+            if in_flight || agree || payment.mismatch == Some((captured, refunded)) {
+                return Ok(vec![]);
+            }
+            Ok(vec![PaymentEvent::PaymentMismatchFound(
+                PaymentMismatchFound {
+                    order_id: payment.order_id,
+                    provider_captured: captured,
+                    provider_refunded: refunded,
+                    captured: payment.captured,
+                    refunded: payment.refunded,
+                    found_at: now,
+                },
+            )])
+        }
+        C::ConfirmProviderTotals { captured, refunded } => {
+            if captured == payment.captured && refunded == payment.refunded {
+                Ok(vec![])
+            } else {
+                Err(PaymentError::ProviderMismatch)
+            }
+        }
         C::RecordFailure { code, message } => {
             if payment.voided {
                 Err(PaymentError::Voided)
@@ -413,6 +441,15 @@ pub(super) fn decide(
                 },
             )])
         }
+    }
+}
+
+/// A total must be in the payment's currency.
+fn check_currency(payment: &PaymentState, total: Money) -> Result<(), PaymentError> {
+    if total.currency == payment.requested.currency {
+        Ok(())
+    } else {
+        Err(PaymentError::CurrencyMismatch)
     }
 }
 

@@ -27,6 +27,8 @@ pub enum PaymentEvent {
     PaymentVoided(PaymentVoided),
     /// The release of the authorization was asked of the provider.
     PaymentVoidRequested(PaymentVoidRequested),
+    /// The provider's totals differ from ours, with no request in flight to explain it.
+    PaymentMismatchFound(PaymentMismatchFound),
     /// A capture was asked of the provider.
     PaymentCaptureRequested(PaymentCaptureRequested),
     /// The provider refused a capture we asked for.
@@ -154,6 +156,23 @@ pub struct PaymentVoided {
     pub reason: NonEmptyText,
     /// When.
     pub voided_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentMismatchFound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMismatchFound {
+    /// The order.
+    pub order_id: OrderId,
+    /// What the provider says it captured.
+    pub provider_captured: Money,
+    /// What the provider says it refunded.
+    pub provider_refunded: Money,
+    /// What we had recorded as captured.
+    pub captured: Money,
+    /// What we had recorded as refunded.
+    pub refunded: Money,
+    /// When.
+    pub found_at: DateTime<Utc>,
 }
 
 /// Payload of `PaymentCaptureRequested`.

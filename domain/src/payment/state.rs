@@ -134,6 +134,8 @@ pub struct PaymentState {
     pub void_pending: bool,
     /// A capture asked of the provider with no answer yet: our reference and its amount.
     pub capture_request: Option<(ExternalRef, Money)>,
+    /// The provider's totals (captured, refunded) of the last mismatch found.
+    pub mismatch: Option<(Money, Money)>,
     /// Provider capture ids already recorded.
     pub capture_ids: BTreeSet<ExternalRef>,
     /// The latest capture id (for a card payment, the charge a dispute or refund names).
@@ -253,6 +255,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             voided: false,
             void_pending: false,
             capture_request: None,
+            mismatch: None,
             capture_ids: BTreeSet::new(),
             last_capture_id: None,
             refund_ids: BTreeSet::new(),
@@ -323,6 +326,9 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             payment.capture_request = Some((requested.reference.clone(), requested.amount));
         }
         PaymentEvent::PaymentCaptureFailed(_) => payment.capture_request = None,
+        PaymentEvent::PaymentMismatchFound(found) => {
+            payment.mismatch = Some((found.provider_captured, found.provider_refunded));
+        }
         PaymentEvent::PaymentDisputed(disputed) => payment.disputes.push(Dispute {
             dispute_id: disputed.dispute_id.clone(),
             amount: disputed.amount,

@@ -4,6 +4,7 @@ mod capture_requests;
 mod disputes;
 mod every_state;
 pub mod fixtures;
+mod reconciliation;
 mod refund_requests;
 mod rules;
 mod void_requests;

@@ -151,6 +151,14 @@ fn payment_samples() -> Vec<PaymentEvent> {
             reason: text("order cancelled"),
             voided_at: now(),
         }),
+        PaymentEvent::PaymentMismatchFound(domain::payment::PaymentMismatchFound {
+            order_id: order_id(),
+            provider_captured: eur(10_000),
+            provider_refunded: eur(3_000),
+            captured: eur(10_000),
+            refunded: eur(0),
+            found_at: now(),
+        }),
         PaymentEvent::PaymentCaptureRequested(domain::payment::PaymentCaptureRequested {
             order_id: order_id(),
             reference: ext("cap-1"),
