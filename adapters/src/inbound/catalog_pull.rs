@@ -28,7 +28,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 
 use super::{
-    inbox::{Inbox, NewDelivery, Stored},
+    inbox::Inbox,
     payload::erp::{self, ErpEventKind},
     pull::{self, PullRun},
 };
@@ -151,19 +151,9 @@ impl ErpCatalogPull {
     }
 
     async fn run_list(&self, list: List) -> Result<PullRun, StorageError> {
-        let started_at = Utc::now();
         let resume = resume(&self.inbox, list.source()).await?;
         let (since, etag) = resume.map_or((0, None), |r| (r.next_since, r.etag));
-        let mut run = PullRun {
-            source: list.source().to_owned(),
-            started_at,
-            finished_at: started_at,
-            fetched: 0,
-            stored: 0,
-            duplicates: 0,
-            error: None,
-            next_since: since,
-        };
+        let mut run = PullRun::starting(list.source(), since);
         let etag = match self.pull(list, etag, &mut run).await {
             Ok(etag) => etag,
             Err((error, etag)) => {
@@ -342,17 +332,8 @@ impl ErpCatalogPull {
             id
         };
         let key = erp::inbox_key(&id, body.as_bytes()).map_err(|e| refused(e.to_string()))?;
-        let delivery = NewDelivery {
-            key,
-            body,
-            headers: json!({"x-backoffice-pulled": format!("GET {}", list.path())}),
-            received_at: Utc::now(),
-        };
-        match self.inbox.store(&delivery).await {
-            Ok(Stored::New) => run.stored += 1,
-            Ok(Stored::Duplicate) => run.duplicates += 1,
-            Err(error) => return Err(format!("storing a pulled row: {error}")),
-        }
+        run.store(&self.inbox, key, body, &format!("GET {}", list.path()))
+            .await?;
         Ok(updated_at)
     }
 

@@ -43,6 +43,46 @@ pub struct PullRun {
     pub next_since: i64,
 }
 
+impl PullRun {
+    /// A run of `source` starting now, from `next_since`, nothing done yet.
+    pub fn starting(source: &str, next_since: i64) -> Self {
+        let now = Utc::now();
+        Self {
+            source: source.to_owned(),
+            started_at: now,
+            finished_at: now,
+            fetched: 0,
+            stored: 0,
+            duplicates: 0,
+            error: None,
+            next_since,
+        }
+    }
+
+    /// Stores what was pulled from `from` (`GET /v1/events`) under `key` in `inbox`, counted as
+    /// new or as found there already.
+    pub(crate) async fn store(
+        &mut self,
+        inbox: &Inbox,
+        key: super::payload::InboxKey,
+        body: String,
+        from: &str,
+    ) -> Result<(), String> {
+        let delivery = NewDelivery {
+            key,
+            body,
+            headers: serde_json::json!({ "x-backoffice-pulled": from }),
+            received_at: Utc::now(),
+        };
+        match inbox.store(&delivery).await {
+            Ok(Stored::New) => self.stored += 1,
+            Ok(Stored::Duplicate) => self.duplicates += 1,
+            Err(error) => return Err(format!("storing what {from} gave: {error}")),
+        }
+        Ok(())
+    }
+}
+
 /// Stripe's event list, pulled into the inbox.
 #[derive(Debug, Clone)]
 pub struct StripePull {
@@ -91,21 +131,11 @@ impl StripePull {
     /// One run: every event Stripe lists since the last run's newest, stored unless it is in
     /// the inbox already; recorded, also when it fails.
     pub async fn run_once(&self) -> Result<PullRun, StorageError> {
-        let started_at = Utc::now();
         let since = match last_run(&self.inbox, stripe::SOURCE.as_str()).await? {
             Some(last) => last.next_since,
-            None => started_at.timestamp() - FIRST_LOOK_BACK,
+            None => Utc::now().timestamp() - FIRST_LOOK_BACK,
         };
-        let mut run = PullRun {
-            source: stripe::SOURCE.as_str().to_owned(),
-            started_at,
-            finished_at: started_at,
-            fetched: 0,
-            stored: 0,
-            duplicates: 0,
-            error: None,
-            next_since: since,
-        };
+        let mut run = PullRun::starting(stripe::SOURCE.as_str(), since);
         let mut intents = super::reconcile::Intents::new();
         if let Err(error) = self.pull(since, &mut run, &mut intents).await {
             run.error = Some(error);
@@ -189,18 +219,7 @@ impl StripePull {
         let body = event.to_string();
         let key = stripe::inbox_key(body.as_bytes())
             .map_err(|e| format!("an event Stripe listed: {e}"))?;
-        let delivery = NewDelivery {
-            key,
-            body,
-            headers: serde_json::json!({"x-backoffice-pulled": "GET /v1/events"}),
-            received_at: Utc::now(),
-        };
-        match self.inbox.store(&delivery).await {
-            Ok(Stored::New) => run.stored += 1,
-            Ok(Stored::Duplicate) => run.duplicates += 1,
-            Err(error) => return Err(format!("storing a pulled event: {error}")),
-        }
-        Ok(())
+        run.store(&self.inbox, key, body, "GET /v1/events").await
     }
 
     /// Runs every `every` until the task is dropped; a run's error is recorded with it.

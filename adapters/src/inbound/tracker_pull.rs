@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use super::{
-    inbox::{Inbox, NewDelivery, Stored},
+    inbox::Inbox,
     payload::easypost,
     pull::{self, PullRun},
 };
@@ -64,18 +64,8 @@ impl EasyPostTrackerPull {
     /// One run: the tracker of every quiet parcel under way, stored unless the inbox has it
     /// already; recorded, also when it fails.
     pub async fn run_once(&self) -> Result<PullRun, StorageError> {
-        let started_at = Utc::now();
-        let mut run = PullRun {
-            source: easypost::SOURCE.as_str().to_owned(),
-            started_at,
-            finished_at: started_at,
-            fetched: 0,
-            stored: 0,
-            duplicates: 0,
-            error: None,
-            next_since: started_at.timestamp(),
-        };
-        let codes = quiet_parcels(&self.inbox, started_at - self.quiet).await?;
+        let mut run = PullRun::starting(easypost::SOURCE.as_str(), Utc::now().timestamp());
+        let codes = quiet_parcels(&self.inbox, run.started_at - self.quiet).await?;
         for code in codes {
             if let Err(error) = self.pull(&code, &mut run).await {
                 run.error = Some(error);
@@ -129,18 +119,7 @@ impl EasyPostTrackerPull {
         .to_string();
         let key = easypost::inbox_key(body.as_bytes())
             .map_err(|e| format!("a tracker EasyPost listed: {e}"))?;
-        let delivery = NewDelivery {
-            key,
-            body,
-            headers: json!({"x-backoffice-pulled": "GET /v2/trackers"}),
-            received_at: Utc::now(),
-        };
-        match self.inbox.store(&delivery).await {
-            Ok(Stored::New) => run.stored += 1,
-            Ok(Stored::Duplicate) => run.duplicates += 1,
-            Err(error) => return Err(format!("storing a pulled tracker: {error}")),
-        }
-        Ok(())
+        run.store(&self.inbox, key, body, "GET /v2/trackers").await
     }
 
     /// Runs every `every` until the task is dropped; a run's error is recorded with it.

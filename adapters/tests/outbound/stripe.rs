@@ -186,20 +186,22 @@ fn intent(n: u32, status: &str) -> serde_json::Value {
     intent
 }
 
-/// Payment 1 authorized at Stripe and its void asked (pending until Stripe answers), then the
-/// Stripe destination run against a mock answering `answer`: the mock and the handler.
-async fn void_answered(log: &EventLog, answer: ResponseTemplate) -> (MockServer, CommandHandler) {
+/// Payment 1 authorized at Stripe and `ask` (a void or a capture) asked of Stripe, pending
+/// until Stripe answers (`pending` checks it), then the Stripe destination run against a mock
+/// answering `answer`: the mock and the handler.
+async fn asked_then_answered(
+    log: &EventLog,
+    ask: PaymentCommand,
+    pending: impl Fn(&domain::payment::PaymentState) -> bool,
+    answer: ResponseTemplate,
+) -> (MockServer, CommandHandler) {
     let server = MockServer::start().await;
     Mock::given(any()).respond_with(answer).mount(&server).await;
     let handler = CommandHandler::new(log.clone());
     place(&handler, 1).await;
-    authorize_and_ask_void(&handler, 1).await;
+    authorize_and_ask(&handler, 1, ask).await;
     let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
-    let payment = payment.unwrap();
-    assert!(
-        !payment.voided && payment.void_pending,
-        "asked, not voided yet"
-    );
+    assert!(pending(&payment.unwrap()), "asked, not done yet");
     let limits = quick_limits();
     let stripe = outbound(
         log,
@@ -215,6 +217,29 @@ async fn void_answered(log: &EventLog, answer: ResponseTemplate) -> (MockServer,
     )
     .await;
     (server, handler)
+}
+
+/// Payment 1's void asked of Stripe, answered with `answer`.
+async fn void_answered(log: &EventLog, answer: ResponseTemplate) -> (MockServer, CommandHandler) {
+    let void = PaymentCommand::RequestVoid {
+        reason: domain::NonEmptyText::parse("customer changed their mind").unwrap(),
+    };
+    asked_then_answered(log, void, |p| !p.voided && p.void_pending, answer).await
+}
+
+/// 40 EUR of payment 1 asked to be captured at Stripe, answered with `answer`.
+async fn capture_answered(
+    log: &EventLog,
+    answer: ResponseTemplate,
+) -> (MockServer, CommandHandler) {
+    let capture = PaymentCommand::RequestCapture {
+        reference: ExternalRef::parse("capture-1").unwrap(),
+        amount: Money::new(4_000, Currency::EUR),
+    };
+    let pending = |p: &domain::payment::PaymentState| {
+        (p.captured.amount_minor, p.capture_pending().amount_minor) == (0, 4_000)
+    };
+    asked_then_answered(log, capture, pending, answer).await
 }
 
 async fn a_void_cancels_the_payment_intent_and_is_recorded_when_stripe_confirms_it(
@@ -259,48 +284,6 @@ async fn a_void_stripe_refuses_ends_as_a_failed_void_shown_to_a_person(
         .find(|e| e.event_type == "AttentionRaised")
         .expect("the refusal is an attention item");
     assert_eq!(raised.payload["rule"], "refused_by_partner");
-}
-
-/// Payment 1 authorized at Stripe and 40 EUR of it asked to be captured, then the Stripe
-/// destination run against a mock answering `answer`: the mock and the handler.
-async fn capture_answered(
-    log: &EventLog,
-    answer: ResponseTemplate,
-) -> (MockServer, CommandHandler) {
-    let server = MockServer::start().await;
-    Mock::given(any()).respond_with(answer).mount(&server).await;
-    let handler = CommandHandler::new(log.clone());
-    place(&handler, 1).await;
-    let capture = PaymentCommand::RequestCapture {
-        reference: ExternalRef::parse("capture-1").unwrap(),
-        amount: Money::new(4_000, Currency::EUR),
-    };
-    authorize_and_ask(&handler, 1, capture).await;
-    let (payment, _) = handler.load::<Payment>(&payment_id(1)).await.unwrap();
-    let payment = payment.unwrap();
-    assert_eq!(
-        (
-            payment.captured.amount_minor,
-            payment.capture_pending().amount_minor
-        ),
-        (0, 4_000),
-        "asked, not captured yet"
-    );
-    let limits = quick_limits();
-    let stripe = outbound(
-        log,
-        Stripe::connect(&config(&server)).await.unwrap(),
-        limits.clone(),
-    );
-    run_until(
-        log,
-        &stripe,
-        &limits,
-        std::time::Duration::from_secs(30),
-        || true,
-    )
-    .await;
-    (server, handler)
 }
 
 async fn a_capture_is_made_at_stripe_once_and_its_webhook_changes_nothing(

@@ -7,7 +7,7 @@ use domain::{
     Code, ExternalRef,
 };
 
-use super::{eur, meta, order_id, payment_id, text};
+use super::{eur, meta, order_id, payment_id};
 
 /// Payment `n` of order `n` at Stripe (intent `pi_<n>`): requested, authorized and captured in
 /// full (59.99 EUR), then `last`.
@@ -58,15 +58,6 @@ pub async fn pay_and_ask_refund(handler: &CommandHandler, n: u32, amount: i64) {
         amount: eur(amount),
     };
     paid_then(handler, n, ask).await;
-}
-
-/// Payment `n` of order `n` at Stripe (intent `pi_<n>`) requested and authorized, then its
-/// void asked: a `PaymentVoidRequested` for the Stripe destination.
-pub async fn authorize_and_ask_void(handler: &CommandHandler, n: u32) {
-    let void = PaymentCommand::RequestVoid {
-        reason: text("customer changed their mind"),
-    };
-    authorize_and_ask(handler, n, void).await;
 }
 
 /// Payment `n` of order `n` at Stripe (intent `pi_<n>`, 59.99 EUR) requested and authorized,
