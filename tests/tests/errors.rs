@@ -302,4 +302,24 @@ async fn a_domain_refusal_of_a_request_names_its_field() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["field"], "amount_minor", "{problem}");
+
+    // A label to buy without a carrier integration configured: which field would do instead.
+    let label = format!("/api/v1/shipments/{}/label", uuid::Uuid::now_v7());
+    let (status, problem) = app.post(Role::Operator, &label, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(
+        (&problem["rule"], &problem["field"]),
+        (&json!("label_purchase_off"), &json!("tracking_number")),
+        "{problem}"
+    );
+    // A parcel out of range is named, whatever is configured.
+    let (status, problem) = app
+        .post(
+            Role::Operator,
+            &label,
+            json!({"parcel": {"length_in": 0, "width_in": 1, "height_in": 1, "weight_oz": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "parcel.length_in", "{problem}");
 }

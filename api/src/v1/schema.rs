@@ -54,7 +54,12 @@ pub(crate) fn optional_text_2000() -> Object {
     text(2000, true, "1 to 2000 characters, no control characters")
 }
 
-/// An optional `ExternalRef`: an identifier issued by another system (1–255 characters).
+/// `ExternalRef`: an identifier issued by another system (1–255 characters).
+pub(crate) fn reference() -> Object {
+    text(255, false, "1 to 255 characters, no control characters")
+}
+
+/// An optional `ExternalRef`.
 pub(crate) fn optional_reference() -> Object {
     text(255, true, "1 to 255 characters, no control characters")
 }

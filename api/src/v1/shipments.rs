@@ -14,7 +14,13 @@ use projections::{
     Page, ReadModel,
 };
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{
+    openapi::{
+        schema::{AdditionalProperties, OneOfBuilder, Schema, Type},
+        ObjectBuilder, Ref, RefOr,
+    },
+    PartialSchema as _, ToSchema,
+};
 
 use super::{accepted, page_answer, schema, status_filter, Accepted, Paging};
 use crate::{
@@ -25,16 +31,42 @@ use crate::{
 };
 
 /// The carrier's label: a tracking number recorded by hand, or (without one) a label bought at
-/// the carrier integration for the parcel given or the configured one.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// the carrier integration for the parcel given or the configured one; not both (its schema
+/// says so: one of the two shapes).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     /// The carrier's tracking number, for a label printed elsewhere.
-    #[schema(schema_with = schema::optional_reference)]
     pub tracking_number: Option<ExternalRef>,
     /// The parcel to buy a label for (whole inches and ounces, each at least 1), when it is not
     /// the configured default; only without `tracking_number`.
     pub parcel: Option<ParcelBody>,
+}
+
+impl utoipa::PartialSchema for LabelRequest {
+    fn schema() -> RefOr<Schema> {
+        let by_hand = ObjectBuilder::new()
+            .description(Some("A label printed elsewhere: its tracking number."))
+            .property("tracking_number", schema::reference())
+            .required("tracking_number")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let parcel = OneOfBuilder::new()
+            .item(Ref::from_schema_name(ParcelBody::name()))
+            .item(ObjectBuilder::new().schema_type(Type::Null));
+        let bought = ObjectBuilder::new()
+            .description(Some(
+                "A label bought at the carrier integration, for this parcel or the configured one.",
+            ))
+            .property("parcel", parcel)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new().item(by_hand).item(bought).into()
+    }
+}
+
+impl ToSchema for LabelRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((ParcelBody::name().into_owned(), ParcelBody::schema()));
+    }
 }
 
 /// A parcel's size and weight, in whole inches and ounces.
@@ -147,10 +179,13 @@ pub async fn label(
         (None, parcel) => {
             let parcel = parcel.map(ParcelBody::parcel).transpose()?;
             if !state.outbound.is_configured("easypost") {
-                return Err(Problem::validation(
-                    "tracking_number",
-                    "required: no carrier integration is configured to buy labels (outbound.easypost)",
-                ));
+                let mut problem = Problem::business_rule(
+                    "label_purchase_off".to_owned(),
+                    "no carrier integration is configured to buy labels (outbound.easypost): \
+                     give the tracking_number of a label printed elsewhere",
+                );
+                problem.field = Some("tracking_number".to_owned());
+                return Err(problem);
             }
             ShipmentCommand::RequestLabel { parcel }
         }
