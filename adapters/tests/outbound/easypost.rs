@@ -101,6 +101,30 @@ fn unbought() -> Value {
     })
 }
 
+/// Order 1's shipment with a label asked for, then the EasyPost destination run against
+/// `server` until the request is answered (bought or failed): the handler.
+async fn requested_and_answered(log: &EventLog, server: &MockServer) -> CommandHandler {
+    let handler = CommandHandler::new(log.clone());
+    label_requested(&handler).await;
+    let limits = quick_limits();
+    let easypost = outbound(
+        log,
+        EasyPost::connect(&config(server)).await.unwrap(),
+        limits.clone(),
+    );
+    let pending = || async {
+        let (shipment, _) = handler.load::<Shipment>(&shipment_id(1)).await.unwrap();
+        shipment.unwrap().label_request.is_some()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pending().await {
+        assert!(std::time::Instant::now() < deadline, "never answered");
+        let within = std::time::Duration::from_secs(30);
+        run_until(log, &easypost, &limits, within, || true).await;
+    }
+    handler
+}
+
 async fn answer(server: &MockServer, verb: &str, at: &str, status: u16, body: Value) {
     Mock::given(method(verb))
         .and(path(at))
@@ -130,31 +154,11 @@ async fn a_label_is_bought_with_easyposts_own_requests_and_recorded(
     answer(&server, "POST", "/v2/shipments", 201, unbought()).await;
     answer(&server, "GET", "/v2/shipments/shp_1", 200, unbought()).await;
     answer(&server, "POST", "/v2/shipments/shp_1/buy", 200, bought).await;
-    let handler = CommandHandler::new(log.clone());
-    label_requested(&handler).await;
-    let limits = quick_limits();
-    let easypost = outbound(
-        &log,
-        EasyPost::connect(&config(&server)).await.unwrap(),
-        limits.clone(),
-    );
+    let handler = requested_and_answered(&log, &server).await;
     let labelled = || async {
         let (shipment, _) = handler.load::<Shipment>(&shipment_id(1)).await.unwrap();
         shipment.unwrap().purchased_label
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while labelled().await.is_none() {
-        assert!(std::time::Instant::now() < deadline, "never bought");
-        run_until(
-            &log,
-            &easypost,
-            &limits,
-            std::time::Duration::from_secs(30),
-            || true,
-        )
-        .await;
-    }
-
     let label = labelled().await.unwrap();
     assert_eq!(
         (
@@ -233,32 +237,13 @@ async fn no_rate_of_the_allowed_carriers_fails_the_request_shown_to_a_person(
     .await;
     answer(&server, "POST", "/v2/shipments", 201, ups_only.clone()).await;
     answer(&server, "GET", "/v2/shipments/shp_1", 200, ups_only).await;
-    let handler = CommandHandler::new(log.clone());
-    label_requested(&handler).await;
-    let limits = quick_limits();
-    let easypost = outbound(
-        &log,
-        EasyPost::connect(&config(&server)).await.unwrap(),
-        limits.clone(),
-    );
+    let handler = requested_and_answered(&log, &server).await;
     let failed = || async {
         events(&log)
             .await
             .into_iter()
             .find(|e| e.event_type == "ShipmentLabelFailed")
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while failed().await.is_none() {
-        assert!(std::time::Instant::now() < deadline, "never failed");
-        run_until(
-            &log,
-            &easypost,
-            &limits,
-            std::time::Duration::from_secs(30),
-            || true,
-        )
-        .await;
-    }
     let failure = failed().await.unwrap();
     assert_eq!(failure.payload["code"], "no_rate");
     let raised = events(&log)

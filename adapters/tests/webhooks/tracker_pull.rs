@@ -33,6 +33,22 @@ fn trackers() -> Value {
     json!({"trackers": [event["result"]], "has_more": false})
 }
 
+/// The app with the fixture order's parcel under way (tracking number `1`), projected.
+async fn parcel_under_way(log: &EventLog) -> App {
+    let app = app(log.clone()).await;
+    place_order(&app).await;
+    labelled_shipment(&app, "0190e8a0-0000-7000-8000-0000000000c1", "1").await;
+    project(log).await;
+    app
+}
+
+/// The tracker pull of `app`'s inbox from the EasyPost at `server`, for parcels quiet for
+/// `quiet_secs`.
+fn tracker_pull(app: &App, server: &MockServer, quiet_secs: u64) -> EasyPostTrackerPull {
+    let (inbox, wake) = (app.state.inbox().clone(), app.state.wake());
+    EasyPostTrackerPull::new(&config(server, quiet_secs), inbox, wake).unwrap()
+}
+
 async fn a_quiet_parcels_tracker_is_pulled_and_applied_once(_db: &TestDatabase, log: EventLog) {
     let server = MockServer::start().await;
     Mock::given(matchers::method("GET"))
@@ -41,28 +57,15 @@ async fn a_quiet_parcels_tracker_is_pulled_and_applied_once(_db: &TestDatabase, 
         .respond_with(ResponseTemplate::new(200).set_body_json(trackers()))
         .mount(&server)
         .await;
-    let app = app(log.clone()).await;
-    place_order(&app).await;
-    labelled_shipment(&app, "0190e8a0-0000-7000-8000-0000000000c1", "1").await;
-    project(&log).await;
+    let app = parcel_under_way(&log).await;
 
     // Not quiet for a day yet: nothing is asked.
-    let patient = EasyPostTrackerPull::new(
-        &config(&server, 86_400),
-        app.state.inbox().clone(),
-        app.state.wake(),
-    )
-    .unwrap();
+    let patient = tracker_pull(&app, &server, 86_400);
     let run = patient.run_once().await.unwrap();
     assert_eq!((run.fetched, run.stored), (0, 0));
     assert!(server.received_requests().await.unwrap().is_empty());
 
-    let pull = EasyPostTrackerPull::new(
-        &config(&server, 0),
-        app.state.inbox().clone(),
-        app.state.wake(),
-    )
-    .unwrap();
+    let pull = tracker_pull(&app, &server, 0);
     let run = pull.run_once().await.unwrap();
     assert_eq!(
         (run.fetched, run.stored, run.duplicates, run.error),
@@ -102,16 +105,8 @@ async fn a_failing_easypost_is_recorded_with_the_run(_db: &TestDatabase, log: Ev
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
-    let app = app(log.clone()).await;
-    place_order(&app).await;
-    labelled_shipment(&app, "0190e8a0-0000-7000-8000-0000000000c1", "1").await;
-    project(&log).await;
-    let pull = EasyPostTrackerPull::new(
-        &config(&server, 0),
-        app.state.inbox().clone(),
-        app.state.wake(),
-    )
-    .unwrap();
+    let app = parcel_under_way(&log).await;
+    let pull = tracker_pull(&app, &server, 0);
     let run = pull.run_once().await.unwrap();
     assert_eq!(run.stored, 0);
     assert!(
