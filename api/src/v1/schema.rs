@@ -1,7 +1,8 @@
 //! The document's schemas of the domain's validated values: the constraints the domain's
 //! parsers apply (`domain::values`, `domain::money`), stated once here so that a client
 //! generated from the document never sends a value the server refuses. Values are trimmed
-//! before they are checked, so surrounding white space is allowed.
+//! before they are checked, so surrounding white space is allowed, within the length limit
+//! (which counts the value as sent).
 
 use utoipa::openapi::{
     schema::{SchemaType, Type},
