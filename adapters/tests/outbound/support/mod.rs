@@ -213,6 +213,17 @@ pub async fn events(log: &EventLog) -> Vec<RecordedEvent> {
     log.read_all(0, 100_000).await.unwrap()
 }
 
+/// Asserts that `events` hold the attention item a partner's refusal raises (a refused step,
+/// rule `refused_by_partner`), shown to a person.
+pub fn shown_to_a_person(events: &[RecordedEvent]) {
+    let raised = events
+        .iter()
+        .find(|e| e.event_type == "AttentionRaised")
+        .expect("the refusal is an attention item");
+    assert_eq!(raised.payload["kind"], "refused_step");
+    assert_eq!(raised.payload["rule"], "refused_by_partner");
+}
+
 /// Limits for tests: no waiting between attempts beyond a few milliseconds.
 pub fn quick_limits() -> Limits {
     Limits {
