@@ -1,8 +1,7 @@
 //! The document's schemas of the domain's validated values: the constraints the domain's
 //! parsers apply (`domain::values`, `domain::money`), stated once here so that a client
 //! generated from the document never sends a value the server refuses. Values are trimmed
-//! before they are checked, so surrounding white space is allowed, within the length limit
-//! (which counts the value as sent).
+//! before they are checked, so surrounding white space is allowed.
 
 use utoipa::openapi::{
     schema::{SchemaType, Type},
