@@ -22,14 +22,16 @@ fn string(nullable: bool) -> ObjectBuilder {
     ObjectBuilder::new().schema_type(kind)
 }
 
-/// Free text of 1 to `max` characters once trimmed, without control characters.
+/// Free text of 1 to `max` characters once trimmed, without control characters. The limit is
+/// stated in the pattern, on what is left once trimmed, as the server counts it (a `maxLength`
+/// would count the surrounding white space too).
 fn text(max: usize, nullable: bool, description: &str) -> Object {
+    let inner = max.saturating_sub(2);
     string(nullable)
         .description(Some(description))
         .min_length(Some(1))
-        .max_length(Some(max))
         .pattern(Some(format!(
-            r"^\s*{VISIBLE}(?:{PRINTABLE}*{VISIBLE})?\s*$"
+            r"^\s*{VISIBLE}(?:{PRINTABLE}{{0,{inner}}}{VISIBLE})?\s*$"
         )))
         .build()
 }
