@@ -17,10 +17,10 @@ use crate::{
 };
 
 /// Declares every read model once: its variant, the name its projection's checkpoint and status
-/// go by, and the module that holds its tables and writes. Adding a read model is its module and
-/// one line here.
+/// go by, the module that holds its tables and writes, and the aggregate whose events it
+/// follows. Adding a read model is its module and one line here.
 macro_rules! read_models {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal in $module:ident,)*) => {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal in $module:ident follows $aggregate:expr,)*) => {
         /// A read model: a set of tables one projection maintains.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ReadModel {
@@ -37,6 +37,13 @@ macro_rules! read_models {
             pub const fn name(self) -> &'static str {
                 match self {
                     $(Self::$variant => $name,)*
+                }
+            }
+
+            /// The aggregate type whose events it follows: no other event changes its rows.
+            pub const fn follows(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $aggregate,)*
                 }
             }
 
@@ -59,15 +66,15 @@ macro_rules! read_models {
 
 read_models! {
     /// `orders` and `order_lines`.
-    Orders => "orders" in orders,
+    Orders => "orders" in orders follows orders::ORDER,
     /// `payments`.
-    Payments => "payments" in payments,
+    Payments => "payments" in payments follows payments::PAYMENT,
     /// `shipments`, `shipment_lines` and `shipment_tracking`.
-    Shipments => "shipments" in shipments,
+    Shipments => "shipments" in shipments follows shipments::SHIPMENT,
     /// `daily_sales`, for reporting.
-    DailySales => "daily_sales" in daily_sales,
+    DailySales => "daily_sales" in daily_sales follows orders::ORDER,
     /// `attention_items`: what needs a person.
-    Attention => "attention" in attention,
+    Attention => "attention" in attention follows attention::ATTENTION,
 }
 
 impl ReadModel {
@@ -117,6 +124,11 @@ impl ReadModelProjection {
 impl Projection for ReadModelProjection {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn concerns(&self, event: &RecordedEvent) -> bool {
+        let aggregate = event.stream.aggregate_type.as_str();
+        self.models.iter().any(|model| model.follows() == aggregate)
     }
 
     async fn apply(

@@ -15,6 +15,7 @@ mod checkpoint;
 mod claim;
 mod runner;
 mod steps;
+mod tail;
 
 use std::{future::Future, time::Duration};
 
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 pub use checkpoint::SubscriberStatus;
 pub use claim::Claim;
 pub use steps::{SetAsideStep, StepState};
+pub(crate) use tail::Tail;
 
 use crate::{error::StorageError, LogTransaction, RecordedEvent};
 
@@ -121,6 +123,13 @@ pub trait Projection: Send + Sync {
     /// The name its checkpoint and claim go by.
     fn name(&self) -> &str;
 
+    /// Whether `event` may change anything it writes. A batch of events none of which concern
+    /// it is passed over without a transaction; its checkpoint moves later (see
+    /// [`SubscriptionOptions::checkpoint_every`]).
+    fn concerns(&self, _event: &RecordedEvent) -> bool {
+        true
+    }
+
     /// Applies a batch of events in position order within `tx`.
     fn apply(
         &self,
@@ -144,6 +153,18 @@ pub struct SubscriptionOptions {
     pub backoff_base: Duration,
     /// The longest pause between attempts at a step.
     pub backoff_max: Duration,
+    /// The longest a checkpoint waits to be saved while the batches passed over concern the
+    /// subscriber not at all (a process manager that takes no step for them, a read model
+    /// that follows another aggregate); an idle runner saves it after
+    /// [`SubscriptionOptions::idle_checkpoint_after`] without new events.
+    pub checkpoint_every: Duration,
+    /// How long an idle runner waits for new events before it saves such a checkpoint.
+    pub idle_checkpoint_after: Duration,
+    /// How often a runner asks whether its claim still holds (on PostgreSQL, a round trip on
+    /// the claim's connection). A claim lost unnoticed for that long means steps taken twice,
+    /// which they bear (they are idempotent), and never a projection's batch twice (its
+    /// checkpoint is locked in the batch's transaction).
+    pub claim_check_every: Duration,
 }
 
 impl Default for SubscriptionOptions {
@@ -155,6 +176,9 @@ impl Default for SubscriptionOptions {
             max_attempts: 8,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            checkpoint_every: Duration::from_secs(1),
+            idle_checkpoint_after: Duration::from_millis(100),
+            claim_check_every: Duration::from_secs(1),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Running a subscriber or projection: claim it, deliver batches from its checkpoint, take the
 //! steps set aside when they are due, and keep checking that the claim still holds.
 
-use std::{collections::HashSet, future::Future};
+use std::{collections::HashSet, future::Future, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use tracing::Instrument as _;
@@ -18,16 +18,27 @@ use crate::{backoff, error::StorageError, EventLog, RecordedEvent};
 /// How a batch reaches a subscriber and its checkpoint moves.
 trait Delivery: Send + Sync {
     fn name(&self) -> &str;
-    /// Delivers `batch`, read after checkpoint `from`, and moves the checkpoint to `last`.
+    /// Delivers `batch` (the stored checkpoint is `saved`, perhaps before the batch: batches
+    /// passed over since are not saved yet) and moves the checkpoint to `last`, or answers
+    /// [`Delivered::PassedOver`] when nothing in the batch concerns the subscriber.
     fn deliver(
         &self,
         log: &EventLog,
         batch: &[RecordedEvent],
-        from: i64,
+        saved: i64,
         last: i64,
-    ) -> impl Future<Output = Result<(), Failure>> + Send;
+    ) -> impl Future<Output = Result<Delivered, Failure>> + Send;
     /// Takes the steps set aside that are due; answers how many were set aside before.
     fn retry_due(&self, log: &EventLog) -> impl Future<Output = Result<usize, Failure>> + Send;
+}
+
+/// What delivering a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivered {
+    /// Handled, and the checkpoint saved at its last event.
+    Saved,
+    /// Nothing in it concerned the subscriber: nothing was written, not even the checkpoint.
+    PassedOver,
 }
 
 enum Failure {
@@ -61,13 +72,17 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
         &self,
         log: &EventLog,
         batch: &[RecordedEvent],
-        from: i64,
+        saved: i64,
         last: i64,
-    ) -> Result<(), Failure> {
+    ) -> Result<Delivered, Failure> {
         let name = self.subscriber.name();
+        let lanes: Vec<Option<String>> = batch.iter().map(|e| self.subscriber.lane(e)).collect();
+        if lanes.iter().all(Option::is_none) {
+            return Ok(Delivered::PassedOver);
+        }
         let mut held: HashSet<String> = log.held_lanes(name).await?;
-        for event in batch {
-            let Some(lane) = self.subscriber.lane(event) else {
+        for (event, lane) in batch.iter().zip(lanes) {
+            let Some(lane) = lane else {
                 continue;
             };
             if held.contains(&lane) {
@@ -85,7 +100,7 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
                 Err(Failure::Paused(until)) => {
                     // The events before this one are done: after the pause, this one is first.
                     let done = event.position - 1;
-                    if done > from {
+                    if done > saved {
                         log.save_checkpoint(name, done).await?;
                     }
                     return Err(Failure::Paused(until));
@@ -94,7 +109,7 @@ impl<S: Subscriber> Delivery for InLanes<'_, S> {
             }
         }
         log.save_checkpoint(name, last).await?;
-        Ok(())
+        Ok(Delivered::Saved)
     }
 
     async fn retry_due(&self, log: &EventLog) -> Result<usize, Failure> {
@@ -281,14 +296,17 @@ impl<P: Projection> Delivery for InTransaction<'_, P> {
         &self,
         log: &EventLog,
         batch: &[RecordedEvent],
-        from: i64,
+        saved: i64,
         last: i64,
-    ) -> Result<(), Failure> {
+    ) -> Result<Delivered, Failure> {
+        if !batch.iter().any(|event| self.0.concerns(event)) {
+            return Ok(Delivered::PassedOver);
+        }
         let mut tx = log.begin().await?;
         // Rows and checkpoint are derived from the log and commit together: losing the last
         // commits in a crash only means applying them again (measured: docs/benchmarks.md).
         tx.commit_without_waiting_for_disk().await?;
-        if log.lock_checkpoint_in(&mut tx, self.0.name()).await? != from {
+        if log.lock_checkpoint_in(&mut tx, self.0.name()).await? != saved {
             tx.rollback().await?;
             return Err(Failure::Moved);
         }
@@ -298,7 +316,7 @@ impl<P: Projection> Delivery for InTransaction<'_, P> {
         }
         log.save_checkpoint_in(&mut tx, self.0.name(), last).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Delivered::Saved)
     }
 
     async fn retry_due(&self, _log: &EventLog) -> Result<usize, Failure> {
@@ -360,17 +378,21 @@ impl EventLog {
             .try_claim(&name)
             .await?
             .ok_or(SubscriptionError::Claimed(name.clone()))?;
-        let delivered = match self.deliver_available(delivery, options, &mut claim).await {
-            Ok(Reached {
-                position,
-                paused_until: Some(_),
-            }) => Ok(position),
-            Ok(Reached { position, .. }) => match delivery.retry_due(self).await {
-                Ok(_) | Err(Failure::Paused(_)) => Ok(position),
-                Err(failure) => Err(failed(&name, position, failure)),
-            },
-            Err(error) => Err(error),
-        };
+        let delivered = async {
+            let mut cursor = Cursor::at_checkpoint(self, &name).await?;
+            let reached = self
+                .deliver_available(delivery, options, &mut claim, &mut cursor)
+                .await?;
+            cursor.save(self, &name).await?;
+            if reached.paused_until.is_some() {
+                return Ok(cursor.delivered);
+            }
+            match delivery.retry_due(self).await {
+                Ok(_) | Err(Failure::Paused(_)) => Ok(cursor.delivered),
+                Err(failure) => Err(failed(&name, cursor.delivered, failure)),
+            }
+        }
+        .await;
         // Released before returning, so that the caller's next catch-up finds it free (a
         // dropped connection's lock goes only when the server has noticed).
         claim.release().await;
@@ -400,85 +422,122 @@ impl EventLog {
                 }
             };
             tracing::info!(subscriber = %name, "subscriber claimed");
-            // Steps set aside are looked at after each round while there are some, else once a
-            // poll interval (a person's retry from another process shows up by then).
-            let mut retried_at: Option<tokio::time::Instant> = None;
-            let mut set_aside = true;
-            loop {
-                let woken = self.appended().notified();
-                let round = match self.deliver_available(delivery, options, &mut claim).await {
-                    Ok(Reached {
-                        paused_until: Some(until),
-                        ..
-                    }) => Ok(Some(until)),
-                    Ok(Reached { position, .. }) => {
-                        let due = set_aside
-                            || retried_at.is_none_or(|at| at.elapsed() >= options.poll_interval);
-                        if due {
-                            retried_at = Some(tokio::time::Instant::now());
-                            match delivery.retry_due(self).await {
-                                Ok(steps) => {
-                                    set_aside = steps > 0;
-                                    Ok(None)
-                                }
-                                Err(Failure::Paused(until)) => Ok(Some(until)),
-                                Err(failure) => Err(failed(&name, position, failure)),
-                            }
-                        } else {
-                            Ok(None)
-                        }
-                    }
-                    Err(error) => Err(error),
-                };
-                match round {
-                    Ok(None) => {
-                        let _ = tokio::time::timeout(options.poll_interval, woken).await;
-                    }
-                    Ok(Some(until)) => {
-                        // New events change nothing while paused: sleep through wake-ups.
-                        let pause = (until - Utc::now()).to_std().unwrap_or_default();
-                        tokio::time::sleep(pause).await;
-                    }
-                    Err(
-                        error @ (SubscriptionError::Storage(_) | SubscriptionError::ClaimLost(_)),
-                    ) => {
-                        tracing::warn!(subscriber = %name, error = %error, "claiming again");
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            subscriber = %name,
-                            error = %error,
-                            cause = ?std::error::Error::source(&error),
-                            "subscriber batch failed; retrying"
-                        );
-                        tokio::time::sleep(options.retry_after).await;
-                    }
+            match self.run_claimed(delivery, options, &mut claim, &name).await {
+                error @ (SubscriptionError::Storage(_) | SubscriptionError::ClaimLost(_)) => {
+                    tracing::warn!(subscriber = %name, error = %error, "claiming again");
                 }
+                error => tracing::error!(subscriber = %name, error = %error, "claiming again"),
             }
             drop(claim);
             tokio::time::sleep(options.retry_after).await;
         }
     }
 
-    /// Delivers batches from the checkpoint until nothing more is visible, checking before each
-    /// that the claim still holds; answers the checkpoint. A failing batch of several events is
-    /// retried one event at a time: the events before the failing one are delivered, and the
-    /// status names the failing event itself.
+    /// Runs a claimed subscriber until its claim is lost or the database fails: rounds of
+    /// delivery, each followed by a wait for new events.
+    async fn run_claimed<D: Delivery>(
+        &self,
+        delivery: &D,
+        options: &SubscriptionOptions,
+        claim: &mut Claim,
+        name: &str,
+    ) -> SubscriptionError {
+        let mut cursor = match Cursor::at_checkpoint(self, name).await {
+            Ok(cursor) => cursor,
+            Err(error) => return error.into(),
+        };
+        // Steps set aside are looked at after each round while there are some, else once a
+        // poll interval (a person's retry from another process shows up by then).
+        let mut retried_at: Option<tokio::time::Instant> = None;
+        let mut set_aside = true;
+        loop {
+            // Registered before the round reads the log: an append during the round wakes the
+            // next one at once.
+            let mut woken = std::pin::pin!(self.appended().notified());
+            let round = match self
+                .deliver_available(delivery, options, claim, &mut cursor)
+                .await
+            {
+                Ok(Reached {
+                    paused_until: Some(until),
+                }) => Ok(Some(until)),
+                Ok(Reached { .. }) => {
+                    let due = set_aside
+                        || retried_at.is_none_or(|at| at.elapsed() >= options.poll_interval);
+                    if due {
+                        retried_at = Some(tokio::time::Instant::now());
+                        match delivery.retry_due(self).await {
+                            Ok(steps) => {
+                                set_aside = steps > 0;
+                                Ok(None)
+                            }
+                            Err(Failure::Paused(until)) => Ok(Some(until)),
+                            Err(failure) => Err(failed(name, cursor.delivered, failure)),
+                        }
+                    } else {
+                        Ok(None)
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            match round {
+                Ok(None) => {
+                    // A checkpoint left behind by batches passed over is saved once the log
+                    // has been quiet for a moment.
+                    if cursor.unsaved() {
+                        let quiet = options.idle_checkpoint_after.min(options.poll_interval);
+                        if tokio::time::timeout(quiet, woken.as_mut()).await.is_ok() {
+                            continue;
+                        }
+                        if let Err(error) = cursor.save(self, name).await {
+                            return error.into();
+                        }
+                    }
+                    let _ = tokio::time::timeout(options.poll_interval, woken).await;
+                }
+                Ok(Some(until)) => {
+                    // New events change nothing while paused: sleep through wake-ups.
+                    let pause = (until - Utc::now()).to_std().unwrap_or_default();
+                    tokio::time::sleep(pause).await;
+                }
+                Err(error @ (SubscriptionError::Storage(_) | SubscriptionError::ClaimLost(_))) => {
+                    return error
+                }
+                Err(error) => {
+                    tracing::error!(
+                        subscriber = %name,
+                        error = %error,
+                        cause = ?std::error::Error::source(&error),
+                        "subscriber batch failed; retrying"
+                    );
+                    tokio::time::sleep(options.retry_after).await;
+                }
+            }
+        }
+    }
+
+    /// Delivers batches from the cursor until nothing more is visible, checking now and then
+    /// that the claim still holds. A failing batch of several events is retried one event at a
+    /// time: the events before the failing one are delivered, and the status names the failing
+    /// event itself.
     async fn deliver_available<D: Delivery>(
         &self,
         delivery: &D,
         options: &SubscriptionOptions,
         claim: &mut Claim,
+        cursor: &mut Cursor,
     ) -> Result<Reached, SubscriptionError> {
         let name = delivery.name();
-        let mut position = self.checkpoint(name).await?;
         let mut one_by_one_until = 0;
         let mut next: Option<Prefetch> = None;
         loop {
-            if !claim.holds().await {
-                return Err(SubscriptionError::ClaimLost(name.to_owned()));
+            if cursor.claim_checked.elapsed() >= options.claim_check_every {
+                if !claim.holds().await {
+                    return Err(SubscriptionError::ClaimLost(name.to_owned()));
+                }
+                cursor.claim_checked = std::time::Instant::now();
             }
+            let position = cursor.delivered;
             let size = if position < one_by_one_until {
                 1
             } else {
@@ -486,33 +545,41 @@ impl EventLog {
             };
             let batch = match next.take() {
                 Some(prefetch) => prefetch.take(self, position, size).await?,
-                None => self.read_all(position, size).await?,
+                None => self.read_tail(position, size).await?,
             };
             let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                return Ok(Reached {
-                    position,
-                    paused_until: None,
-                });
+                return Ok(Reached { paused_until: None });
             };
             let (first, last) = (first.position, last.position);
+            // A short batch is everything visible now: what is appended next wakes the runner.
+            let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= size;
             // Read the next batch while this one is delivered: reading and writing overlap.
-            next = Some(Prefetch::start(self, last, size));
+            next = full.then(|| Prefetch::start(self, last, size));
             let span = tracing::info_span!("batch", subscriber = name, first, last);
             let started = std::time::Instant::now();
             let delivered = delivery
-                .deliver(self, &batch, position, last)
+                .deliver(self, &batch, cursor.saved, last)
                 .instrument(span)
                 .await;
             metrics::histogram!("backoffice_subscriber_batch_duration_seconds", "subscriber" => name.to_owned())
                 .record(started.elapsed().as_secs_f64());
             match delivered {
-                Ok(()) => position = last,
-                Err(Failure::Moved) => position = self.checkpoint(name).await?,
+                Ok(Delivered::Saved) => cursor.saved_at(last),
+                Ok(Delivered::PassedOver) => {
+                    cursor.delivered = last;
+                    if cursor.saved_at.elapsed() >= options.checkpoint_every {
+                        cursor.save(self, name).await?;
+                    }
+                }
+                Err(Failure::Moved) => {
+                    *cursor = Cursor::at_checkpoint(self, name).await?;
+                    continue;
+                }
                 Err(Failure::Paused(until)) => {
+                    *cursor = Cursor::at_checkpoint(self, name).await?;
                     return Ok(Reached {
-                        position: self.checkpoint(name).await?,
                         paused_until: Some(until),
-                    })
+                    });
                 }
                 Err(Failure::Storage(error)) => return Err(error.into()),
                 Err(Failure::Handler(_)) if batch.len() > 1 => {
@@ -523,6 +590,7 @@ impl EventLog {
                         "batch failed; retrying it event by event"
                     );
                     one_by_one_until = last;
+                    continue;
                 }
                 Err(Failure::Handler(source)) => {
                     self.record_failure(name, first, &error_chain(source.as_ref()))
@@ -534,7 +602,52 @@ impl EventLog {
                     });
                 }
             }
+            if !full {
+                return Ok(Reached { paused_until: None });
+            }
         }
+    }
+}
+
+/// Where a running subscriber is: how far it has delivered, how far its stored checkpoint
+/// says (behind while the batches since were passed over), and when it last saved and last
+/// checked its claim.
+struct Cursor {
+    delivered: i64,
+    saved: i64,
+    saved_at: std::time::Instant,
+    claim_checked: std::time::Instant,
+}
+
+impl Cursor {
+    async fn at_checkpoint(log: &EventLog, name: &str) -> Result<Self, StorageError> {
+        let position = log.checkpoint(name).await?;
+        let now = std::time::Instant::now();
+        Ok(Self {
+            delivered: position,
+            saved: position,
+            saved_at: now,
+            claim_checked: now,
+        })
+    }
+
+    fn unsaved(&self) -> bool {
+        self.delivered > self.saved
+    }
+
+    fn saved_at(&mut self, position: i64) {
+        self.delivered = position;
+        self.saved = position;
+        self.saved_at = std::time::Instant::now();
+    }
+
+    /// Saves the checkpoint at what was delivered, if it is behind.
+    async fn save(&mut self, log: &EventLog, name: &str) -> Result<(), StorageError> {
+        if self.unsaved() {
+            log.save_checkpoint(name, self.delivered).await?;
+            self.saved_at(self.delivered);
+        }
+        Ok(())
     }
 }
 
@@ -550,9 +663,8 @@ fn failed(name: &str, position: i64, failure: Failure) -> SubscriptionError {
     }
 }
 
-/// How far a subscriber got: its checkpoint, and until when it pauses if it must.
+/// How a round of delivery ended: until when the subscriber pauses, if it must.
 struct Reached {
-    position: i64,
     paused_until: Option<DateTime<Utc>>,
 }
 
@@ -560,7 +672,7 @@ struct Reached {
 struct Prefetch {
     after: i64,
     size: i64,
-    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, StorageError>>,
+    read: tokio::task::JoinHandle<Result<Arc<[RecordedEvent]>, StorageError>>,
 }
 
 impl Prefetch {
@@ -569,7 +681,7 @@ impl Prefetch {
         Self {
             after,
             size,
-            read: tokio::spawn(async move { log.read_all(after, size).await }),
+            read: tokio::spawn(async move { log.read_tail(after, size).await }),
         }
     }
 
@@ -579,13 +691,13 @@ impl Prefetch {
         log: &EventLog,
         after: i64,
         size: i64,
-    ) -> Result<Vec<RecordedEvent>, StorageError> {
+    ) -> Result<Arc<[RecordedEvent]>, StorageError> {
         if (self.after, self.size) == (after, size) {
             if let Ok(read) = (&mut self.read).await {
                 return read;
             }
         }
-        log.read_all(after, size).await
+        log.read_tail(after, size).await
     }
 }
 
