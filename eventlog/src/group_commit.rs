@@ -8,11 +8,12 @@
 
 use std::{collections::HashSet, future::Future, sync::Arc};
 
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::{
     error::{AppendError, StorageError},
     model::{Append, Appended},
+    subscription::Tail,
 };
 
 /// The most appends one batch takes.
@@ -41,7 +42,7 @@ type Queued = (Append, Reply);
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Queued>,
     /// Signalled after every written batch: subscribers wake on it.
-    pub(crate) appended: Arc<Notify>,
+    pub(crate) tail: Arc<Tail>,
 }
 
 impl GroupCommit {
@@ -49,15 +50,15 @@ impl GroupCommit {
     pub(crate) fn start<B: BatchWriter>(backend: B, writers: usize) -> Self {
         let (queue, receiver) = mpsc::channel::<Queued>(4 * MAX_APPENDS_PER_BATCH);
         let receiver = Arc::new(Mutex::new(receiver));
-        let appended = Arc::new(Notify::new());
+        let tail = Arc::new(Tail::default());
         for _ in 0..writers.max(1) {
             tokio::spawn(writer_loop(
                 backend.clone(),
                 Arc::clone(&receiver),
-                Arc::clone(&appended),
+                Arc::clone(&tail),
             ));
         }
-        Self { queue, appended }
+        Self { queue, tail }
     }
 
     /// Queues one append and waits for its outcome.
@@ -74,7 +75,7 @@ impl GroupCommit {
 async fn writer_loop<B: BatchWriter>(
     backend: B,
     receiver: Arc<Mutex<mpsc::Receiver<Queued>>>,
-    appended: Arc<Notify>,
+    tail: Arc<Tail>,
 ) {
     // An append naming a stream or key already in the batch waits for the next batch, so that
     // a batch decides each stream once (the backends rely on it).
@@ -105,7 +106,7 @@ async fn writer_loop<B: BatchWriter>(
             }
         };
         write(&backend, batch).await;
-        appended.notify_waiters();
+        tail.signal();
     }
 }
 

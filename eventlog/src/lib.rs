@@ -326,7 +326,14 @@ impl EventLog {
     /// Wakes this process's subscribers: for a writer that committed an append of its own
     /// transaction (group commit wakes them by itself).
     pub fn wake_subscribers(&self) {
-        self.appended().notify_waiters();
+        self.tail().signal();
+    }
+
+    fn tail(&self) -> &subscription::Tail {
+        match self {
+            Self::Postgres(log) => log.tail(),
+            Self::Sqlite(log) => log.tail(),
+        }
     }
 
     /// The events of `stream` from version `from_version` (1 = all).
