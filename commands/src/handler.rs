@@ -13,7 +13,7 @@ use eventlog::{
     StreamId,
 };
 
-use crate::error::CommandError;
+use crate::{error::CommandError, states::States};
 
 /// How often a command is decided again after losing a race for its stream.
 const MAX_ATTEMPTS: usize = 5;
@@ -58,16 +58,27 @@ impl Executed {
 /// What a decision asks of its order: nothing, or this append at the order's version.
 pub type OrderAppend = Option<Append>;
 
-/// Runs commands against the log.
+/// Runs commands against the log. Clones share what they keep of recent streams' states.
 #[derive(Debug, Clone)]
 pub struct CommandHandler {
     log: EventLog,
+    states: States,
 }
 
 impl CommandHandler {
-    /// A handler over `log`.
+    /// A handler over `log` that keeps the states of the
+    /// [`DEFAULT_CAPACITY`](crate::states::DEFAULT_CAPACITY) streams it decided on last.
     pub fn new(log: EventLog) -> Self {
-        Self { log }
+        Self::keeping(log, crate::states::DEFAULT_CAPACITY)
+    }
+
+    /// A handler over `log` that keeps the states of the `streams` streams it decided on last
+    /// (none: every command reads its stream).
+    pub fn keeping(log: EventLog, streams: usize) -> Self {
+        Self {
+            log,
+            states: States::new(streams),
+        }
     }
 
     /// The log it writes to.
@@ -230,19 +241,29 @@ impl CommandHandler {
         // A repeated key needs no lookup up front: decided against the state its first run
         // left, a repeat decides nothing or is refused (then the key is looked up below), or
         // decides events whose append the log answers with the first result.
+        let mut read_first = false;
         for _ in 0..MAX_ATTEMPTS {
-            let (mut state, version) = self.load::<D>(id).await?;
-            if let Some(expected) = meta.expected_version {
-                if expected != version {
-                    return Err(CommandError::VersionConflict {
-                        stream,
-                        expected,
-                        actual: version,
-                    });
-                }
-            }
             let ctx = Context::new(Utc::now(), uuid::Uuid::now_v7);
-            let decided = D::decide(&state, command.clone(), &ctx);
+            let quick = (!read_first)
+                .then(|| self.decide_unread::<D>(&stream, &command, &ctx, meta))
+                .flatten();
+            let (mut state, version, decided) = match quick {
+                Some(quick) => quick,
+                None => {
+                    let (state, version) = self.load::<D>(id).await?;
+                    if let Some(expected) = meta.expected_version {
+                        if expected != version {
+                            return Err(CommandError::VersionConflict {
+                                stream,
+                                expected,
+                                actual: version,
+                            });
+                        }
+                    }
+                    let decided = D::decide(&state, command.clone(), &ctx);
+                    (state, version, decided)
+                }
+            };
             // With a key already recorded, the first run's result, not this refusal or no-op, is
             // the answer.
             if decided.as_ref().map_or(true, Vec::is_empty) {
@@ -278,15 +299,29 @@ impl CommandHandler {
             append.idempotency_key = meta.idempotency_key.clone();
             let written = match bound {
                 None => self.log.append(append).await.map(|one| vec![one]),
-                Some(order) => self.log.append_all(&[append, order]).await,
+                Some(order) => {
+                    self.states.forget(&order.stream);
+                    self.log.append_all(&[append, order]).await
+                }
             };
             match written {
-                Ok(written) => return Ok(executed(stream, version, written)),
+                Ok(written) => {
+                    let executed = executed(stream, version, written);
+                    if executed.replayed {
+                        self.states.forget(&executed.stream);
+                    } else {
+                        self.states
+                            .put(&executed.stream, state, executed.stream_version);
+                    }
+                    return Ok(executed);
+                }
                 Err(AppendError::WrongExpectedVersion {
                     stream: stale,
                     actual,
                     ..
                 }) => {
+                    self.states.forget(&stale);
+                    read_first = true;
                     if let (Some(expected), true) = (meta.expected_version, stale == stream) {
                         return Err(CommandError::VersionConflict {
                             stream,
@@ -309,6 +344,49 @@ impl CommandHandler {
         })
     }
 }
+
+impl CommandHandler {
+    /// `command` decided without reading its stream: against the state kept from this
+    /// handler's last command on it, or, for a stream it has not seen, against the state before
+    /// the first event (a command that creates its stream). Only a decision that appends
+    /// something is taken: its append names the version it was decided at, so a stream that
+    /// moved on (or exists after all) refuses it and the command is decided again on what the
+    /// log holds. A refusal or a no-op is never answered from here: it is decided again on the
+    /// log, where it may be otherwise.
+    fn decide_unread<D>(
+        &self,
+        stream: &StreamId,
+        command: &D::Command,
+        ctx: &Context,
+        meta: &CommandMeta,
+    ) -> Option<Decision<D>>
+    where
+        D: Decider,
+        D::Command: Clone,
+    {
+        let (state, version) = self
+            .states
+            .get::<D::State>(stream)
+            .unwrap_or_else(|| (D::State::default(), 0));
+        if meta
+            .expected_version
+            .is_some_and(|expected| expected != version)
+        {
+            return None;
+        }
+        match D::decide(&state, command.clone(), ctx) {
+            Ok(events) if !events.is_empty() => Some((state, version, Ok(events))),
+            _ => None,
+        }
+    }
+}
+
+/// A state, the version it was folded at, and what a command decided on it.
+type Decision<D> = (
+    <D as Decider>::State,
+    i64,
+    Result<Vec<<D as Decider>::Event>, <D as Decider>::Error>,
+);
 
 /// How a command ended, as metrics label it: `ok`, `refused` (the domain said no),
 /// `conflict` (the stream moved on, a key was reused, a race was lost too often) or `error`.

@@ -5,6 +5,7 @@ pub mod attention;
 mod error;
 mod handler;
 pub mod process;
+pub mod states;
 
 pub use error::CommandError;
 pub use handler::{

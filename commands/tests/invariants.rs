@@ -122,10 +122,11 @@ async fn run(log: EventLog, rounds: Vec<Vec<Op>>) {
         let order = placed(&handler, n).await;
         requested(&handler, n, order).await;
     }
-    // The process managers run all along, as in `serve`.
+    // The process managers run all along, as in `serve`; through a handler of their own here,
+    // so that each handler's kept states go stale under the other's appends.
     let options = quick();
     let mut managers = tokio::task::JoinSet::new();
-    commands::process::spawn_all(&log, &options, &mut managers);
+    commands::process::spawn_all(&CommandHandler::new(log.clone()), &options, &mut managers);
 
     let mut allocations: BTreeMap<u128, u128> = BTreeMap::new();
     for (round, ops) in rounds.into_iter().enumerate() {

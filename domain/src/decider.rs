@@ -34,7 +34,8 @@ where
 /// nothing, and the caller appends nothing.
 pub trait Decider {
     /// The state folded from the stream's events; `Default` is the state before the first event.
-    type State: Default;
+    /// A command handler may keep it between commands (hence `Clone`, `Send`, `Sync`).
+    type State: Default + Clone + Send + Sync + 'static;
     /// What a caller asks for (imperative).
     type Command: CommandName;
     /// What happened (past tense).

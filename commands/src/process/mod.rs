@@ -21,8 +21,7 @@ use domain::{
     EventCodec, Rule,
 };
 use eventlog::{
-    EventLog, HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber,
-    SubscriptionOptions,
+    HandlerError, RecordedEvent, Refusal, SetAside, StepError, Subscriber, SubscriptionOptions,
 };
 use tokio::task::JoinSet;
 
@@ -56,14 +55,14 @@ macro_rules! process_managers {
         /// The names of every process manager `serve` runs.
         pub const NAMES: [&str; [$($workflow::NAME),*].len()] = [$($workflow::NAME),*];
 
-        /// Runs every process manager over `log` in `workers`, each under its claim.
+        /// Runs every process manager in `workers`, each under its claim, sending its
+        /// commands through `handler` (and so sharing the states it keeps).
         pub fn spawn_all(
-            log: &EventLog,
+            handler: &CommandHandler,
             options: &SubscriptionOptions,
             workers: &mut JoinSet<()>,
         ) {
-            let handler = CommandHandler::new(log.clone());
-            $(spawn(log, options, workers, $workflow, &handler);)*
+            $(spawn(options, workers, $workflow, handler);)*
         }
 
         /// The lane process `name` takes `event`'s step in, if it takes one.
@@ -85,13 +84,12 @@ process_managers!(
 );
 
 fn spawn<W: Workflow>(
-    log: &EventLog,
     options: &SubscriptionOptions,
     workers: &mut JoinSet<()>,
     workflow: W,
     handler: &CommandHandler,
 ) {
-    let (log, options) = (log.clone(), options.clone());
+    let (log, options) = (handler.log().clone(), options.clone());
     let manager = ProcessManager::new(handler.clone(), workflow);
     workers.spawn(async move { log.run(&manager, &options).await });
 }
