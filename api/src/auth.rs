@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::{
+    callers::KnownCallers,
     db::{now_ms, storage},
     problem::Problem,
     AppState,
@@ -220,7 +221,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
             Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
         })?;
-        let caller = authenticate(&state.log, token)
+        let caller = authenticate_known(&state.log, &state.callers, token)
             .await?
             .ok_or_else(|| Problem::unauthenticated("the token is unknown or revoked"))?;
         parts.extensions.insert(caller.clone());
@@ -243,11 +244,24 @@ fn sha256_hex(secret: &str) -> String {
 /// The caller holding `token` (`bo_{token id}_{secret}`), if it is known, not revoked, and its
 /// user not deactivated.
 pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>, StorageError> {
+    authenticate_known(log, &KnownCallers::default(), token).await
+}
+
+/// The same as [`authenticate`], answered from `known` when it knows the token.
+async fn authenticate_known(
+    log: &EventLog,
+    known: &KnownCallers,
+    token: &str,
+) -> Result<Option<Caller>, StorageError> {
     let Some((token_id, secret)) = token
         .strip_prefix("bo_")
         .and_then(|rest| rest.split_once('_'))
     else {
         return Ok(None);
+    };
+    let lookup = match known.get(token_id) {
+        Ok((stored, caller)) => return Ok(secret_matches(secret, &stored).then_some(caller)),
+        Err(lookup) => lookup,
     };
     let sql = "SELECT t.secret_sha256, u.user_id, u.name, u.role FROM api_tokens t \
                JOIN api_users u ON u.user_id = t.user_id \
@@ -263,18 +277,24 @@ pub async fn authenticate(log: &EventLog, token: &str) -> Result<Option<Caller>,
     let Some((stored, user_id, name, role)) = row else {
         return Ok(None);
     };
-    let matches: bool = sha256_hex(secret)
+    let (true, Some(role)) = (secret_matches(secret, &stored), Role::named(&role)) else {
+        return Ok(None);
+    };
+    let caller = Caller {
+        user_id,
+        name,
+        role,
+    };
+    known.remember(lookup, token_id, &stored, &caller);
+    Ok(Some(caller))
+}
+
+/// Whether `secret` hashes to `stored` (hex SHA-256), compared in constant time.
+fn secret_matches(secret: &str, stored: &str) -> bool {
+    sha256_hex(secret)
         .as_bytes()
         .ct_eq(stored.as_bytes())
-        .into();
-    Ok(match (matches, Role::named(&role)) {
-        (true, Some(role)) => Some(Caller {
-            user_id,
-            name,
-            role,
-        }),
-        _ => None,
-    })
+        .into()
 }
 
 /// A token as listed: never its secret.

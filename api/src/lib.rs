@@ -3,6 +3,7 @@
 //! the `backoffice` binary starts from.
 
 pub mod auth;
+pub mod callers;
 pub mod config;
 mod db;
 mod extract;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub running_keys: std::sync::Arc<idempotency::RunningKeys>,
     /// The outbound destinations this process is configured for.
     pub outbound: std::sync::Arc<adapters::outbound::OutboundConfig>,
+    /// The callers of tokens seen lately, while `serve` listens for credential changes.
+    pub callers: callers::KnownCallers,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
             process: std::sync::Arc::from("backoffice"),
             running_keys: std::sync::Arc::default(),
             outbound: std::sync::Arc::default(),
+            callers: callers::KnownCallers::default(),
         }
     }
 

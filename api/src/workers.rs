@@ -1,4 +1,5 @@
-//! Everything `serve` runs beside the HTTP server, in one place: the read models' projections
+//! Everything `serve` runs beside the HTTP server, in one place: on PostgreSQL the listener
+//! that lets it remember API tokens' callers (`crate::callers`), the read models' projections
 //! (`projections::ReadModel`), the process managers (`commands::process`), the webhook inbox
 //! worker, the configured outbound destinations (`adapters::outbound`), the pull of Stripe's
 //! events (`adapters::inbound::pull`) and the pull of the ERP's catalog
@@ -42,13 +43,16 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
         process: state.process.to_string(),
         ..state.inbox_options.clone()
     };
+    if let eventlog::EventLog::Postgres(pg) = log {
+        workers.spawn(state.callers.clone().listen(pg.pool().clone()));
+    }
     let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });
     for model in ReadModel::ALL {
         let (log, projection) = (log.clone(), ReadModelProjection::new(log.clone(), model));
         workers.spawn(async move { log.run_projection(&projection, &Default::default()).await });
     }
-    commands::process::spawn_all(log, &state.process_options, &mut workers);
+    commands::process::spawn_all(&state.handler, &state.process_options, &mut workers);
     outbound::spawn_configured(&state.handler, &state.outbound, &mut workers).await?;
     if let Some(stripe) = state
         .outbound

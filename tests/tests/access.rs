@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use api::auth::{Permission, Role};
 use reqwest::{Method, StatusCode};
@@ -177,6 +177,13 @@ async fn a_revoked_token_is_refused_at_once() {
         .next()
         .unwrap();
     assert!(api::auth::revoke_token(&app.log, token_id).await.unwrap());
+    // A serving process that remembered the token forgets it when PostgreSQL's notification of
+    // the change arrives (`api::callers`), in this test's process as in another's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.state.callers.remembers(token_id) {
+        assert!(std::time::Instant::now() < deadline, "never forgotten");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let (status, body) = read(
         app.client
             .get(&url)
@@ -192,6 +199,79 @@ async fn a_revoked_token_is_refused_at_once() {
     assert!(listed
         .iter()
         .any(|t| t.token_id == token_id && t.revoked_at_ms.is_some()));
+}
+
+/// On PostgreSQL a serving process remembers the callers of tokens it has seen, and forgets
+/// them when PostgreSQL tells it a token or user changed (`api::callers`): a revocation, a
+/// new role and a deactivation reach it without a restart, and a request after that is
+/// answered as the database says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgresql_a_remembered_token_is_forgotten_when_its_user_or_token_changes() {
+    let app = App::postgres().await;
+    let token = api::auth::create_user(&app.log, "temp", Role::Viewer)
+        .await
+        .unwrap();
+    let token_id = token
+        .strip_prefix("bo_")
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap();
+    let place = || async {
+        app.client
+            .post(format!("{}/api/v1/orders", app.base))
+            .bearer_auth(&token)
+            .json(&new_order())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let read_orders = || async {
+        app.client
+            .get(format!("{}/api/v1/orders", app.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let remembered = async |wanted: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while app.state.callers.remembers(token_id) != wanted {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "remembered stays {}",
+                !wanted
+            );
+            // Until the listener listens, nothing is remembered: ask again.
+            if wanted {
+                assert_eq!(read_orders().await, StatusCode::OK);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    remembered(true).await;
+    assert_eq!(
+        place().await,
+        StatusCode::FORBIDDEN,
+        "a viewer, from memory"
+    );
+
+    assert!(api::auth::set_role(&app.log, "temp", Role::Operator)
+        .await
+        .unwrap());
+    remembered(false).await;
+    assert_eq!(place().await, StatusCode::CREATED, "the new role");
+    remembered(true).await;
+
+    assert!(api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    remembered(false).await;
+    assert_eq!(place().await, StatusCode::UNAUTHORIZED, "deactivated");
+    assert!(
+        !app.state.callers.remembers(token_id),
+        "a refusal is not remembered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
