@@ -5,8 +5,10 @@
 # parsed, one autocommit INSERT, 201) on the same PostgreSQL, each driven by wrk with the body
 # of scripts/bench-api.sh at 16 connections, the sides interleaved round by round. Prints
 # requests/s, p50 and p99 per round, the medians, the ratios to the reference, and how long the
-# projections and process managers took to catch up after each backoffice round.
-# Env: BENCH_SECONDS (per round, default 15), BENCH_ROUNDS (default 3),
+# projections and process managers took to catch up after each backoffice round. Then, on each
+# backend, how soon a webhook's effect is readable: from a signed Stripe webhook's 2xx to the
+# payments read model showing the capture (scripts/webhook_latency.py, BENCH_WEBHOOKS samples).
+# Env: BENCH_SECONDS (per round, default 15), BENCH_ROUNDS (default 3), BENCH_WEBHOOKS (200),
 #      BENCH_PG (default postgres://postgres@127.0.0.1:5432). Needs wrk (Debian package `wrk`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,7 @@ end
 LUA
 }
 
+stripe_secret=whsec_bench_command_path
 # backoffice on PostgreSQL and on SQLite, each its own process, port and data.
 start_ours() { # $1: name, $2: database url
   local port; port=$(free_port)
@@ -57,6 +60,7 @@ start_ours() { # $1: name, $2: database url
   local token
   token=$(cd "$dir" && DATABASE_URL="$2" RUST_LOG=error "$bin" users create --name bench --role admin)
   (cd "$dir" && DATABASE_URL="$2" BACKOFFICE_LISTEN="127.0.0.1:$port" BACKOFFICE_METRICS_LISTEN="" \
+     BACKOFFICE_WEBHOOKS__STRIPE="$stripe_secret" \
      BACKOFFICE_MAX_CONNECTIONS=20 RUST_LOG=error exec "$bin" serve > "$dir/serve.log" 2>&1) &
   pids+=($!)
   wait_ready "http://127.0.0.1:$port/health/ready"
@@ -128,3 +132,14 @@ print("medians: " + ", ".join(
     f"{side} {statistics.median(x[1] for x in by[side]):.0f} req/s p99 {statistics.median(x[3] for x in by[side]):.1f} ms"
     for side in ("reference", "pg", "sqlite")))
 PY
+
+echo
+echo "from a webhook's 2xx to the read model showing it (ms; ${BENCH_WEBHOOKS:-200} webhooks, one at a time)"
+printf "%-28s %8s %8s %8s %8s\n" side p50 p90 p99 max
+for side in pg sqlite; do
+  read -r _ _ p50 p90 p99 max <<< "$(python3 scripts/webhook_latency.py "http://127.0.0.1:$(cat "$work/$side.port")" \
+    "$(cat "$work/$side.token")" "$stripe_secret" adapters/tests/fixtures/webhooks/stripe/evt_payment_intent.succeeded.json \
+    "${BENCH_WEBHOOKS:-200}" | awk '/^RESULT/')"
+  name=$( [ "$side" = pg ] && echo "backoffice, PostgreSQL" || echo "backoffice, SQLite" )
+  printf "%-28s %8s %8s %8s %8s\n" "$name" "$p50" "$p90" "$p99" "$max"
+done
