@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod claim;
+mod delivery;
 mod runner;
 mod steps;
 mod tail;
