@@ -157,19 +157,11 @@ fn pges_place_and_request(
     })
 }
 
-/// postgres-es over `pool`, in tables of its own (its `db/init.sql`, renamed beside ours).
+/// postgres-es over `pool`, in tables of its own beside ours.
 async fn postgres_es(
     pool: &sqlx::PgPool,
 ) -> CqrsFramework<PgesOrder, PersistedEventStore<PostgresEventRepository, PgesOrder>> {
-    for statement in [
-        "CREATE TABLE pges_events (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
-         sequence bigint CHECK (sequence >= 0) NOT NULL, event_type text NOT NULL, \
-         event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
-         PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
-        "CREATE TABLE pges_snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
-         last_sequence bigint NOT NULL, current_snapshot bigint NOT NULL, payload json NOT NULL, \
-         PRIMARY KEY (aggregate_type, aggregate_id, last_sequence))",
-    ] {
+    for statement in eventlog::testing::POSTGRES_ES_TABLES {
         sqlx::query(statement).execute(pool).await.unwrap();
     }
     let repo =

@@ -320,14 +320,9 @@ async fn ours_batch(log: EventLog, writer: usize, appends: usize) {
 
 async fn prepare_baselines(pool: &PgPool) {
     for statement in [
-        // postgres-es's own schema (its db/init.sql), under other names beside ours.
-        "CREATE TABLE pges_events (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
-         sequence bigint CHECK (sequence >= 0) NOT NULL, event_type text NOT NULL, \
-         event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
-         PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
-        "CREATE TABLE pges_snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
-         last_sequence bigint NOT NULL, current_snapshot bigint NOT NULL, payload json NOT NULL, \
-         PRIMARY KEY (aggregate_type, aggregate_id, last_sequence))",
+        // postgres-es's own schema, under other names beside ours.
+        eventlog::testing::POSTGRES_ES_TABLES[0],
+        eventlog::testing::POSTGRES_ES_TABLES[1],
         // Our table's columns, keys and defaults, without the append function.
         "CREATE TABLE raw_events (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY \
          INCLUDING CONSTRAINTS INCLUDING INDEXES)",

@@ -266,3 +266,16 @@ impl Drop for SmallFilesystem {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// postgres-es 0.5's own schema (its `db/init.sql`), under names of their own
+/// (`pges_events`, `pges_snapshots`) so that it sits beside ours: the contender of the append
+/// and commands benchmarks.
+pub const POSTGRES_ES_TABLES: [&str; 2] = [
+    "CREATE TABLE pges_events (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
+     sequence bigint CHECK (sequence >= 0) NOT NULL, event_type text NOT NULL, \
+     event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
+     PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
+    "CREATE TABLE pges_snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL, \
+     last_sequence bigint NOT NULL, current_snapshot bigint NOT NULL, payload json NOT NULL, \
+     PRIMARY KEY (aggregate_type, aggregate_id, last_sequence))",
+];
