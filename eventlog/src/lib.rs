@@ -426,12 +426,10 @@ impl EventLog {
         }
     }
 
-    /// Signalled after every append this process writes through group commit.
+    /// Signalled after every append this process commits (through group commit or
+    /// [`EventLog::append_all`]).
     pub fn appended(&self) -> &tokio::sync::Notify {
-        match self {
-            Self::Postgres(log) => log.appended(),
-            Self::Sqlite(log) => log.appended(),
-        }
+        &self.tail().appended
     }
 
     /// The append an idempotency key recorded, if any: its stream and events.

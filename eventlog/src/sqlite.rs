@@ -158,11 +158,6 @@ impl SqliteLog {
         &self.readers
     }
 
-    /// Signalled after every append this process writes through group commit.
-    pub fn appended(&self) -> &tokio::sync::Notify {
-        &self.group_commit.tail.appended
-    }
-
     /// This process's appends and the reads of the log's tail its subscribers share.
     pub(crate) fn tail(&self) -> &crate::subscription::Tail {
         &self.group_commit.tail

@@ -107,11 +107,6 @@ impl PgLog {
         &self.pool
     }
 
-    /// Signalled after every append this process writes through group commit.
-    pub fn appended(&self) -> &tokio::sync::Notify {
-        &self.group_commit.tail.appended
-    }
-
     /// This process's appends and the reads of the log's tail its subscribers share.
     pub(crate) fn tail(&self) -> &crate::subscription::Tail {
         &self.group_commit.tail
