@@ -92,11 +92,26 @@ impl CommandHandler {
         D: Decider,
         D::Event: EventCodec,
     {
+        self.load_as_of::<D>(id, i64::MAX).await
+    }
+
+    /// The state of aggregate `D` with id `id` once its event `version` was recorded (the
+    /// current state when it has fewer), and the version it folds: what a workflow reacting to
+    /// an event saw then, however late it runs.
+    pub async fn load_as_of<D>(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<(D::State, i64), CommandError<D::Error>>
+    where
+        D: Decider,
+        D::Event: EventCodec,
+    {
         let stream = StreamId::new(<D::Event as EventCodec>::AGGREGATE_TYPE, id);
         let history = self.log.read_stream(&stream, 1).await?;
         let mut state = D::State::default();
-        let mut version = 0;
-        for recorded in history {
+        let mut version_folded = 0;
+        for recorded in history.into_iter().take_while(|r| r.sequence <= version) {
             let event = <D::Event as EventCodec>::decode(
                 &recorded.event_type,
                 recorded.event_version,
@@ -108,9 +123,9 @@ impl CommandHandler {
                 source,
             })?;
             D::evolve(&mut state, &event);
-            version = recorded.sequence;
+            version_folded = recorded.sequence;
         }
-        Ok((state, version))
+        Ok((state, version_folded))
     }
 
     /// What `events` of aggregate `D` (already folded into `state`) bind on its order: the

@@ -18,6 +18,7 @@ eventlog::on_both_backends!(
     rerunning_every_process_manager_from_position_zero_issues_no_new_commands,
     a_crash_between_a_command_and_the_checkpoint_causes_no_second_effect,
     a_running_process_manager_reacts_to_new_events_on_its_own,
+    a_cancellation_handled_late_settles_a_payment_recorded_before_it_as_its_own,
 );
 
 async fn event_count(log: &EventLog) -> usize {
@@ -153,4 +154,46 @@ async fn a_running_process_manager_reacts_to_new_events_on_its_own(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     running.abort();
+}
+
+async fn a_cancellation_handled_late_settles_a_payment_recorded_before_it_as_its_own(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let handler = CommandHandler::new(log.clone());
+    let (order, payment) = placed_and_captured(&handler, 10, 2500).await;
+    // The order learns of the capture, and is cancelled before the cancellation workflow has
+    // looked at that: when it does, the order it loads is already cancelled.
+    log.catch_up(
+        &ProcessManager::new(handler.clone(), OrderPayments),
+        &quick(),
+    )
+    .await
+    .unwrap();
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("customer changed their mind"),
+    };
+    handler
+        .execute::<Order>(&order.to_string(), cancel, &by_user("cancel-late"))
+        .await
+        .unwrap();
+    settle(&handler).await;
+
+    eventlog::testing::everything_visible(&log).await;
+    let events = log.read_all(0, 100_000).await.unwrap();
+    let cancelled = events
+        .iter()
+        .find(|e| e.event_type == "OrderCancelled")
+        .unwrap();
+    let refunds: Vec<String> = events
+        .iter()
+        .filter(|e| e.event_type == "PaymentRefundRequested")
+        .map(|e| e.payload["reference"].as_str().unwrap().to_owned())
+        .collect();
+    // The payment was recorded before the cancellation, which names it: the refund is the
+    // cancellation's, asked once.
+    assert_eq!(
+        refunds,
+        vec![format!("cancel-{}-{payment}", cancelled.event_id)]
+    );
 }

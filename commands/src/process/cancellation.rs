@@ -46,9 +46,12 @@ impl Workflow for OrderCancellation {
             }
             AnyEvent::Order(OrderEvent::OrderPaymentRecorded(recorded_payment)) => {
                 // Captured after the order was cancelled: refunded like what it held then.
+                // Judged by the order as it stood at this event, not now: a payment recorded
+                // before the cancellation is the cancellation's to settle (it names it), however
+                // late this step runs.
                 let (order, _) = step
                     .handler()
-                    .load::<Order>(&recorded.stream.aggregate_id)
+                    .load_as_of::<Order>(&recorded.stream.aggregate_id, recorded.sequence)
                     .await
                     .map_err(StepError::failed)?;
                 let Some(order) = order.filter(|o| o.status == OrderStatus::Cancelled) else {
