@@ -124,22 +124,6 @@ impl LogTransaction {
         }
     }
 
-    /// Lets this transaction commit without waiting for its write-ahead log to reach disk
-    /// (PostgreSQL's `synchronous_commit = off`; SQLite in WAL mode already commits so). For
-    /// derived data only, such as a projection's rows with its checkpoint: a crash may lose the
-    /// last such commits, each whole, never a part of one, and they are applied again.
-    pub async fn commit_without_waiting_for_disk(&mut self) -> Result<(), StorageError> {
-        use error::Context as _;
-        match self {
-            Self::Postgres(tx) => sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut **tx)
-                .await
-                .map(|_| ())
-                .context("relaxing durability"),
-            Self::Sqlite(_) => Ok(()),
-        }
-    }
-
     /// Rolls back.
     pub async fn rollback(self) -> Result<(), StorageError> {
         use error::Context as _;
@@ -236,6 +220,19 @@ impl EventLog {
         match self {
             Self::Postgres(log) => Ok(LogTransaction::Postgres(log.begin().await?)),
             Self::Sqlite(log) => Ok(LogTransaction::Sqlite(log.begin().await?)),
+        }
+    }
+
+    /// Starts a subscriber's transaction of rows derived from the log, such as a projection's
+    /// rows with its checkpoint: it commits without waiting for its write-ahead log to reach
+    /// disk (PostgreSQL's `synchronous_commit = off`, on the subscribers' connections;
+    /// SQLite's `synchronous = NORMAL` for this transaction, holding its only writer as
+    /// [`EventLog::begin`] does). A crash may lose the last such commits, each whole, never a
+    /// part of one, and they are applied again.
+    pub async fn begin_derived(&self) -> Result<LogTransaction, StorageError> {
+        match self {
+            Self::Postgres(log) => Ok(LogTransaction::Postgres(log.begin_derived().await?)),
+            Self::Sqlite(log) => Ok(LogTransaction::Sqlite(log.begin_derived().await?)),
         }
     }
 

@@ -4,6 +4,10 @@
 use std::{
     path::{Path, PathBuf},
     str::FromStr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -28,6 +32,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, \
      event_type, event_version, payload, metadata, recorded_at";
 
+/// The writer's commits wait for the disk, but for a transaction of derived rows.
+const DURABLE: &str = "PRAGMA synchronous = FULL";
+
 /// SQLite allows 32766 bound parameters per statement; an event takes 9.
 const EVENTS_PER_INSERT: usize = 1000;
 
@@ -43,6 +50,9 @@ pub struct SqliteLog {
     file: DatabaseFile,
     /// Whether writes are failing for want of storage.
     health: WriteHealth,
+    /// Whether the writer's last transaction committed without waiting for the disk: its
+    /// release sets it back to `synchronous = FULL` before anyone else may use it.
+    relaxed: Arc<AtomicBool>,
 }
 
 impl SqliteLog {
@@ -67,6 +77,7 @@ impl SqliteLog {
             context: "creating the claims folder",
             source: sqlx::Error::Io(e),
         })?;
+        let relaxed = Arc::new(AtomicBool::new(false));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -86,10 +97,28 @@ impl SqliteLog {
             })
             // A connection handed back inside a transaction (a failed COMMIT that SQLite
             // rolled back itself, as on a full disk, leaves sqlx counting one) would refuse
-            // every later BEGIN: close it; the pool opens a fresh one.
-            .after_release(|conn, _| {
-                let in_transaction = conn.is_in_transaction();
-                Box::pin(async move { Ok(!in_transaction) })
+            // every later BEGIN: close it; the pool opens a fresh one. One handed back from a
+            // transaction of derived rows is durable again before its next use.
+            .after_release({
+                let relaxed = relaxed.clone();
+                move |conn, _| {
+                    let in_transaction = conn.is_in_transaction();
+                    let relaxed = relaxed.swap(false, Ordering::AcqRel);
+                    Box::pin(async move {
+                        if in_transaction {
+                            return Ok(false);
+                        }
+                        if relaxed {
+                            // Not kept prepared: a pragma acts when its statement is prepared.
+                            let durable = sqlx::query(DURABLE)
+                                .persistent(false)
+                                .execute(&mut *conn)
+                                .await;
+                            return Ok(durable.is_ok());
+                        }
+                        Ok(true)
+                    })
+                }
             })
             .connect_with(connect.clone())
             .await
@@ -115,6 +144,7 @@ impl SqliteLog {
             path,
             file,
             health,
+            relaxed,
         })
     }
 
@@ -219,8 +249,42 @@ impl SqliteLog {
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`: it holds the write lock from the start).
     pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Starts a write transaction of rows derived from the log that commits without waiting
+    /// for the disk (`synchronous = NORMAL` in WAL mode: a power cut may lose the last such
+    /// commits, each whole; the next durable commit makes them durable too). Under load most
+    /// of the writer's commits are a projection's: each no longer waits for an fsync, nor
+    /// makes the appends queued behind it wait for one.
+    pub(crate) async fn begin_derived(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        // The pragma may not change inside a transaction, so it comes first.
+        let began = self
+            .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+            .await;
+        match began {
+            // Marked once the writer is this transaction's: its release is the next one.
+            Ok(tx) => {
+                self.relaxed.store(true, Ordering::Release);
+                Ok(tx)
+            }
+            Err(error) => {
+                // The pragma may have run before BEGIN failed.
+                let _ = sqlx::query(DURABLE)
+                    .persistent(false)
+                    .execute(&self.writer)
+                    .await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn begin_with(
+        &self,
+        statement: &'static str,
+    ) -> Result<Transaction<'static, Sqlite>, StorageError> {
         self.file.check()?;
-        match self.writer.begin_with("BEGIN IMMEDIATE").await {
+        match self.writer.begin_with(statement).await {
             Err(sqlx::Error::InvalidSavePointStatement) => {
                 // A caller cancelled between sqlx running BEGIN and handing over its
                 // transaction left the writer inside a transaction no one owns, so every later
@@ -233,7 +297,7 @@ impl SqliteLog {
                     .await
                     .context("acquiring the writer")?;
                 let _ = orphaned.close().await;
-                self.writer.begin_with("BEGIN IMMEDIATE").await
+                self.writer.begin_with(statement).await
             }
             other => other,
         }

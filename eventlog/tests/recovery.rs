@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use eventlog::{
-    testing::TestDatabase, Append, AppendError, EventLog, ExpectedVersion, NewEvent, StreamId,
+    testing::TestDatabase, Append, AppendError, EventLog, ExpectedVersion, HandlerError,
+    LogTransaction, NewEvent, Projection, RecordedEvent, StreamId, SubscriptionOptions,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -89,6 +90,88 @@ async fn after_the_server_drops_its_connections_the_next_append_succeeds_every_t
     streams.sort();
     expected.sort();
     assert_eq!(streams, expected);
+}
+
+/// Writes the position of each event it is given.
+struct Positions;
+
+impl Projection for Positions {
+    fn name(&self) -> &str {
+        "positions"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut LogTransaction,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandlerError> {
+        for event in events {
+            let sql = "INSERT INTO projected_positions (position) VALUES ($1)";
+            eventlog::on_tx!(&mut *tx, |conn, _time| sqlx::query(sql)
+                .bind(event.position)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The running projection's rows, once they reach `count`.
+async fn projected(log: &EventLog, count: usize) -> Vec<i64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows: Vec<i64> = eventlog::on_readers!(log, |pool, _time| sqlx::query_scalar(
+            "SELECT position FROM projected_positions ORDER BY position"
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap());
+        if rows.len() >= count || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The subscribers' connections are trusted without a ping while recently used: one the server
+/// ended fails a round, which the running projection takes again.
+#[tokio::test]
+async fn after_the_server_drops_its_connections_a_running_projection_goes_on_with_each_event_once()
+{
+    let db = TestDatabase::postgres().await;
+    let log = db.log().await;
+    eventlog::on_writer!(&log, |pool, _time| sqlx::query(
+        "CREATE TABLE projected_positions (position BIGINT PRIMARY KEY)"
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let options = SubscriptionOptions {
+        backoff_base: std::time::Duration::from_millis(5),
+        backoff_max: std::time::Duration::from_millis(50),
+        ..SubscriptionOptions::default()
+    };
+    let running = {
+        let log = log.clone();
+        tokio::spawn(async move { log.run_projection(&Positions, &options).await })
+    };
+    let mut positions = Vec::new();
+    for round in 0..3 {
+        let appended = log.append(append(&format!("p-{round}"))).await.unwrap();
+        positions.push(appended.last_position().unwrap());
+        assert_eq!(projected(&log, positions.len()).await, positions);
+        terminate_backends(&db).await;
+    }
+    let appended = log.append(append("p-last")).await.unwrap();
+    positions.push(appended.last_position().unwrap());
+    assert_eq!(
+        projected(&log, positions.len()).await,
+        positions,
+        "every event projected once, after each termination"
+    );
+    running.abort();
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ const EVENT_COLUMNS: &str =
     "e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
      e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at";
 
+/// How recently a subscriber's connection must have been used to be trusted without a ping.
+const KEPT_WARM: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Readers see only events of transactions that have ended (ADR 0001).
 const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
@@ -32,6 +35,8 @@ const VISIBLE: &str = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
 #[derive(Debug, Clone)]
 pub struct PgLog {
     pool: PgPool,
+    /// The subscribers' reads of the tail and their transactions (see [`PgLog::from_pool`]).
+    subscribers: PgPool,
     group_commit: GroupCommit,
     /// Whether appends are failing for want of storage.
     health: WriteHealth,
@@ -62,6 +67,12 @@ impl PgLog {
     /// stay warm (the first call of `append_events()` on a connection plans it) and are not
     /// pinged before each batch (a round trip per commit). A broken connection fails its batch
     /// and is dropped (see `PgBatchWriter`).
+    ///
+    /// The subscribers get one too, pinging only a connection idle for [`KEPT_WARM`] or more:
+    /// under load their reads and transactions follow each other within milliseconds, and a
+    /// ping before each was a round trip per read. A connection the server ended within that
+    /// second fails one round, which the subscriber takes again (its backoff); requests keep the
+    /// main pool, pinged before every use.
     pub fn from_pool(pool: PgPool, group_commit_writers: usize) -> Self {
         let writers = group_commit_writers.max(1);
         let writer_pool = PgPoolOptions::new()
@@ -77,8 +88,22 @@ impl PgLog {
             },
             writers,
         );
+        let subscribers = PgPoolOptions::new()
+            .max_connections(pool.options().get_max_connections())
+            .acquire_timeout(pool.options().get_acquire_timeout())
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < KEPT_WARM {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
+            .connect_lazy_with((*pool.connect_options()).clone());
         Self {
             pool,
+            subscribers,
             group_commit,
             health,
         }
@@ -195,6 +220,17 @@ impl PgLog {
         self.pool.begin().await.context("beginning a transaction")
     }
 
+    /// Starts a subscriber's transaction of rows derived from the log, on the subscribers'
+    /// pool, committing without waiting for the disk: one round trip to begin.
+    pub(crate) async fn begin_derived(
+        &self,
+    ) -> Result<Transaction<'static, Postgres>, StorageError> {
+        self.subscribers
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await
+            .context("beginning a transaction of derived rows")
+    }
+
     /// The events of the `aggregate_type` streams `ids` up to position `up_to`, by stream then
     /// version: one round trip for every stream a projection's batch touched.
     pub async fn read_streams(
@@ -242,17 +278,16 @@ impl PgLog {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events e WHERE position > $1 AND {VISIBLE} \
-             ORDER BY position LIMIT $2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading the log")?;
-        rows.iter().map(decode_event).collect()
+        read_all_on(&self.pool, after, limit).await
+    }
+
+    /// [`PgLog::read_all`] for the subscribers, on their pool.
+    pub(crate) async fn read_tail(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StorageError> {
+        read_all_on(&self.subscribers, after, limit).await
     }
 
     /// `ANALYZE` of the columns a read of the whole log filters and orders by (the payloads'
@@ -445,4 +480,23 @@ pub(super) fn decode_event_with_stream(
         metadata,
         recorded_at,
     })
+}
+
+/// The visible events after position `after`, at most `limit`, read on `pool`.
+async fn read_all_on(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StorageError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE position > $1 AND {VISIBLE} \
+         ORDER BY position LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+        .context("reading the log")?;
+    rows.iter().map(decode_event).collect()
 }

@@ -301,10 +301,9 @@ impl<P: Projection> Delivery for InTransaction<'_, P> {
         if !batch.iter().any(|event| self.0.concerns(event)) {
             return Ok(Delivered::PassedOver);
         }
-        let mut tx = log.begin().await?;
         // Rows and checkpoint are derived from the log and commit together: losing the last
         // commits in a crash only means applying them again (measured: docs/benchmarks.md).
-        tx.commit_without_waiting_for_disk().await?;
+        let mut tx = log.begin_derived().await?;
         if log.lock_checkpoint_in(&mut tx, self.0.name()).await? != saved {
             tx.rollback().await?;
             return Err(Failure::Moved);

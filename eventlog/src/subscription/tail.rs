@@ -105,9 +105,11 @@ impl EventLog {
         let events = read
             .events
             .get_or_try_init(|| async {
-                self.read_all(after, limit)
-                    .await
-                    .map(Arc::<[RecordedEvent]>::from)
+                let events = match self {
+                    Self::Postgres(log) => log.read_tail(after, limit).await,
+                    Self::Sqlite(log) => log.read_all(after, limit).await,
+                };
+                events.map(Arc::<[RecordedEvent]>::from)
             })
             .await?
             .clone();
