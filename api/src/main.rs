@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use projections::ReadModel;
 use secrecy::ExposeSecret;
 
+/// mimalloc rather than the system's allocator: under load a command's many small allocations
+/// cost a sixth of the service's CPU in glibc's malloc (ADR 0014, docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An event-sourced back office for orders, payments and shipments.
 #[derive(Debug, Parser)]
 #[command(name = "backoffice", version, about)]
