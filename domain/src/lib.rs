@@ -16,6 +16,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod shipment;
+pub mod user;
 pub mod values;
 
 pub use bound::BoundToOrder;

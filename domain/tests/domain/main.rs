@@ -16,3 +16,4 @@ mod shipment;
 mod shipment_properties;
 mod snapshots;
 mod stored_versions;
+mod user;

@@ -3,7 +3,7 @@
 
 use domain::{
     attention::AttentionError, order::OrderError, payment::PaymentError, shipment::ShipmentError,
-    Rule,
+    user::UserError, Rule,
 };
 use strum::VariantArray;
 
@@ -27,4 +27,5 @@ fn every_rule_code_is_pinned() {
     insta::assert_yaml_snapshot!("payment", codes::<PaymentError>());
     insta::assert_yaml_snapshot!("shipment", codes::<ShipmentError>());
     insta::assert_yaml_snapshot!("attention", codes::<AttentionError>());
+    insta::assert_yaml_snapshot!("user", codes::<UserError>());
 }

@@ -18,6 +18,7 @@ use domain::{
         ShipmentDeliveryFailed, ShipmentDispatched, ShipmentEvent, ShipmentLabelCreated,
         ShipmentLine, ShipmentOutForDelivery, ShipmentReturned, TrackingUpdate,
     },
+    user::{self, UserEvent},
     DecodeError, EventCodec, StoredEvent,
 };
 use serde_json::json;
@@ -305,6 +306,15 @@ fn attention_samples() -> Vec<AttentionEvent> {
     ]
 }
 
+fn user_samples() -> Vec<UserEvent> {
+    use domain::user::Role;
+    vec![
+        crate::user::e_created("ana", Role::Viewer),
+        crate::user::e_role_changed(Role::Viewer, Role::Finance),
+        crate::user::e_deactivated(),
+    ]
+}
+
 /// Snapshots each sample's stored JSON, checks the samples cover every current event type, and
 /// that each decodes back to itself.
 fn pin_every_event_type<E>(samples: Vec<E>, event_types: &[(&str, i32)])
@@ -358,11 +368,17 @@ fn every_attention_event_type_has_pinned_stored_json() {
 }
 
 #[test]
+fn every_user_event_type_has_pinned_stored_json() {
+    pin_every_event_type(user_samples(), user::EVENT_TYPES);
+}
+
+#[test]
 fn the_aggregate_types_are_stable() {
     assert_eq!(attention::AGGREGATE_TYPE, "attention");
     assert_eq!(order::AGGREGATE_TYPE, "order");
     assert_eq!(payment::AGGREGATE_TYPE, "payment");
     assert_eq!(shipment::AGGREGATE_TYPE, "shipment");
+    assert_eq!(user::AGGREGATE_TYPE, "user");
 }
 
 /// `PaymentRequested` as version 1 stored it, before providers were pluggable.

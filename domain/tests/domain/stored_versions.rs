@@ -8,15 +8,16 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use domain::{attention, order, payment, shipment, StoredEvent};
+use domain::{attention, order, payment, shipment, user, StoredEvent};
 
 type EventTypes = &'static [(&'static str, i32)];
 
-const AGGREGATES: [(&str, EventTypes); 4] = [
+const AGGREGATES: [(&str, EventTypes); 5] = [
     (attention::AGGREGATE_TYPE, attention::EVENT_TYPES),
     (order::AGGREGATE_TYPE, order::EVENT_TYPES),
     (payment::AGGREGATE_TYPE, payment::EVENT_TYPES),
     (shipment::AGGREGATE_TYPE, shipment::EVENT_TYPES),
+    (user::AGGREGATE_TYPE, user::EVENT_TYPES),
 ];
 
 fn test_dir(name: &str) -> PathBuf {
@@ -44,6 +45,7 @@ fn reencode(aggregate: &str, event_type: &str, version: i32, json: &str) -> Stor
         "order" => order::encode(&order::decode(event_type, version, &payload).unwrap()),
         "payment" => payment::encode(&payment::decode(event_type, version, &payload).unwrap()),
         "shipment" => shipment::encode(&shipment::decode(event_type, version, &payload).unwrap()),
+        "user" => user::encode(&user::decode(event_type, version, &payload).unwrap()),
         other => panic!("unknown aggregate {other}"),
     }
 }

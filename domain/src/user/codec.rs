@@ -1,0 +1,13 @@
+//! Stored form of user events. All are at version 1.
+
+use super::{UserEvent, AGGREGATE_TYPE};
+use crate::codec::event_codec;
+
+event_codec! {
+    UserEvent, AGGREGATE_TYPE,
+    current {
+        UserCreated => "UserCreated" v 1,
+        UserRoleChanged => "UserRoleChanged" v 1,
+        UserDeactivated => "UserDeactivated" v 1,
+    }
+}

@@ -1,0 +1,51 @@
+//! What happened to a user. Each payload struct is the stored JSON of its event type.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Role;
+use crate::NonEmptyText;
+
+/// An event of the user stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserEvent {
+    /// Created, with a first role.
+    UserCreated(UserCreated),
+    /// Given another role.
+    UserRoleChanged(UserRoleChanged),
+    /// Its access ended.
+    UserDeactivated(UserDeactivated),
+}
+
+/// A user created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// Its name.
+    pub name: NonEmptyText,
+    /// Its first role.
+    pub role: Role,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user given another role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRoleChanged {
+    /// Its name, so that the event reads whole in the audit trail.
+    pub name: NonEmptyText,
+    /// The role it had.
+    pub from: Role,
+    /// The role it has now.
+    pub to: Role,
+    /// When.
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A user's access ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDeactivated {
+    /// Its name.
+    pub name: NonEmptyText,
+    /// When.
+    pub deactivated_at: DateTime<Utc>,
+}
