@@ -2,11 +2,9 @@
 //! apart from authorization (may they: a permission per action, granted through roles). ADR
 //! 0008 has the role matrix and why tokens are hashed with SHA-256 rather than a password hash.
 
-use std::fmt;
-
 use axum::{extract::FromRequestParts, http::request::Parts};
 use eventlog::{EventLog, StorageError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
@@ -84,51 +82,17 @@ impl Permission {
     }
 }
 
-/// A role: a named set of permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, including users and tokens.
-    Admin,
-    /// Runs orders and shipments day to day; may request payments, not move money; reads the
-    /// customers' contact data (to reach them about an order).
-    Operator,
-    /// Moves money: captures, refunds, voids.
-    Finance,
-    /// Reads everything but personal contact data, and the audit trail; changes nothing.
-    Auditor,
-    /// Reads orders, payments, shipments, the catalog and the reports.
-    Viewer,
+pub use domain::user::Role;
+
+/// What a role may do.
+pub trait Grants {
+    /// Whether the role grants `permission`.
+    fn grants(self, permission: Permission) -> bool;
 }
 
-impl Role {
-    /// Every role.
-    pub const ALL: [Self; 5] = [
-        Self::Admin,
-        Self::Operator,
-        Self::Finance,
-        Self::Auditor,
-        Self::Viewer,
-    ];
-
-    /// Its name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Operator => "operator",
-            Self::Finance => "finance",
-            Self::Auditor => "auditor",
-            Self::Viewer => "viewer",
-        }
-    }
-
-    /// The role called `name`.
-    pub fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.name() == name)
-    }
-
+impl Grants for Role {
     /// Whether the role grants `permission` (the matrix of ADR 0008).
-    pub const fn grants(self, permission: Permission) -> bool {
+    fn grants(self, permission: Permission) -> bool {
         use Permission as P;
         // Reading the business, not its people: customer contacts (personal data) are for the
         // roles that must reach a customer.
@@ -169,12 +133,6 @@ impl Role {
             Self::Auditor => view || matches!(permission, P::AuditView | P::IntegrationsView),
             Self::Viewer => view,
         }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -312,41 +270,8 @@ pub struct TokenInfo {
     pub revoked_at_ms: Option<i64>,
 }
 
-/// Why a user could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum UserError {
-    /// The name is taken.
-    #[error("a user named {0:?} exists")]
-    NameTaken(String),
-    /// The name is empty or too long.
-    #[error("a user name must have 1 to 100 characters")]
-    InvalidName,
-    /// The database failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// Creates user `name` with `role` and a first token; answers the token, which is shown once
-/// and stored only as a hash.
-pub async fn create_user(log: &EventLog, name: &str, role: Role) -> Result<String, UserError> {
-    if name.trim().is_empty() || name.len() > 100 {
-        return Err(UserError::InvalidName);
-    }
-    let user_id = uuid::Uuid::now_v7().to_string();
-    let inserted = eventlog::on_writer!(log, |pool, _time| {
-        sqlx::query("INSERT INTO api_users (user_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")
-            .bind(&user_id).bind(name).bind(role.name()).bind(now_ms())
-            .execute(pool).await.map(|done| done.rows_affected())
-    })
-    .map_err(storage("creating a user"))?;
-    if inserted == 0 {
-        return Err(UserError::NameTaken(name.to_owned()));
-    }
-    Ok(create_token(log, &user_id).await?)
-}
-
 /// A new token for user `user_id`.
-pub async fn create_token(log: &EventLog, user_id: &str) -> Result<String, StorageError> {
+pub(crate) async fn create_token(log: &EventLog, user_id: &str) -> Result<String, StorageError> {
     let token_id = uuid::Uuid::new_v4().simple().to_string();
     let secret = format!(
         "{}{}",
@@ -396,33 +321,6 @@ pub async fn revoke_token(log: &EventLog, token_id: &str) -> Result<bool, Storag
     })
     .map_err(storage("revoking a token"))?;
     Ok(revoked > 0)
-}
-
-/// Gives user `name` `role`, from its next request on; false if there is no such user.
-pub async fn set_role(log: &EventLog, name: &str, role: Role) -> Result<bool, StorageError> {
-    let changed = eventlog::on_writer!(log, |pool, _time| {
-        sqlx::query("UPDATE api_users SET role = $2 WHERE name = $1")
-            .bind(name)
-            .bind(role.name())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-    })
-    .map_err(storage("changing a role"))?;
-    Ok(changed > 0)
-}
-
-/// Deactivates user `name`: every token of theirs is refused from the next request on. The
-/// user stays, so that the events they caused keep naming them. False if there is no such
-/// active user.
-pub async fn deactivate_user(log: &EventLog, name: &str) -> Result<bool, StorageError> {
-    let changed = eventlog::on_writer!(log, |pool, _time| {
-        sqlx::query("UPDATE api_users SET deactivated_at_ms = $2 WHERE name = $1 AND deactivated_at_ms IS NULL")
-            .bind(name).bind(now_ms())
-            .execute(pool).await.map(|done| done.rows_affected())
-    })
-    .map_err(storage("deactivating a user"))?;
-    Ok(changed > 0)
 }
 
 /// A new token for active user `name` (as when a token is lost: revoke the old one too);

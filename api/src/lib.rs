@@ -18,6 +18,7 @@ pub use workers::spawn_workers;
 pub mod server;
 pub mod telemetry;
 mod unread_body;
+pub mod users;
 pub mod v1;
 pub mod workers;
 

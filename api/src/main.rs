@@ -215,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
             let log = connect(&config).await?;
-            let token = api::auth::create_user(&log, &name, role).await?;
+            let token = api::users::create_user(&log, &name, role, &cli_actor()).await?;
             print(&format!("{token}\n"))
         }
         Command::Users {
@@ -225,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
             let log = connect(&config).await?;
-            if !api::auth::set_role(&log, &name, role).await? {
+            if !api::users::set_role(&log, &name, role, &cli_actor()).await? {
                 anyhow::bail!("no user {name:?}");
             }
             print(&format!("{name} is {}\n", role.name()))
@@ -234,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UsersCommand::Deactivate { name },
         } => {
             let log = connect(&config).await?;
-            if !api::auth::deactivate_user(&log, &name).await? {
+            if !api::users::deactivate_user(&log, &name, &cli_actor()).await? {
                 anyhow::bail!("no active user {name:?}");
             }
             print(&format!("deactivated {name}\n"))
@@ -548,4 +548,13 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
+}
+
+/// Who runs a command-line change, as its events' actor: `cli:{the account's name}` (`USER`,
+/// else `LOGNAME`, else `unknown`). The command line is the service owner's, on its host.
+fn cli_actor() -> String {
+    let account = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{account}")
 }

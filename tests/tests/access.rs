@@ -7,7 +7,7 @@ mod support;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use api::auth::{Permission, Role};
+use api::auth::{Grants, Permission, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::{new_order, read, trail, App};
@@ -157,7 +157,7 @@ async fn each_role_is_allowed_exactly_what_the_matrix_grants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoked_token_is_refused_at_once() {
     let app = App::postgres().await;
-    let token = api::auth::create_user(&app.log, "temp", Role::Viewer)
+    let token = api::users::create_user(&app.log, "temp", Role::Viewer, "cli:test")
         .await
         .unwrap();
     let url = format!("{}/api/v1/orders", app.base);
@@ -208,7 +208,7 @@ async fn a_revoked_token_is_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgresql_a_remembered_token_is_forgotten_when_its_user_or_token_changes() {
     let app = App::postgres().await;
-    let token = api::auth::create_user(&app.log, "temp", Role::Viewer)
+    let token = api::users::create_user(&app.log, "temp", Role::Viewer, "cli:test")
         .await
         .unwrap();
     let token_id = token
@@ -258,14 +258,18 @@ async fn on_postgresql_a_remembered_token_is_forgotten_when_its_user_or_token_ch
         "a viewer, from memory"
     );
 
-    assert!(api::auth::set_role(&app.log, "temp", Role::Operator)
-        .await
-        .unwrap());
+    assert!(
+        api::users::set_role(&app.log, "temp", Role::Operator, "cli:test")
+            .await
+            .unwrap()
+    );
     remembered(false).await;
     assert_eq!(place().await, StatusCode::CREATED, "the new role");
     remembered(true).await;
 
-    assert!(api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    assert!(api::users::deactivate_user(&app.log, "temp", "cli:test")
+        .await
+        .unwrap());
     remembered(false).await;
     assert_eq!(place().await, StatusCode::UNAUTHORIZED, "deactivated");
     assert!(
@@ -277,7 +281,7 @@ async fn on_postgresql_a_remembered_token_is_forgotten_when_its_user_or_token_ch
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_role_holds_from_the_next_request_and_a_deactivated_user_is_refused_at_once() {
     let app = App::sqlite().await;
-    let first = api::auth::create_user(&app.log, "temp", Role::Viewer)
+    let first = api::users::create_user(&app.log, "temp", Role::Viewer, "cli:test")
         .await
         .unwrap();
     let place = |token: String| {
@@ -294,13 +298,17 @@ async fn a_new_role_holds_from_the_next_request_and_a_deactivated_user_is_refuse
         }
     };
     assert_eq!(place(first.clone()).await, StatusCode::FORBIDDEN);
-    assert!(api::auth::set_role(&app.log, "temp", Role::Operator)
-        .await
-        .unwrap());
+    assert!(
+        api::users::set_role(&app.log, "temp", Role::Operator, "cli:test")
+            .await
+            .unwrap()
+    );
     assert_eq!(place(first.clone()).await, StatusCode::CREATED);
-    assert!(!api::auth::set_role(&app.log, "nobody", Role::Admin)
-        .await
-        .unwrap());
+    assert!(
+        !api::users::set_role(&app.log, "nobody", Role::Admin, "cli:test")
+            .await
+            .unwrap()
+    );
 
     // A second token (a lost one replaced), then the user deactivated: both refused.
     let second = api::auth::issue_token(&app.log, "temp")
@@ -308,14 +316,18 @@ async fn a_new_role_holds_from_the_next_request_and_a_deactivated_user_is_refuse
         .unwrap()
         .unwrap();
     assert_eq!(place(second.clone()).await, StatusCode::CREATED);
-    assert!(api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    assert!(api::users::deactivate_user(&app.log, "temp", "cli:test")
+        .await
+        .unwrap());
     assert_eq!(place(first).await, StatusCode::UNAUTHORIZED);
     assert_eq!(place(second).await, StatusCode::UNAUTHORIZED);
     assert!(api::auth::issue_token(&app.log, "temp")
         .await
         .unwrap()
         .is_none());
-    assert!(!api::auth::deactivate_user(&app.log, "temp").await.unwrap());
+    assert!(!api::users::deactivate_user(&app.log, "temp", "cli:test")
+        .await
+        .unwrap());
     // The events they caused still name them.
     eventlog::testing::everything_visible(&app.log).await;
     let placed = app.log.read_all(0, 1000).await.unwrap();

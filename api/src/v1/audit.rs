@@ -76,7 +76,7 @@ pub struct AuditPage {
 pub struct AuditQuery {
     /// Who caused the events (`user:ana`, `process:order-payments`, `webhook:stripe`).
     pub actor: Option<String>,
-    /// `order`, `payment` or `shipment`.
+    /// `order`, `payment`, `shipment`, `attention` or `user`.
     pub stream_type: Option<String>,
     /// An event type (`OrderCancelled`).
     pub event_type: Option<String>,
@@ -95,7 +95,7 @@ pub struct AuditQuery {
 
 /// Every event of one stream, in order.
 #[utoipa::path(get, path = "/audit/streams/{stream_type}/{stream_id}", tag = "audit",
-    params(("stream_type" = String, Path, description = "`order`, `payment` or `shipment`"), ("stream_id" = String, Path, description = "The stream's id")),
+    params(("stream_type" = String, Path, description = "`order`, `payment`, `shipment`, `attention` or `user`"), ("stream_id" = String, Path, description = "The stream's id")),
     responses((status = 200, body = Vec<AuditEvent>), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn stream_history(

@@ -104,7 +104,7 @@ impl App {
         let workers = api::spawn_workers(&state).await.unwrap();
         let mut tokens = Vec::new();
         for role in Role::ALL {
-            let token = api::auth::create_user(&log, role.name(), role)
+            let token = api::users::create_user(&log, role.name(), role, "cli:test")
                 .await
                 .unwrap();
             tokens.push((role, token));
