@@ -84,6 +84,8 @@ pub enum UserCommand {
     /// End the user's access: its credentials are refused from the next request on. The user
     /// stays, so that the events it caused keep naming it.
     Deactivate,
+    /// Set (or change) the user's password: the event says so; the secret stays out of the log.
+    SetPassword,
 }
 
 /// Why a user command is refused.
@@ -98,7 +100,7 @@ pub enum UserError {
     /// Creating a user that exists (under another name or role).
     #[error("the user exists")]
     AlreadyExists,
-    /// A role change of a deactivated user.
+    /// A role or password change of a deactivated user.
     #[error("the user is deactivated")]
     Deactivated,
 }
@@ -149,9 +151,9 @@ impl Decider for User {
                         created_at: now,
                     })])
                 }
-                UserCommand::ChangeRole { .. } | UserCommand::Deactivate => {
-                    Err(UserError::NotFound)
-                }
+                UserCommand::ChangeRole { .. }
+                | UserCommand::Deactivate
+                | UserCommand::SetPassword => Err(UserError::NotFound),
             };
         };
         match command {
@@ -167,6 +169,13 @@ impl Decider for User {
                     name: user.name.clone(),
                     from: user.role,
                     to: role,
+                    changed_at: now,
+                })])
+            }
+            UserCommand::SetPassword if !user.active => Err(UserError::Deactivated),
+            UserCommand::SetPassword => {
+                Ok(vec![UserEvent::UserPasswordChanged(UserPasswordChanged {
+                    name: user.name.clone(),
                     changed_at: now,
                 })])
             }
@@ -189,6 +198,7 @@ impl Decider for User {
             }
             (Some(user), UserEvent::UserRoleChanged(changed)) => user.role = changed.to,
             (Some(user), UserEvent::UserDeactivated(_)) => user.active = false,
+            (_, UserEvent::UserPasswordChanged(_)) => {}
             (None, UserEvent::UserRoleChanged(_) | UserEvent::UserDeactivated(_)) => {}
         }
     }

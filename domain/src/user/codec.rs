@@ -9,5 +9,6 @@ event_codec! {
         UserCreated => "UserCreated" v 1,
         UserRoleChanged => "UserRoleChanged" v 1,
         UserDeactivated => "UserDeactivated" v 1,
+        UserPasswordChanged => "UserPasswordChanged" v 1,
     }
 }

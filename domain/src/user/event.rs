@@ -15,6 +15,8 @@ pub enum UserEvent {
     UserRoleChanged(UserRoleChanged),
     /// Its access ended.
     UserDeactivated(UserDeactivated),
+    /// Its password was set or changed (what it is, is not in the log).
+    UserPasswordChanged(UserPasswordChanged),
 }
 
 /// A user created.
@@ -48,4 +50,13 @@ pub struct UserDeactivated {
     pub name: NonEmptyText,
     /// When.
     pub deactivated_at: DateTime<Utc>,
+}
+
+/// A user's password set or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPasswordChanged {
+    /// Its name.
+    pub name: NonEmptyText,
+    /// When.
+    pub changed_at: DateTime<Utc>,
 }

@@ -312,6 +312,7 @@ fn user_samples() -> Vec<UserEvent> {
         crate::user::e_created("ana", Role::Viewer),
         crate::user::e_role_changed(Role::Viewer, Role::Finance),
         crate::user::e_deactivated(),
+        crate::user::e_password_changed(),
     ]
 }
 

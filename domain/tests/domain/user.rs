@@ -3,7 +3,7 @@
 use domain::{
     user::{
         Role, User, UserCommand, UserCreated, UserDeactivated, UserError, UserEvent,
-        UserRoleChanged,
+        UserPasswordChanged, UserRoleChanged,
     },
     Decider,
 };
@@ -33,6 +33,13 @@ pub fn e_deactivated() -> UserEvent {
     UserEvent::UserDeactivated(UserDeactivated {
         name: text("ana"),
         deactivated_at: now(),
+    })
+}
+
+pub fn e_password_changed() -> UserEvent {
+    UserEvent::UserPasswordChanged(UserPasswordChanged {
+        name: text("ana"),
+        changed_at: now(),
     })
 }
 
@@ -123,6 +130,19 @@ fn deactivating_is_decided_in_every_state() {
             O::Emits(vec![e_deactivated()]),
             O::Emits(vec![e_deactivated()]),
             O::Nothing,
+        ]),
+    );
+}
+
+#[test]
+fn setting_the_password_is_decided_in_every_state() {
+    in_every_state(
+        UserCommand::SetPassword,
+        table([
+            O::Refused(UserError::NotFound),
+            O::Emits(vec![e_password_changed()]),
+            O::Emits(vec![e_password_changed()]),
+            O::Refused(UserError::Deactivated),
         ]),
     );
 }
