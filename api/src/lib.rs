@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod callers;
 pub mod config;
+pub mod console;
 mod db;
 mod extract;
 pub mod health;
@@ -141,6 +142,7 @@ pub fn router(state: AppState) -> Router {
                 .with_state(())
                 .layer(middleware::from_fn_with_state(state.clone(), admin_only)),
         )
+        .merge(console::routes())
         .merge(health::routes())
         .route_layer(middleware::from_fn(metrics::remember_route))
         .fallback(|| async {
@@ -204,11 +206,11 @@ async fn admin_only(
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t == HeaderValue::from_static(PROBLEM_JSON));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem = content_type.is_some_and(|t| t == HeaderValue::from_static(PROBLEM_JSON));
+    // The console's pages answer errors as pages.
+    let is_page = content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let (code, title) = match status {

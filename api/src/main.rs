@@ -100,6 +100,13 @@ enum UsersCommand {
         #[arg(long)]
         role: String,
     },
+    /// Sets a user's console password, read from the first line of standard input (12 to 256
+    /// characters); their console sessions end.
+    SetPassword {
+        /// The user's name.
+        #[arg(long)]
+        name: String,
+    },
     /// Deactivates a user: all their tokens are refused from the next request on (the user
     /// stays, so that the events they caused keep naming them).
     Deactivate {
@@ -229,6 +236,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no user {name:?}");
             }
             print(&format!("{name} is {}\n", role.name()))
+        }
+        Command::Users {
+            command: UsersCommand::SetPassword { name },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let log = connect(&config).await?;
+            if !api::users::set_password(&log, &name, password, &cli_actor()).await? {
+                anyhow::bail!("no user {name:?}");
+            }
+            print(&format!(
+                "{name} has a new password; their console sessions ended\n"
+            ))
         }
         Command::Users {
             command: UsersCommand::Deactivate { name },

@@ -157,6 +157,10 @@ async fn serve_connection(
         }
         _ = stopping.wait_for(|stop| *stop) => return,
     }
+    let peer = stream
+        .peer_addr()
+        .ok()
+        .map(|peer| crate::console::ClientAddress(peer.ip()));
     let activity = Arc::new(Activity::new(started));
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -166,7 +170,11 @@ async fn serve_connection(
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let guard = activity.request_started();
-            let response = router.clone().oneshot(request.map(Body::new));
+            let mut request = request.map(Body::new);
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
+            let response = router.clone().oneshot(request);
             async move {
                 let response: Result<axum::response::Response, std::convert::Infallible> =
                     response.await;

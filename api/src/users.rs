@@ -34,9 +34,12 @@ pub enum UserError {
     /// The name is empty or too long.
     #[error("a user name must have 1 to 100 characters and no control characters")]
     InvalidName,
-    /// The user is deactivated: its role stays as it was.
+    /// The user is deactivated: its role and password stay as they were.
     #[error("the user {0:?} is deactivated")]
     Deactivated(String),
+    /// The new password is refused.
+    #[error("{0}")]
+    WeakPassword(&'static str),
     /// Another change of the same user kept winning the race.
     #[error("the user {0:?} is being changed by someone else; try again")]
     Contended(String),
@@ -107,7 +110,28 @@ pub async fn set_role(
     role: Role,
     actor: &str,
 ) -> Result<bool, UserError> {
-    change(log, name, UserCommand::ChangeRole { role }, actor).await
+    change(log, name, UserCommand::ChangeRole { role }, actor, None).await
+}
+
+/// Sets user `name`'s password (12 to 256 characters), as `actor`; its console sessions end.
+/// False if there is no such user; a deactivated user's is refused. The event says the
+/// password changed; only an argon2id hash of it is stored, in `api_users`.
+pub async fn set_password(
+    log: &EventLog,
+    name: &str,
+    password: &str,
+    actor: &str,
+) -> Result<bool, UserError> {
+    crate::console::password::check_new(password).map_err(UserError::WeakPassword)?;
+    let password = password.to_owned();
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    let hash = tokio::task::spawn_blocking(move || crate::console::password::hash(&password))
+        .await
+        .map_err(|error| UserError::Inconsistent {
+            name: name.to_owned(),
+            reason: format!("hashing the password: {error}"),
+        })?;
+    change(log, name, UserCommand::SetPassword, actor, Some(&hash)).await
 }
 
 /// Deactivates user `name`, as `actor`: every token of theirs is refused from the next request
@@ -120,7 +144,7 @@ pub async fn deactivate_user(log: &EventLog, name: &str, actor: &str) -> Result<
     if user.deactivated_at_ms.is_some() {
         return Ok(false);
     }
-    change(log, name, UserCommand::Deactivate, actor).await
+    change(log, name, UserCommand::Deactivate, actor, None).await
 }
 
 /// A user's row in `api_users`.
@@ -143,13 +167,14 @@ async fn find(log: &EventLog, name: &str) -> Result<Option<Row>, UserError> {
     .map_err(storage("finding a user"))?)
 }
 
-/// Decides `command` for user `name` on its stream and applies it to its row, in one
-/// transaction; false if there is no such user.
+/// Decides `command` for user `name` on its stream and applies it to its row (with
+/// `password_hash` for a password change), in one transaction; false if there is no such user.
 async fn change(
     log: &EventLog,
     name: &str,
     command: UserCommand,
     actor: &str,
+    password_hash: Option<&str>,
 ) -> Result<bool, UserError> {
     for _ in 0..5 {
         let Some(row) = find(log, name).await? else {
@@ -197,7 +222,7 @@ async fn change(
             Err(error) => return Err(append_error(name, error)),
         }
         for event in &events {
-            apply(&mut tx, &row.user_id, event).await?;
+            apply(&mut tx, &row.user_id, event, password_hash).await?;
         }
         tx.commit().await?;
         log.wake_subscribers();
@@ -280,9 +305,40 @@ fn append(
 }
 
 /// Writes `event`'s change into the user's row, inside the transaction that appends it.
-async fn apply(tx: &mut LogTransaction, user_id: &str, event: &UserEvent) -> Result<(), UserError> {
+async fn apply(
+    tx: &mut LogTransaction,
+    user_id: &str,
+    event: &UserEvent,
+    password_hash: Option<&str>,
+) -> Result<(), UserError> {
     let (sql, value): (&str, Value) = match event {
         UserEvent::UserCreated(_) => return Ok(()),
+        UserEvent::UserPasswordChanged(changed) => {
+            let Some(hash) = password_hash else {
+                return Ok(());
+            };
+            eventlog::on_tx!(&mut *tx, |conn, _time| {
+                let stored =
+                    sqlx::query("UPDATE api_users SET password_hash = $2 WHERE user_id = $1")
+                        .bind(user_id)
+                        .bind(hash)
+                        .execute(&mut *conn)
+                        .await;
+                // The user's sessions end with the old password.
+                let ended = sqlx::query(
+                    "UPDATE console_sessions SET ended_at_ms = $2 \
+                     WHERE user_id = $1 AND ended_at_ms IS NULL",
+                )
+                .bind(user_id)
+                .bind(changed.changed_at.timestamp_millis());
+                match stored {
+                    Ok(_) => ended.execute(&mut *conn).await.map(|_| ()),
+                    Err(error) => Err(error),
+                }
+            })
+            .map_err(storage("setting a password"))?;
+            return Ok(());
+        }
         UserEvent::UserRoleChanged(changed) => (
             "UPDATE api_users SET role = $2 WHERE user_id = $1",
             Value::Text(changed.to.name()),

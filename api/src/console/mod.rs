@@ -1,0 +1,310 @@
+//! The operator console: server-rendered pages under `/console` for people, signed in with a
+//! password into a session (ADR 0023). It reads through the same query layer as the REST API
+//! (`projections`) and changes users only through `api::users`.
+//!
+//! Built so far: sign-in with lockout, sign-out, and the dashboard (today's orders and revenue,
+//! open attention items).
+
+mod page;
+pub mod password;
+pub mod session;
+
+use std::net::IpAddr;
+
+use askama::Template;
+use axum::{
+    extract::{rejection::FormRejection, State},
+    http::{header, HeaderMap, StatusCode},
+    middleware,
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+    Extension, Form, Router,
+};
+use domain::{Currency, Money};
+use projections::{attention::AttentionFilter, daily_sales::DailySalesFilter};
+use serde::Deserialize;
+
+pub use page::CONTENT_SECURITY_POLICY;
+use session::{NoSession, Session, Unavailable};
+
+use crate::{db::now_ms, AppState};
+
+/// The address of the client at the other end of the connection, as the server accepted it:
+/// failed sign-ins are counted per address too.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
+/// The console's routes, with its headers on every answer.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(dashboard))
+        .route("/console/sign-in", get(sign_in_page).post(sign_in))
+        .route("/console/sign-out", axum::routing::post(sign_out))
+        .route("/console/console.css", get(stylesheet))
+        .layer(middleware::from_fn(page::headers))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../templates/console/console.css"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    name: &'a str,
+    message: Option<&'a str>,
+}
+
+/// The sign-in form, with a fresh CSRF token in its own cookie (there is no session yet).
+fn sign_in_form(
+    status: StatusCode,
+    headers: &HeaderMap,
+    name: &str,
+    message: Option<&str>,
+) -> Response {
+    let csrf = session::token();
+    let mut response = page::render(
+        status,
+        &SignInPage {
+            csrf: &csrf,
+            name,
+            message,
+        },
+    );
+    if let Ok(cookie) = session::set_cookie(session::SIGN_IN_COOKIE, &csrf, headers).parse() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn sign_in_page(headers: HeaderMap) -> Response {
+    sign_in_form(StatusCode::OK, &headers, "", None)
+}
+
+/// The sign-in form's fields.
+#[derive(Debug, Deserialize)]
+struct SignInFields {
+    name: String,
+    password: String,
+    csrf: String,
+}
+
+/// Why a sign-in failed, as shown: the same for an unknown name and a wrong password.
+const WRONG: &str = "Wrong name or password.";
+
+async fn sign_in(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddress>>,
+    headers: HeaderMap,
+    form: Result<Form<SignInFields>, FormRejection>,
+) -> Response {
+    let Ok(Form(fields)) = form else {
+        return sign_in_form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &headers,
+            "",
+            Some("Give a name and a password."),
+        );
+    };
+    let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::same(expected, &fields.csrf) {
+        return page::error(
+            StatusCode::FORBIDDEN,
+            "The form was not the one this console gave out (its CSRF token is missing or \
+             wrong). Open the sign-in page again.",
+        );
+    }
+    match try_sign_in(&state, client.map(|Extension(c)| c), &headers, fields).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(%error, "a sign-in failed on storage");
+            Unavailable.into_response()
+        }
+    }
+}
+
+async fn try_sign_in(
+    state: &AppState,
+    client: Option<ClientAddress>,
+    headers: &HeaderMap,
+    fields: SignInFields,
+) -> Result<Response, eventlog::StorageError> {
+    let log = &state.log;
+    let name = fields.name.trim().to_owned();
+    let account = password::account(&name);
+    let address = client.map(|ClientAddress(ip)| password::address(ip));
+    let subjects: Vec<&str> = std::iter::once(account.as_str())
+        .chain(address.as_deref())
+        .collect();
+    for subject in &subjects {
+        if let Some(until) = password::locked_until(log, subject).await? {
+            let seconds = (until - now_ms() + 999) / 1000;
+            let message =
+                format!("Too many failed sign-ins: try again in {seconds} s, or ask an admin.");
+            return Ok(sign_in_form(
+                StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                &name,
+                Some(&message),
+            ));
+        }
+    }
+    let user: Option<(String, Option<String>)> = eventlog::on_readers!(log, |pool, _time| {
+        sqlx::query_as(
+            "SELECT user_id, password_hash FROM api_users \
+             WHERE name = $1 AND deactivated_at_ms IS NULL",
+        )
+        .bind(&name)
+        .fetch_optional(pool)
+        .await
+    })
+    .map_err(crate::db::storage("finding a user"))?;
+    let stored = user.as_ref().and_then(|(_, hash)| hash.clone());
+    let password = fields.password;
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    let matches =
+        tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false);
+    let Some((user_id, _)) = user.filter(|_| matches) else {
+        for subject in &subjects {
+            password::record_failure(log, subject).await?;
+        }
+        return Ok(sign_in_form(
+            StatusCode::UNAUTHORIZED,
+            headers,
+            &name,
+            Some(WRONG),
+        ));
+    };
+    // An account's failures end with its success; an address's do not (one valid account must
+    // not reset the count of guesses at others from the same place).
+    password::clear(log, &account).await?;
+    let token = session::start(log, &user_id).await?;
+    let mut response = Redirect::to("/console").into_response();
+    for cookie in [
+        session::set_cookie(session::COOKIE, &token, headers),
+        session::set_cookie(session::SIGN_IN_COOKIE, "", headers),
+    ] {
+        if let Ok(cookie) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    Ok(response)
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+/// A form post whose CSRF token is not its session's.
+fn forged() -> Response {
+    page::error(
+        StatusCode::FORBIDDEN,
+        "The form was not one this console gave out (its CSRF token is missing or wrong).",
+    )
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    session: Result<Session, NoSession>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let session = match session {
+        Ok(session) => session,
+        Err(no_session) => return no_session.into_response(),
+    };
+    let Ok(Form(form)) = form else {
+        return forged();
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return forged();
+    }
+    if let Err(error) = session::end(&state.log, &session).await {
+        tracing::warn!(%error, "a session could not be ended");
+        return Unavailable.into_response();
+    }
+    let mut response = Redirect::to("/console/sign-in").into_response();
+    if let Ok(cookie) = session::set_cookie(session::COOKIE, "", &headers).parse() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A day's sales in one currency, as shown.
+struct SalesShown {
+    currency: String,
+    orders_placed: i64,
+    orders_cancelled: i64,
+    gross: String,
+    net: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct Dashboard {
+    name: String,
+    role: &'static str,
+    csrf: String,
+    day: String,
+    sales: Vec<SalesShown>,
+    open_items: usize,
+    more_items: bool,
+}
+
+/// How many open attention items the dashboard counts at most.
+const ITEMS_COUNTED: u32 = 200;
+
+async fn dashboard(State(state): State<AppState>, session: Session) -> Response {
+    let today = chrono::Utc::now().date_naive();
+    let filter = DailySalesFilter {
+        from: Some(today),
+        to: Some(today),
+        currency: None,
+    };
+    let sales = projections::daily_sales::list_daily_sales(&state.log, &filter, None, 200).await;
+    let open = AttentionFilter {
+        status: Some("open".to_owned()),
+        ..AttentionFilter::default()
+    };
+    let items = projections::attention::list_items(&state.log, &open, None, ITEMS_COUNTED).await;
+    let (Ok(sales), Ok(items)) = (sales, items) else {
+        return Unavailable.into_response();
+    };
+    let shown = |minor: i64, currency: &str| {
+        Currency::parse(currency)
+            .map(|currency| Money::new(minor, currency).shown())
+            .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
+    };
+    let page = Dashboard {
+        name: session.name.clone(),
+        role: session.role.name(),
+        csrf: session.csrf.clone(),
+        day: today.format("%Y-%m-%d").to_string(),
+        sales: sales
+            .items
+            .iter()
+            .map(|row| SalesShown {
+                currency: row.currency.clone(),
+                orders_placed: row.orders_placed,
+                orders_cancelled: row.orders_cancelled,
+                gross: shown(row.gross_minor, &row.currency),
+                net: shown(row.net_minor, &row.currency),
+            })
+            .collect(),
+        open_items: items.items.len(),
+        more_items: items.next_cursor.is_some(),
+    };
+    page::render(StatusCode::OK, &page)
+}

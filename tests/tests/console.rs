@@ -1,0 +1,308 @@
+//! The console's sign-in over the real router and server, as a browser without script speaks
+//! to it: cookies, CSRF tokens in forms, the lockout, the headers, escaping.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use api::auth::Role;
+use reqwest::{header, StatusCode};
+use support::App;
+
+const PASSWORD: &str = "a long enough password";
+
+/// A cookie jar and a client that does not follow redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+/// What a page answered.
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .map_or("", |l| l.to_str().unwrap())
+    }
+
+    /// The CSRF token of the page's form.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a form with a CSRF token") + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(app: &App) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn answer(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attributes) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Answer {
+            status,
+            headers,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.answer(request).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields);
+        self.answer(request).await
+    }
+
+    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        let form = self.get("/console/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        self.post(
+            "/console/sign-in",
+            &[("name", name), ("password", password), ("csrf", &csrf)],
+        )
+        .await
+    }
+}
+
+async fn user_with_password(app: &App, name: &str, role: Role) {
+    api::users::create_user(&app.log, name, role, "cli:test")
+        .await
+        .unwrap();
+    api::users::set_password(&app.log, name, PASSWORD, "cli:test")
+        .await
+        .unwrap();
+}
+
+/// The console's headers are on every answer.
+fn assert_headers(answer: &Answer) {
+    let header = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .map_or("", |value| value.to_str().unwrap())
+    };
+    assert_eq!(
+        header("content-security-policy"),
+        api::console::CONTENT_SECURITY_POLICY
+    );
+    assert!(!header("content-security-policy").contains("unsafe-inline"));
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("cache-control"), "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_signs_in_sees_the_dashboard_and_signs_out() {
+    let app = App::postgres().await;
+    user_with_password(&app, "ana", Role::Operator).await;
+    let mut browser = Browser::new(&app);
+
+    let first = browser.get("/console").await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.location(), "/console/sign-in");
+    assert_headers(&first);
+
+    let signed_in = browser.sign_in("ana", PASSWORD).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/console");
+    let cookie = signed_in.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.starts_with("bo_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+
+    let dashboard = browser.get("/console").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert_headers(&dashboard);
+    assert!(dashboard
+        .body
+        .contains("Signed in as <strong>ana</strong> (operator)"));
+    assert!(dashboard.body.contains("No orders placed today yet."));
+
+    // An order placed: today's figures show it.
+    let (status, _) = app
+        .post(Role::Operator, "/api/v1/orders", support::new_order())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dashboard = browser.get("/console").await;
+        if dashboard.body.contains("25.00 EUR") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", dashboard.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A sign-out without the session's CSRF token is refused; with it, the session ends.
+    let forged = browser.post("/console/sign-out", &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_headers(&forged);
+    let forged = browser
+        .post("/console/sign-out", &[("csrf", "guess")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let csrf = browser.get("/console").await.csrf();
+    let out = browser.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get("/console").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_wrong_passwords_lock_the_account_and_many_lock_the_address() {
+    let app = App::sqlite().await;
+    user_with_password(&app, "ana", Role::Finance).await;
+    user_with_password(&app, "bea", Role::Viewer).await;
+    let mut browser = Browser::new(&app);
+    for _ in 0..5 {
+        let wrong = browser.sign_in("ana", "not the password at all").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(wrong.body.contains("Wrong name or password."));
+    }
+    let locked = browser.sign_in("ana", PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    assert!(locked.body.contains("Too many failed sign-ins"));
+    // An unknown name fails the same way as a wrong password.
+    let unknown = browser.sign_in("nobody", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.body.contains("Wrong name or password."));
+
+    // Another account from the same address still signs in, until the address has failed too
+    // often itself.
+    assert_eq!(
+        browser.sign_in("bea", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for n in 0..api::console::password::ADDRESS_FAILURES_BEFORE_LOCK {
+        let name = format!("guess-{n}");
+        browser.sign_in(&name, "not the password at all").await;
+    }
+    let mut other = Browser::new(&app);
+    let locked = other.sign_in("bea", PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_sign_in_is_refused_and_a_deactivated_users_session_ends_at_its_next_request() {
+    let app = App::sqlite().await;
+    user_with_password(&app, "ana", Role::Operator).await;
+    let mut browser = Browser::new(&app);
+    // A sign-in form posted from elsewhere carries no token of this console's.
+    let forged = browser
+        .post(
+            "/console/sign-in",
+            &[("name", "ana"), ("password", PASSWORD), ("csrf", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        browser.sign_in("ana", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(browser.get("/console").await.status, StatusCode::OK);
+    assert!(api::users::deactivate_user(&app.log, "ana", "cli:test")
+        .await
+        .unwrap());
+    let after = browser.get("/console").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/console/sign-in");
+    assert_eq!(
+        browser.sign_in("ana", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_name_is_shown_as_inert_text() {
+    let app = App::sqlite().await;
+    let name = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    user_with_password(&app, name, Role::Viewer).await;
+    let mut browser = Browser::new(&app);
+    // Refused with the name echoed back into the form: escaped there too.
+    let wrong = browser.sign_in(name, "not the password at all").await;
+    assert!(!wrong.body.contains("<script>alert(1)"), "{}", wrong.body);
+    assert_eq!(
+        browser.sign_in(name, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let dashboard = browser.get("/console").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(
+        !dashboard.body.contains("<script>alert(1)"),
+        "{}",
+        dashboard.body
+    );
+    assert!(!dashboard.body.contains("<img src=x"), "{}", dashboard.body);
+    assert!(
+        dashboard
+            .body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || dashboard
+                .body
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
+}
