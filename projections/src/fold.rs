@@ -5,7 +5,8 @@
 //! reflect exactly the events up to the batch's last position, whatever was remembered.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
+    num::NonZeroUsize,
     sync::Mutex,
 };
 
@@ -15,9 +16,12 @@ use eventlog::{RecordedEvent, StorageError};
 
 use crate::model::Batch;
 
-/// The most states remembered per read model; past it, they are forgotten all at once (and
-/// read again from the log when next needed).
-const REMEMBERED: usize = 100_000;
+/// The most states remembered per read model: the least recently used is forgotten (and read
+/// again from the log when next needed). The map is sized for them from the start: growing it
+/// moved every state while the projection held its write transaction (on SQLite, the one
+/// writer), a stall of up to 170 ms for the appends behind it at each doubling
+/// (docs/benchmarks.md).
+const REMEMBERED: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// A stream's state folded up to one of its events.
 #[derive(Debug, Clone)]
@@ -70,9 +74,17 @@ impl<S: Default> Fold<S> {
 }
 
 /// The remembered states of one read model's streams.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Folds<S> {
-    remembered: Mutex<HashMap<String, Fold<S>>>,
+    remembered: Mutex<lru::LruCache<String, Fold<S>>>,
+}
+
+impl<S> Default for Folds<S> {
+    fn default() -> Self {
+        Self {
+            remembered: Mutex::new(lru::LruCache::new(REMEMBERED)),
+        }
+    }
 }
 
 /// Why folding failed.
@@ -114,7 +126,7 @@ impl<S: Default + Clone> Folds<S> {
         let mut folds = Vec::with_capacity(touched.len());
         let mut unknown = Vec::new();
         {
-            let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
             for (id, events) in &touched {
                 let first = events[0].sequence;
                 match remembered.get(*id) {
@@ -162,11 +174,8 @@ impl<S: Default + Clone> Folds<S> {
             folds.sort_by(|a, b| a.id.cmp(&b.id));
         }
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        if remembered.len() + folds.len() > REMEMBERED {
-            remembered.clear();
-        }
         for fold in &folds {
-            remembered.insert(fold.id.clone(), fold.clone());
+            remembered.put(fold.id.clone(), fold.clone());
         }
         Ok(folds)
     }
