@@ -86,6 +86,12 @@ pub enum UserCommand {
     Deactivate,
     /// Set (or change) the user's password: the event says so; the secret stays out of the log.
     SetPassword,
+    /// Issue a one-time link to set the user's password, valid until `expires_at` (the link's
+    /// token stays out of the log).
+    IssueReset {
+        /// When the link stops working.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Why a user command is refused.
@@ -153,7 +159,8 @@ impl Decider for User {
                 }
                 UserCommand::ChangeRole { .. }
                 | UserCommand::Deactivate
-                | UserCommand::SetPassword => Err(UserError::NotFound),
+                | UserCommand::SetPassword
+                | UserCommand::IssueReset { .. } => Err(UserError::NotFound),
             };
         };
         match command {
@@ -172,7 +179,16 @@ impl Decider for User {
                     changed_at: now,
                 })])
             }
-            UserCommand::SetPassword if !user.active => Err(UserError::Deactivated),
+            UserCommand::SetPassword | UserCommand::IssueReset { .. } if !user.active => {
+                Err(UserError::Deactivated)
+            }
+            UserCommand::IssueReset { expires_at } => Ok(vec![UserEvent::UserPasswordResetIssued(
+                UserPasswordResetIssued {
+                    name: user.name.clone(),
+                    expires_at,
+                    issued_at: now,
+                },
+            )]),
             UserCommand::SetPassword => {
                 Ok(vec![UserEvent::UserPasswordChanged(UserPasswordChanged {
                     name: user.name.clone(),
@@ -198,7 +214,7 @@ impl Decider for User {
             }
             (Some(user), UserEvent::UserRoleChanged(changed)) => user.role = changed.to,
             (Some(user), UserEvent::UserDeactivated(_)) => user.active = false,
-            (_, UserEvent::UserPasswordChanged(_)) => {}
+            (_, UserEvent::UserPasswordChanged(_) | UserEvent::UserPasswordResetIssued(_)) => {}
             (None, UserEvent::UserRoleChanged(_) | UserEvent::UserDeactivated(_)) => {}
         }
     }

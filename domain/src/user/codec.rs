@@ -10,5 +10,6 @@ event_codec! {
         UserRoleChanged => "UserRoleChanged" v 1,
         UserDeactivated => "UserDeactivated" v 1,
         UserPasswordChanged => "UserPasswordChanged" v 1,
+        UserPasswordResetIssued => "UserPasswordResetIssued" v 1,
     }
 }

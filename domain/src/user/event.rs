@@ -17,6 +17,8 @@ pub enum UserEvent {
     UserDeactivated(UserDeactivated),
     /// Its password was set or changed (what it is, is not in the log).
     UserPasswordChanged(UserPasswordChanged),
+    /// A one-time link to set its password was issued (the link is not in the log).
+    UserPasswordResetIssued(UserPasswordResetIssued),
 }
 
 /// A user created.
@@ -59,4 +61,15 @@ pub struct UserPasswordChanged {
     pub name: NonEmptyText,
     /// When.
     pub changed_at: DateTime<Utc>,
+}
+
+/// A one-time link to set a user's password issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPasswordResetIssued {
+    /// Its name.
+    pub name: NonEmptyText,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
 }

@@ -313,6 +313,7 @@ fn user_samples() -> Vec<UserEvent> {
         crate::user::e_role_changed(Role::Viewer, Role::Finance),
         crate::user::e_deactivated(),
         crate::user::e_password_changed(),
+        crate::user::e_reset_issued(),
     ]
 }
 

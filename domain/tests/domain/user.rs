@@ -3,7 +3,7 @@
 use domain::{
     user::{
         Role, User, UserCommand, UserCreated, UserDeactivated, UserError, UserEvent,
-        UserPasswordChanged, UserRoleChanged,
+        UserPasswordChanged, UserPasswordResetIssued, UserRoleChanged,
     },
     Decider,
 };
@@ -40,6 +40,14 @@ pub fn e_password_changed() -> UserEvent {
     UserEvent::UserPasswordChanged(UserPasswordChanged {
         name: text("ana"),
         changed_at: now(),
+    })
+}
+
+pub fn e_reset_issued() -> UserEvent {
+    UserEvent::UserPasswordResetIssued(UserPasswordResetIssued {
+        name: text("ana"),
+        expires_at: now() + chrono::Duration::hours(1),
+        issued_at: now(),
     })
 }
 
@@ -142,6 +150,21 @@ fn setting_the_password_is_decided_in_every_state() {
             O::Refused(UserError::NotFound),
             O::Emits(vec![e_password_changed()]),
             O::Emits(vec![e_password_changed()]),
+            O::Refused(UserError::Deactivated),
+        ]),
+    );
+}
+
+#[test]
+fn issuing_a_reset_link_is_decided_in_every_state() {
+    in_every_state(
+        UserCommand::IssueReset {
+            expires_at: now() + chrono::Duration::hours(1),
+        },
+        table([
+            O::Refused(UserError::NotFound),
+            O::Emits(vec![e_reset_issued()]),
+            O::Emits(vec![e_reset_issued()]),
             O::Refused(UserError::Deactivated),
         ]),
     );
