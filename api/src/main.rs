@@ -107,6 +107,13 @@ enum UsersCommand {
         #[arg(long)]
         name: String,
     },
+    /// Prints a one-time link to set a user's console password, valid for an hour (shown once;
+    /// only its hash is kept).
+    ResetLink {
+        /// The user's name.
+        #[arg(long)]
+        name: String,
+    },
     /// Deactivates a user: all their tokens are refused from the next request on (the user
     /// stays, so that the events they caused keep naming them).
     Deactivate {
@@ -251,6 +258,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(&format!(
                 "{name} has a new password; their console sessions ended\n"
+            ))
+        }
+        Command::Users {
+            command: UsersCommand::ResetLink { name },
+        } => {
+            let log = connect(&config).await?;
+            let token = api::users::issue_reset(&log, &name, &cli_actor())
+                .await?
+                .with_context(|| format!("no user {name:?}"))?;
+            print(&format!(
+                "http://{}/console/reset/{token}\n(works once, for an hour)\n",
+                config.listen
             ))
         }
         Command::Users {

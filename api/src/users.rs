@@ -167,14 +167,85 @@ async fn find(log: &EventLog, name: &str) -> Result<Option<Row>, UserError> {
     .map_err(storage("finding a user"))?)
 }
 
-/// Decides `command` for user `name` on its stream and applies it to its row (with
-/// `password_hash` for a password change), in one transaction; false if there is no such user.
+/// How long a password reset link works.
+const RESET_VALID_FOR: chrono::Duration = chrono::Duration::hours(1);
+
+/// Issues user `name` a one-time link to set its password, valid for an hour, as `actor`;
+/// answers the link's token (shown once, stored only as a SHA-256), or nothing if there is no
+/// such user. A deactivated user's is refused.
+pub async fn issue_reset(
+    log: &EventLog,
+    name: &str,
+    actor: &str,
+) -> Result<Option<String>, UserError> {
+    let token = crate::console::session::token();
+    let command = UserCommand::IssueReset {
+        expires_at: Utc::now() + RESET_VALID_FOR,
+    };
+    let issued = change(log, name, command, actor, Some(&sha256_hex(&token))).await?;
+    Ok(issued.then_some(token))
+}
+
+/// Whether the reset link of `token` still works: issued, not used, not expired, its user
+/// active.
+pub async fn reset_is_open(log: &EventLog, token: &str) -> Result<bool, UserError> {
+    Ok(open_reset(log, token).await?.is_some())
+}
+
+/// The name of the user of the open reset link of `token`.
+async fn open_reset(log: &EventLog, token: &str) -> Result<Option<String>, UserError> {
+    let sql = "SELECT u.name FROM password_resets r JOIN api_users u ON u.user_id = r.user_id \
+               WHERE r.token_sha256 = $1 AND r.used_at_ms IS NULL AND r.expires_at_ms > $2 \
+               AND u.deactivated_at_ms IS NULL";
+    Ok(
+        eventlog::on_writer!(log, |pool, _time| sqlx::query_scalar(sql)
+            .bind(sha256_hex(token))
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await)
+        .map_err(storage("finding a password reset"))?,
+    )
+}
+
+/// Sets the password of the user of reset link `token` to `password`, as that user, and uses
+/// the link up; false if the link does not work (used, expired, unknown, its user deactivated).
+/// A refused password leaves the link working.
+pub async fn use_reset(log: &EventLog, token: &str, password: &str) -> Result<bool, UserError> {
+    crate::console::password::check_new(password).map_err(UserError::WeakPassword)?;
+    let Some(name) = open_reset(log, token).await? else {
+        return Ok(false);
+    };
+    // Used up first, by whoever gets there first: a link works once.
+    let used = eventlog::on_writer!(log, |pool, _time| sqlx::query(
+        "UPDATE password_resets SET used_at_ms = $2 \
+         WHERE token_sha256 = $1 AND used_at_ms IS NULL AND expires_at_ms > $2"
+    )
+    .bind(sha256_hex(token))
+    .bind(now_ms())
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()))
+    .map_err(storage("using a password reset"))?;
+    if used == 0 {
+        return Ok(false);
+    }
+    set_password(log, &name, password, &format!("user:{name}")).await
+}
+
+fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// Decides `command` for user `name` on its stream and applies it to its row, in one
+/// transaction; false if there is no such user. `secret` is what the row keeps of the
+/// command's secret: a new password's hash, a reset link's SHA-256.
 async fn change(
     log: &EventLog,
     name: &str,
     command: UserCommand,
     actor: &str,
-    password_hash: Option<&str>,
+    secret: Option<&str>,
 ) -> Result<bool, UserError> {
     for _ in 0..5 {
         let Some(row) = find(log, name).await? else {
@@ -222,7 +293,7 @@ async fn change(
             Err(error) => return Err(append_error(name, error)),
         }
         for event in &events {
-            apply(&mut tx, &row.user_id, event, password_hash).await?;
+            apply(&mut tx, &row.user_id, event, secret).await?;
         }
         tx.commit().await?;
         log.wake_subscribers();
@@ -309,12 +380,30 @@ async fn apply(
     tx: &mut LogTransaction,
     user_id: &str,
     event: &UserEvent,
-    password_hash: Option<&str>,
+    secret: Option<&str>,
 ) -> Result<(), UserError> {
     let (sql, value): (&str, Value) = match event {
         UserEvent::UserCreated(_) => return Ok(()),
+        UserEvent::UserPasswordResetIssued(issued) => {
+            let Some(token_sha256) = secret else {
+                return Ok(());
+            };
+            eventlog::on_tx!(&mut *tx, |conn, _time| sqlx::query(
+                "INSERT INTO password_resets (token_sha256, user_id, created_at_ms, \
+                 expires_at_ms) VALUES ($1, $2, $3, $4)"
+            )
+            .bind(token_sha256)
+            .bind(user_id)
+            .bind(issued.issued_at.timestamp_millis())
+            .bind(issued.expires_at.timestamp_millis())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()))
+            .map_err(storage("issuing a password reset"))?;
+            return Ok(());
+        }
         UserEvent::UserPasswordChanged(changed) => {
-            let Some(hash) = password_hash else {
+            let Some(hash) = secret else {
                 return Ok(());
             };
             eventlog::on_tx!(&mut *tx, |conn, _time| {

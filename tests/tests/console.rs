@@ -306,3 +306,119 @@ async fn a_hostile_name_is_shown_as_inert_text() {
                 .contains("&lt;script&gt;alert(1)&lt;/script&gt;")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_link_works_once_and_not_once_expired() {
+    let app = App::postgres().await;
+    api::users::create_user(&app.log, "ana", Role::Finance, "cli:test")
+        .await
+        .unwrap();
+    let token = api::users::issue_reset(&app.log, "ana", "cli:admin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(api::users::issue_reset(&app.log, "nobody", "cli:admin")
+        .await
+        .unwrap()
+        .is_none());
+    let link = format!("/console/reset/{token}");
+    let mut browser = Browser::new(&app);
+    let form = browser.get(&link).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_headers(&form);
+    let csrf = form.csrf();
+    // A refused password leaves the link working.
+    let weak = browser
+        .post(&link, &[("password", "short"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        weak.body.contains("at least 12 characters"),
+        "{}",
+        weak.body
+    );
+    let csrf = weak.csrf();
+    let forged = Browser::new(&app)
+        .post(&link, &[("password", PASSWORD), ("csrf", &csrf)])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF cookie");
+    let set = browser
+        .post(&link, &[("password", PASSWORD), ("csrf", &csrf)])
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert!(set.body.contains("Your password is set"));
+    assert_eq!(
+        Browser::new(&app).sign_in("ana", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Once only.
+    let again = browser.get(&link).await;
+    assert_eq!(again.status, StatusCode::GONE);
+    let csrf = browser.get("/console/sign-in").await.csrf();
+    let again = browser
+        .post(
+            &link,
+            &[("password", "another long password"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+
+    // An expired link does nothing.
+    let expired = api::users::issue_reset(&app.log, "ana", "cli:admin")
+        .await
+        .unwrap()
+        .unwrap();
+    eventlog::on_writer!(&app.log, |pool, _time| sqlx::query(
+        "UPDATE password_resets SET expires_at_ms = 0 WHERE used_at_ms IS NULL"
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .unwrap());
+    assert_eq!(
+        browser
+            .get(&format!("/console/reset/{expired}"))
+            .await
+            .status,
+        StatusCode::GONE
+    );
+    assert!(
+        !api::users::use_reset(&app.log, &expired, "another long password")
+            .await
+            .unwrap()
+    );
+
+    // The audit trail has who issued it and that ana set her password, never either secret.
+    let (status, page) = app
+        .get(
+            Role::Auditor,
+            "/api/v1/audit/events?stream_type=user&limit=500",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let trail: Vec<(String, String)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event_type"].as_str().unwrap().to_owned(),
+                e["metadata"]["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("UserCreated", "cli:test"),
+        ("UserPasswordResetIssued", "cli:admin"),
+        ("UserPasswordChanged", "user:ana"),
+        ("UserPasswordResetIssued", "cli:admin"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    // The fixture's role users come first; ana's events are the last four.
+    assert_eq!(trail[trail.len() - 4..], expected[..]);
+    let text = page.to_string();
+    assert!(!text.contains(&token) && !text.contains(&expired));
+}

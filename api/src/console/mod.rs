@@ -7,6 +7,7 @@
 
 mod page;
 pub mod password;
+mod reset;
 pub mod session;
 
 use std::net::IpAddr;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(dashboard))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", axum::routing::post(sign_out))
+        .route("/console/reset/{token}", get(reset::page).post(reset::set))
         .route("/console/console.css", get(stylesheet))
         .layer(middleware::from_fn(page::headers))
 }
