@@ -26,15 +26,9 @@ async fn after_a_transaction_of_derived_rows_the_sqlite_writer_commits_durably_a
     assert_eq!(synchronous().await, FULL);
 
     let mut tx = log.begin_derived().await.unwrap();
-    let inside: i64 = eventlog::on_tx!(&mut tx, |conn, _time| sqlx::query_scalar(
-        "PRAGMA synchronous"
-    )
-    .persistent(false)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap());
     assert_eq!(
-        inside, NORMAL,
+        synchronous_in(&mut tx).await,
+        NORMAL,
         "the derived transaction does not wait for the disk"
     );
     tx.commit().await.unwrap();
@@ -47,12 +41,18 @@ async fn after_a_transaction_of_derived_rows_the_sqlite_writer_commits_durably_a
     let tx = log.begin().await.unwrap();
     drop(tx);
     let mut tx = log.begin().await.unwrap();
-    let inside: i64 = eventlog::on_tx!(&mut tx, |conn, _time| sqlx::query_scalar(
-        "PRAGMA synchronous"
-    )
-    .persistent(false)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap());
-    assert_eq!(inside, FULL, "an ordinary transaction waits for the disk");
+    assert_eq!(
+        synchronous_in(&mut tx).await,
+        FULL,
+        "an ordinary transaction waits for the disk"
+    );
+}
+
+/// The `synchronous` setting inside `tx`.
+async fn synchronous_in(tx: &mut eventlog::LogTransaction) -> i64 {
+    eventlog::on_tx!(tx, |conn, _time| sqlx::query_scalar("PRAGMA synchronous")
+        .persistent(false)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap())
 }

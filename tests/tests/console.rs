@@ -397,17 +397,7 @@ async fn a_reset_link_works_once_and_not_once_expired() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let trail: Vec<(String, String)> = page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event_type"].as_str().unwrap().to_owned(),
-                e["metadata"]["actor"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let trail = support::trail(&page["events"]);
     let expected: Vec<(String, String)> = [
         ("UserCreated", "cli:test"),
         ("UserPasswordResetIssued", "cli:admin"),

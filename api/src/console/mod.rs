@@ -116,13 +116,8 @@ async fn sign_in(
             Some("Give a name and a password."),
         );
     };
-    let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !session::same(expected, &fields.csrf) {
-        return page::error(
-            StatusCode::FORBIDDEN,
-            "The form was not the one this console gave out (its CSRF token is missing or \
-             wrong). Open the sign-in page again.",
-        );
+    if !session::form_token_matches(&headers, &fields.csrf) {
+        return page::forged("Open the sign-in page again.");
     }
     match try_sign_in(&state, client.map(|Extension(c)| c), &headers, fields).await {
         Ok(response) => response,
@@ -209,14 +204,6 @@ struct CsrfOnly {
     csrf: String,
 }
 
-/// A form post whose CSRF token is not its session's.
-fn forged() -> Response {
-    page::error(
-        StatusCode::FORBIDDEN,
-        "The form was not one this console gave out (its CSRF token is missing or wrong).",
-    )
-}
-
 async fn sign_out(
     State(state): State<AppState>,
     session: Result<Session, NoSession>,
@@ -227,6 +214,7 @@ async fn sign_out(
         Ok(session) => session,
         Err(no_session) => return no_session.into_response(),
     };
+    let forged = || page::forged("Open the page again.");
     let Ok(Form(form)) = form else {
         return forged();
     };

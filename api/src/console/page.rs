@@ -42,6 +42,18 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     render(status, &ErrorPage { title, message })
 }
 
+/// What a form post without its CSRF token answers: 403, doing nothing; `then` says what to
+/// do instead.
+pub fn forged(then: &str) -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "The form was not one this console gave out (its CSRF token is missing or wrong). \
+             {then}"
+        ),
+    )
+}
+
 /// Adds the console's headers to every response under `/console`.
 pub async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;

@@ -98,13 +98,8 @@ pub(super) async fn set(
             Some("Give a new password."),
         );
     };
-    let expected = session::cookie(&headers, session::SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !session::same(expected, &fields.csrf) {
-        return page::error(
-            StatusCode::FORBIDDEN,
-            "The form was not the one this console gave out (its CSRF token is missing or \
-             wrong). Open the link again.",
-        );
+    if !session::form_token_matches(&headers, &fields.csrf) {
+        return page::forged("Open the link again.");
     }
     match crate::users::use_reset(&state.log, &token, &fields.password).await {
         Ok(true) => {

@@ -58,6 +58,13 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Whether a form posted before there is a session (sign-in, a reset link) repeats the token
+/// its page set in the cookie [`SIGN_IN_COOKIE`].
+pub fn form_token_matches(headers: &HeaderMap, posted: &str) -> bool {
+    let expected = cookie(headers, SIGN_IN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && same(expected, posted)
+}
+
 /// A new random token: 256 bits, hex.
 pub fn token() -> String {
     let mut bytes = [0u8; 32];
