@@ -229,7 +229,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
             let log = connect(&config).await?;
-            let token = api::users::create_user(&log, &name, role, &cli_actor()).await?;
+            let token =
+                api::users::create_user(&log, &name, role, &api::users::command_line_actor())
+                    .await?;
             print(&format!("{token}\n"))
         }
         Command::Users {
@@ -239,7 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
             let log = connect(&config).await?;
-            if !api::users::set_role(&log, &name, role, &cli_actor()).await? {
+            if !api::users::set_role(&log, &name, role, &api::users::command_line_actor()).await? {
                 anyhow::bail!("no user {name:?}");
             }
             print(&format!("{name} is {}\n", role.name()))
@@ -253,7 +255,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
             let log = connect(&config).await?;
-            if !api::users::set_password(&log, &name, password, &cli_actor()).await? {
+            if !api::users::set_password(&log, &name, password, &api::users::command_line_actor())
+                .await?
+            {
                 anyhow::bail!("no user {name:?}");
             }
             print(&format!(
@@ -264,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UsersCommand::ResetLink { name },
         } => {
             let log = connect(&config).await?;
-            let token = api::users::issue_reset(&log, &name, &cli_actor())
+            let token = api::users::issue_reset(&log, &name, &api::users::command_line_actor())
                 .await?
                 .with_context(|| format!("no user {name:?}"))?;
             print(&format!(
@@ -276,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UsersCommand::Deactivate { name },
         } => {
             let log = connect(&config).await?;
-            if !api::users::deactivate_user(&log, &name, &cli_actor()).await? {
+            if !api::users::deactivate_user(&log, &name, &api::users::command_line_actor()).await? {
                 anyhow::bail!("no active user {name:?}");
             }
             print(&format!("deactivated {name}\n"))
@@ -590,13 +594,4 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
-}
-
-/// Who runs a command-line change, as its events' actor: `cli:{the account's name}` (`USER`,
-/// else `LOGNAME`, else `unknown`). The command line is the service owner's, on its host.
-fn cli_actor() -> String {
-    let account = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
-    format!("cli:{account}")
 }

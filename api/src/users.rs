@@ -25,6 +25,16 @@ use crate::{
 /// changed (see [`history_before_the_log`]).
 const BACKFILL_ACTOR: &str = "system:users-before-the-log";
 
+/// Who runs a change on the command line, as its events' actor: `cli:{the account's name}`
+/// (`USER`, else `LOGNAME`, else `unknown`). The command line is the service owner's, on its
+/// host: the name is what that host says, not a proof.
+pub fn command_line_actor() -> String {
+    let account = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{account}")
+}
+
 /// Why a user could not be created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
