@@ -412,3 +412,76 @@ async fn a_reset_link_works_once_and_not_once_expired() {
     let text = page.to_string();
     assert!(!text.contains(&token) && !text.contains(&expired));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_changes_their_own_password_with_the_current_one() {
+    let app = App::sqlite().await;
+    user_with_password(&app, "ana", Role::Operator).await;
+    let mut browser = Browser::new(&app);
+    assert_eq!(
+        browser.sign_in("ana", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let form = browser.get("/console/password").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_headers(&form);
+    let csrf = form.csrf();
+    let new = "an even longer new password";
+
+    let wrong = browser
+        .post(
+            "/console/password",
+            &[("current", "not it at all"), ("new", new), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let weak = browser
+        .post(
+            "/console/password",
+            &[("current", PASSWORD), ("new", "short"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let forged = browser
+        .post(
+            "/console/password",
+            &[("current", PASSWORD), ("new", new), ("csrf", "guess")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // None of those changed it.
+    assert_eq!(
+        Browser::new(&app).sign_in("ana", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let changed = browser
+        .post(
+            "/console/password",
+            &[("current", PASSWORD), ("new", new), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    assert_eq!(changed.location(), "/console/sign-in");
+    // Every session ended, this one too; the new password signs in, the old one does not.
+    assert_eq!(browser.get("/console").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        Browser::new(&app).sign_in("ana", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Browser::new(&app).sign_in("ana", new).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let (_, page) = app
+        .get(
+            Role::Auditor,
+            "/api/v1/audit/events?stream_type=user&event_type=UserPasswordChanged",
+        )
+        .await;
+    let actors: Vec<(String, String)> = support::trail(&page["events"]);
+    assert_eq!(
+        actors.last().unwrap(),
+        &("UserPasswordChanged".to_owned(), "user:ana".to_owned())
+    );
+}

@@ -5,6 +5,7 @@
 //! Built so far: sign-in with lockout, sign-out, and the dashboard (today's orders and revenue,
 //! open attention items).
 
+mod own_password;
 mod page;
 pub mod password;
 mod reset;
@@ -41,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(dashboard))
         .route("/console/sign-in", get(sign_in_page).post(sign_in))
         .route("/console/sign-out", axum::routing::post(sign_out))
+        .route(
+            "/console/password",
+            get(own_password::page).post(own_password::change),
+        )
         .route("/console/reset/{token}", get(reset::page).post(reset::set))
         .route("/console/console.css", get(stylesheet))
         .layer(middleware::from_fn(page::headers))
