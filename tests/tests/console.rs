@@ -485,3 +485,31 @@ async fn a_person_changes_their_own_password_with_the_current_one() {
         &("UserPasswordChanged".to_owned(), "user:ana".to_owned())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_sign_ins_a_quarter_of_an_hour_old_are_forgotten() {
+    let app = App::sqlite().await;
+    user_with_password(&app, "cleo", Role::Viewer).await;
+    let mut browser = Browser::new(&app);
+    for _ in 0..4 {
+        let wrong = browser.sign_in("cleo", "not the password at all").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    // The four were long ago: the fifth starts the count again instead of locking.
+    let long_ago = api::console::password::FAILURES_FORGOTTEN_AFTER_MS + 1_000;
+    eventlog::on_writer!(&app.log, |pool, _time| sqlx::query(
+        "UPDATE sign_in_failures SET last_failure_at_ms = last_failure_at_ms - $1"
+    )
+    .bind(long_ago)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .unwrap());
+    let wrong = browser.sign_in("cleo", "not the password at all").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser.sign_in("cleo", PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "not locked"
+    );
+}

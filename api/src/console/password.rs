@@ -1,7 +1,8 @@
 //! Passwords (argon2id, RustCrypto's `argon2` with its default parameters) and the lockout
 //! after failed sign-ins: five failures lock an account, twenty a client address (an office
 //! behind one address has many people), for 30 s, each further failure doubling that, up to an
-//! hour; a success clears the account's.
+//! hour; a success clears the account's, and a quarter of an hour without a failure forgets a
+//! subject's count.
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -30,6 +31,8 @@ pub fn address(ip: std::net::IpAddr) -> String {
 /// How long the first lock lasts; each further failure doubles it, up to [`LOCK_MAX_MS`].
 const LOCK_FIRST_MS: i64 = 30_000;
 const LOCK_MAX_MS: i64 = 3_600_000;
+/// How long without a failure before a subject's count starts again.
+pub const FAILURES_FORGOTTEN_AFTER_MS: i64 = 15 * 60_000;
 
 /// Why a password is refused when it is set.
 pub fn check_new(password: &str) -> Result<(), &'static str> {
@@ -91,15 +94,23 @@ pub async fn locked_until(log: &EventLog, subject: &str) -> Result<Option<i64>, 
 /// Counts a failure of `subject`; locks it once it has had its allowance.
 pub async fn record_failure(log: &EventLog, subject: &str) -> Result<(), StorageError> {
     let now = now_ms();
-    let failures: i64 = eventlog::on_writer!(log, |pool, _time| sqlx::query_scalar(
-        "INSERT INTO sign_in_failures (subject, failures, locked_until_ms) VALUES ($1, 1, 0) \
-         ON CONFLICT (subject) DO UPDATE SET failures = sign_in_failures.failures + 1 \
+    let failures: i64 =
+        eventlog::on_writer!(log, |pool, _time| {
+            sqlx::query_scalar(
+        "INSERT INTO sign_in_failures (subject, failures, locked_until_ms, last_failure_at_ms) \
+         VALUES ($1, 1, 0, $2) \
+         ON CONFLICT (subject) DO UPDATE SET \
+         failures = CASE WHEN sign_in_failures.last_failure_at_ms < $3 THEN 1 \
+         ELSE sign_in_failures.failures + 1 END, last_failure_at_ms = $2 \
          RETURNING failures"
     )
     .bind(subject)
+    .bind(now)
+    .bind(now - FAILURES_FORGOTTEN_AFTER_MS)
     .fetch_one(pool)
-    .await)
-    .map_err(storage("counting a sign-in failure"))?;
+    .await
+        })
+        .map_err(storage("counting a sign-in failure"))?;
     let allowed = if subject.starts_with("address:") {
         ADDRESS_FAILURES_BEFORE_LOCK
     } else {
