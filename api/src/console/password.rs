@@ -94,9 +94,8 @@ pub async fn locked_until(log: &EventLog, subject: &str) -> Result<Option<i64>, 
 /// Counts a failure of `subject`; locks it once it has had its allowance.
 pub async fn record_failure(log: &EventLog, subject: &str) -> Result<(), StorageError> {
     let now = now_ms();
-    let failures: i64 =
-        eventlog::on_writer!(log, |pool, _time| {
-            sqlx::query_scalar(
+    let failures: i64 = eventlog::on_writer!(log, |pool, _time| {
+        sqlx::query_scalar(
         "INSERT INTO sign_in_failures (subject, failures, locked_until_ms, last_failure_at_ms) \
          VALUES ($1, 1, 0, $2) \
          ON CONFLICT (subject) DO UPDATE SET \
@@ -109,8 +108,8 @@ pub async fn record_failure(log: &EventLog, subject: &str) -> Result<(), Storage
     .bind(now - FAILURES_FORGOTTEN_AFTER_MS)
     .fetch_one(pool)
     .await
-        })
-        .map_err(storage("counting a sign-in failure"))?;
+    })
+    .map_err(storage("counting a sign-in failure"))?;
     let allowed = if subject.starts_with("address:") {
         ADDRESS_FAILURES_BEFORE_LOCK
     } else {
