@@ -4,26 +4,16 @@
 //! signature checked), into the inbox the ERP's webhooks fill, through the worker into the
 //! catalog.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
-use adapters::{
-    inbound::{
-        catalog_pull::{CatalogRuns, ErpCatalogPull},
-        pull::PullRun,
-        signature::{StandardWebhookHeaders, StandardWebhooksVerifier},
-    },
-    outbound::config::ErpConfig,
+use adapters::inbound::{
+    catalog_pull::{CatalogRuns, ErpCatalogPull},
+    pull::PullRun,
 };
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use eventlog::{testing::TestDatabase, EventLog};
 use projections::catalog::{list_products, list_stock, ProductFilter, StockFilter};
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
-use wiremock::{matchers, Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{matchers, Mock, ResponseTemplate};
 
 use crate::support::*;
 
@@ -34,143 +24,9 @@ eventlog::on_both_backends!(
     an_erp_failure_is_recorded_with_the_run_and_shown,
 );
 
-/// Our signing secret towards the ERP (`[outbound.erp] secret`), which the mock checks.
-const PULL_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+mod erp;
 
-/// What the mock answered to one request.
-#[derive(Debug, Clone)]
-struct Served {
-    since: String,
-    cursor: Option<String>,
-    if_none_match: Option<String>,
-    status: u16,
-    etag: Option<String>,
-}
-
-/// One list of the mock ERP: its rows (each with `updated_at`), at most 4 to a page.
-#[derive(Clone)]
-struct ErpList {
-    rows: Arc<Mutex<Vec<Value>>>,
-    served: Arc<Mutex<Vec<Served>>>,
-}
-
-impl ErpList {
-    fn new(rows: Vec<Value>) -> Self {
-        Self {
-            rows: Arc::new(Mutex::new(rows)),
-            served: Arc::default(),
-        }
-    }
-
-    fn served(&self) -> Vec<Served> {
-        self.served.lock().unwrap().clone()
-    }
-
-    fn rows(&self) -> Vec<Value> {
-        self.rows.lock().unwrap().clone()
-    }
-}
-
-fn at(row: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(row["updated_at"].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn row_key(row: &Value) -> String {
-    format!(
-        "{}@{}",
-        row["sku"].as_str().unwrap(),
-        row["warehouse"].as_str().unwrap_or("")
-    )
-}
-
-impl Respond for ErpList {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-        let signed = StandardWebhooksVerifier::new(PULL_SECRET).unwrap().verify(
-            &StandardWebhookHeaders::from_lookup(header),
-            b"",
-            Utc::now(),
-        );
-        if signed.is_err() {
-            return ResponseTemplate::new(401);
-        }
-        let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
-        let since = DateTime::parse_from_rfc3339(&query["updated_since"]).unwrap();
-        let limit: usize = query["limit"].parse().unwrap();
-        let cursor = query.get("cursor").cloned();
-        let mut rows: Vec<Value> = self
-            .rows()
-            .into_iter()
-            .filter(|row| at(row) >= since)
-            .collect();
-        rows.sort_by_key(|row| (at(row), row_key(row)));
-        // The listing's state: changes whenever a row it lists does.
-        let digest = Sha256::digest(format!("{}{}", query["updated_since"], json!(rows)));
-        let etag = format!("\"{}\"", &hex::encode(digest)[..16]);
-        let if_none_match = header("if-none-match").map(str::to_owned);
-        let mut served = Served {
-            since: query["updated_since"].clone(),
-            cursor: cursor.clone(),
-            if_none_match: if_none_match.clone(),
-            status: 304,
-            etag: None,
-        };
-        if cursor.is_none() && if_none_match.as_deref() == Some(etag.as_str()) {
-            self.served.lock().unwrap().push(served);
-            return ResponseTemplate::new(304).insert_header("etag", etag.as_str());
-        }
-        let start: usize = cursor.map_or(0, |c| c.trim_start_matches("c").parse().unwrap());
-        let end = rows.len().min(start + limit.min(4));
-        let next = (end < rows.len()).then(|| format!("c{end}"));
-        served.status = 200;
-        served.etag = Some(etag.clone());
-        self.served.lock().unwrap().push(served);
-        ResponseTemplate::new(200)
-            .insert_header("etag", etag.as_str())
-            .set_body_json(json!({"data": rows[start..end], "next_cursor": next}))
-    }
-}
-
-/// The mock ERP: its two lists.
-struct Erp {
-    server: MockServer,
-    products: ErpList,
-    stock: ErpList,
-}
-
-impl Erp {
-    async fn start(products: Vec<Value>, stock: Vec<Value>) -> Self {
-        let erp = Self {
-            server: MockServer::start().await,
-            products: ErpList::new(products),
-            stock: ErpList::new(stock),
-        };
-        erp.mount().await;
-        erp
-    }
-
-    async fn mount(&self) {
-        for (path, list) in [("/products", &self.products), ("/stock", &self.stock)] {
-            Mock::given(matchers::method("GET"))
-                .and(matchers::path(path))
-                .respond_with(list.clone())
-                .mount(&self.server)
-                .await;
-        }
-    }
-
-    fn pull(&self, app: &App) -> ErpCatalogPull {
-        let config: ErpConfig = serde_json::from_value(json!({
-            "base_url": self.server.uri(),
-            "secret": PULL_SECRET,
-        }))
-        .unwrap();
-        assert_eq!(config.catalog_pull_every_secs, 600, "the default");
-        ErpCatalogPull::new(&config, app.state.inbox().clone(), app.state.wake()).unwrap()
-    }
-}
+use erp::{at, Erp};
 
 fn product(sku: &str, price_minor: i64, updated_at: &str) -> Value {
     json!({"sku": sku, "name": format!("Product {sku}"), "price_minor": price_minor,
