@@ -69,29 +69,89 @@ impl Default for ConnectOptions {
 }
 
 /// Whether the log's writes are failing for want of storage (unreachable, full, read-only):
-/// set and cleared by the writers, read by readiness.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WriteHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+/// set and cleared by the writers, read by readiness. A failure is remembered for
+/// [`WriteHealth::MEMORY`] even when a later write passes: on a full disk, small writes into
+/// pages SQLite or PostgreSQL already hold keep passing while real appends fail.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteHealth(std::sync::Arc<WriteHealthState>);
+
+#[derive(Debug)]
+struct WriteHealthState {
+    failing: std::sync::atomic::AtomicBool,
+    /// Milliseconds after `since` of the last failure, plus one; zero for none.
+    last_failure: std::sync::atomic::AtomicU64,
+    since: std::time::Instant,
+}
+
+impl Default for WriteHealth {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(WriteHealthState {
+            failing: std::sync::atomic::AtomicBool::new(false),
+            last_failure: std::sync::atomic::AtomicU64::new(0),
+            since: std::time::Instant::now(),
+        }))
+    }
+}
 
 impl WriteHealth {
+    /// How long a write that failed for want of storage keeps readiness failing.
+    pub(crate) const MEMORY: Duration = Duration::from_secs(5);
+
+    /// Whether the last write failed, or one did within [`Self::MEMORY`].
     pub(crate) fn failing(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Acquire)
+        self.0.failing.load(std::sync::atomic::Ordering::Acquire) || self.failed_recently()
+    }
+
+    /// Whether a write failed for want of storage within [`Self::MEMORY`].
+    pub(crate) fn failed_recently(&self) -> bool {
+        let last = self
+            .0
+            .last_failure
+            .load(std::sync::atomic::Ordering::Acquire);
+        last != 0 && self.elapsed_ms() + 1 - last < Self::MEMORY.as_millis() as u64
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.0.since.elapsed().as_millis() as u64
     }
 
     pub(crate) fn record_failure(&self, error: &StorageError) {
         if error.is_unavailable() {
-            self.0.store(true, std::sync::atomic::Ordering::Release);
+            self.0
+                .failing
+                .store(true, std::sync::atomic::Ordering::Release);
+            self.0
+                .last_failure
+                .store(self.elapsed_ms() + 1, std::sync::atomic::Ordering::Release);
         }
     }
 
     pub(crate) fn record_success(&self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
+        self.0
+            .failing
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
-    pub(crate) fn record<T>(&self, outcome: &Result<T, StorageError>) {
+    /// Records a write probe's outcome and answers readiness: a probe that passes while a
+    /// real write failed within [`Self::MEMORY`] still reports the storage unavailable.
+    pub(crate) fn record_probe(
+        &self,
+        outcome: Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         match outcome {
-            Ok(_) => self.record_success(),
-            Err(error) => self.record_failure(error),
+            Ok(()) => {
+                self.record_success();
+                if self.failed_recently() {
+                    return Err(StorageError::Unavailable(
+                        "an append failed for want of storage in the last 5 seconds",
+                    ));
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.record_failure(&error);
+                Err(error)
+            }
         }
     }
 }

@@ -168,9 +168,7 @@ impl SqliteLog {
             .context("probing a write")?;
             tx.commit().await.context("committing a write probe")
         };
-        let outcome = probe.await;
-        self.health.record(&outcome);
-        outcome
+        self.health.record_probe(probe.await)
     }
 
     /// The single writer connection's pool, for the crates that keep tables beside the log.

@@ -249,9 +249,7 @@ struct SalesShown {
 #[derive(Template)]
 #[template(path = "console/dashboard.html")]
 struct Dashboard {
-    name: String,
-    role: &'static str,
-    csrf: String,
+    me: session::Me,
     day: String,
     sales: Vec<SalesShown>,
     open_items: usize,
@@ -283,9 +281,7 @@ async fn dashboard(State(state): State<AppState>, session: Session) -> Response 
             .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
     };
     let page = Dashboard {
-        name: session.name.clone(),
-        role: session.role.name(),
-        csrf: session.csrf.clone(),
+        me: session.me(),
         day: today.format("%Y-%m-%d").to_string(),
         sales: sales
             .items

@@ -17,8 +17,7 @@ use crate::{users::UserError, AppState};
 #[derive(Template)]
 #[template(path = "console/password.html")]
 struct PasswordPage<'a> {
-    name: &'a str,
-    csrf: &'a str,
+    me: session::Me,
     message: Option<&'a str>,
 }
 
@@ -26,8 +25,7 @@ fn form(status: StatusCode, session: &Session, message: Option<&str>) -> Respons
     page::render(
         status,
         &PasswordPage {
-            name: &session.name,
-            csrf: &session.csrf,
+            me: session.me(),
             message,
         },
     )

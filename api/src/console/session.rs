@@ -8,7 +8,8 @@ use axum::{
     http::{header, request::Parts, HeaderMap},
     response::{IntoResponse, Redirect, Response},
 };
-use eventlog::{EventLog, StorageError};
+use commands::CommandMeta;
+use eventlog::{EventLog, Metadata, StorageError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -47,9 +48,50 @@ impl Session {
         format!("user:{}", self.name)
     }
 
+    /// The metadata of the commands this session's forms send: the person as actor, source
+    /// `console`, the request's id as request and correlation id. `form_key` (a random key each
+    /// rendered form carries, see [`token`]) makes a form posted twice run once.
+    pub fn command_meta(&self, request_id: Option<String>, form_key: Option<&str>) -> CommandMeta {
+        CommandMeta {
+            metadata: Metadata {
+                actor: Some(self.actor()),
+                correlation_id: request_id.clone(),
+                source: Some("console".to_owned()),
+                request_id,
+                ..Metadata::default()
+            },
+            idempotency_key: form_key
+                .filter(|key| !key.is_empty())
+                .map(|key| format!("console:{}:{key}", self.user_id)),
+            expected_version: None,
+        }
+    }
+
     /// Whether `token` is this session's CSRF token (compared in constant time).
     pub fn csrf_matches(&self, token: &str) -> bool {
         same(&self.csrf, token)
+    }
+}
+
+/// Who is signed in, as every signed-in page's header shows it (`console/signed_in.html`).
+#[derive(Debug, Clone)]
+pub struct Me {
+    /// The user's name.
+    pub name: String,
+    /// The user's role's name.
+    pub role: &'static str,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: String,
+}
+
+impl Session {
+    /// The header's view of this session.
+    pub fn me(&self) -> Me {
+        Me {
+            name: self.name.clone(),
+            role: self.role.name(),
+            csrf: self.csrf.clone(),
+        }
     }
 }
 

@@ -123,8 +123,7 @@ impl PgLog {
         .await
         .map(|_| ())
         .context("probing a write");
-        self.health.record(&outcome);
-        outcome
+        self.health.record_probe(outcome)
     }
 
     /// The pool, for the crates that keep their tables beside the log.

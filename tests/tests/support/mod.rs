@@ -2,6 +2,8 @@
 //! database of its own, with one user per role.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod console;
+
 use std::time::{Duration, Instant};
 
 use api::auth::Role;
