@@ -5,6 +5,7 @@
 //! seen before its authorization implies it, and each provider capture, refund and dispute id is
 //! recorded once.
 
+mod approval;
 mod codec;
 mod command;
 mod decide;
@@ -16,7 +17,7 @@ pub use command::PaymentCommand;
 pub use event::*;
 pub use state::{
     Authorization, Dispute, DisputeOutcome, PaymentFailure, PaymentState, PaymentStatus,
-    RefundOutcome, RefundRequest,
+    RefundApproval, RefundOutcome, RefundRequest,
 };
 
 use crate::{decider::Decider, Context};
@@ -85,6 +86,18 @@ pub enum PaymentError {
     /// A capture while a void asked of the provider has no answer yet.
     #[error("a void is being asked of the provider")]
     VoidPending,
+    /// The approval or rejection of a refund that never awaited approval.
+    #[error("no refund awaits approval under this reference")]
+    UnknownRefundApproval,
+    /// The person who asked for a refund cannot approve it: a second person must.
+    #[error("a refund is approved by someone other than who asked for it")]
+    ApproverIsRequester,
+    /// The approval of a refund already rejected.
+    #[error("the refund was rejected")]
+    RefundRejected,
+    /// The rejection of a refund already approved.
+    #[error("the refund was approved")]
+    RefundApproved,
     /// The provider's captured or refunded total differs from ours.
     #[error("the provider's captured or refunded total differs from ours")]
     ProviderMismatch,

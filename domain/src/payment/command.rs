@@ -95,6 +95,35 @@ pub enum PaymentCommand {
         /// How much.
         amount: Money,
     },
+    /// Ask for a refund a second person must approve (four-eyes, for refunds above the
+    /// configured amount): nothing is asked of the provider or recorded until
+    /// [`Self::ApproveRefund`].
+    AskRefundApproval {
+        /// Our id for the refund, kept when it is approved; the same reference twice is
+        /// decided once.
+        reference: ExternalRef,
+        /// How much.
+        amount: Money,
+        /// Who asks (`user:ana`): never its approver.
+        requested_by: NonEmptyText,
+    },
+    /// Approve a refund awaiting approval; refused to the person who asked for it. The refund
+    /// then goes on as [`Self::RequestRefund`] would, in the same decision.
+    ApproveRefund {
+        /// The refund's reference.
+        reference: ExternalRef,
+        /// Who approves (`user:bo`).
+        approved_by: NonEmptyText,
+    },
+    /// Reject a refund awaiting approval (its requester may withdraw it this way).
+    RejectRefund {
+        /// The refund's reference.
+        reference: ExternalRef,
+        /// Who rejects.
+        rejected_by: NonEmptyText,
+        /// Why.
+        reason: NonEmptyText,
+    },
     /// Record that the provider refused or failed a refund we asked for.
     RecordRefundFailed {
         /// The request's reference.

@@ -7,13 +7,14 @@ use super::{
     PaymentRefunded, PaymentRequested, PaymentState, PaymentVoidFailed, PaymentVoidRequested,
     PaymentVoided, RefundOutcome,
 };
+use super::approval;
 use crate::{Context, ExternalRef, Money, NonEmptyText};
 
-type Decision = Result<Vec<PaymentEvent>, PaymentError>;
+pub(super) type Decision = Result<Vec<PaymentEvent>, PaymentError>;
 
 /// Whether `amount` may be refunded: in the payment's currency, no dispute open, within what is
 /// refundable plus `held` (what the request it answers holds back).
-fn check_refund(payment: &PaymentState, amount: Money, held: i64) -> Result<(), PaymentError> {
+pub(super) fn check_refund(payment: &PaymentState, amount: Money, held: i64) -> Result<(), PaymentError> {
     check_amount(payment, amount)?;
     if payment.has_open_dispute() {
         return Err(PaymentError::RefundWhileDisputed);
@@ -97,6 +98,36 @@ fn request_capture(
     }
     Ok(vec![PaymentEvent::PaymentCaptureRequested(
         PaymentCaptureRequested {
+            order_id: payment.order_id,
+            reference,
+            amount,
+            provider_reference: provider_reference.clone(),
+            provider: payment.provider.clone(),
+            requested_at: now,
+        },
+    )])
+}
+
+/// A refund of `amount` under `reference`: asked of the provider where the back office
+/// executes the payment's money, otherwise recorded at once; the same reference again asks
+/// nothing more.
+pub(super) fn request_refund(
+    payment: &PaymentState,
+    reference: ExternalRef,
+    amount: Money,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    if payment.refund_requests.contains_key(&reference)
+        || payment.refund_ids.contains(&reference)
+    {
+        return Ok(vec![]);
+    }
+    let Some(provider_reference) = payment.executed_at_provider() else {
+        return refund(payment, reference, amount, None, 0, now);
+    };
+    check_refund(payment, amount, 0)?;
+    Ok(vec![PaymentEvent::PaymentRefundRequested(
+        PaymentRefundRequested {
             order_id: payment.order_id,
             reference,
             amount,
@@ -319,27 +350,25 @@ pub(super) fn decide(
                 .map_or(0, |r| r.amount.amount_minor);
             refund(payment, refund_id, amount, request, held, now)
         }
-        C::RequestRefund { reference, amount } => {
-            if payment.refund_requests.contains_key(&reference)
-                || payment.refund_ids.contains(&reference)
-            {
-                return Ok(vec![]);
-            }
-            let Some(provider_reference) = payment.executed_at_provider() else {
-                return refund(payment, reference, amount, None, 0, now);
-            };
-            check_refund(payment, amount, 0)?;
-            Ok(vec![PaymentEvent::PaymentRefundRequested(
-                PaymentRefundRequested {
-                    order_id: payment.order_id,
-                    reference,
-                    amount,
-                    provider_reference: provider_reference.clone(),
-                    provider: payment.provider.clone(),
-                    requested_at: now,
-                },
-            )])
+        // A reference awaiting approval goes on only through its approval.
+        C::RequestRefund { reference, .. } if payment.refund_approvals.contains_key(&reference) => {
+            Ok(vec![])
         }
+        C::RequestRefund { reference, amount } => request_refund(payment, reference, amount, now),
+        C::AskRefundApproval {
+            reference,
+            amount,
+            requested_by,
+        } => approval::ask(payment, reference, amount, requested_by, now),
+        C::ApproveRefund {
+            reference,
+            approved_by,
+        } => approval::approve(payment, reference, approved_by, now),
+        C::RejectRefund {
+            reference,
+            rejected_by,
+            reason,
+        } => approval::reject(payment, reference, rejected_by, reason, now),
         C::RecordRefundFailed {
             reference,
             code,

@@ -23,6 +23,12 @@ pub enum PaymentEvent {
     PaymentRefundRequested(PaymentRefundRequested),
     /// The provider refused or failed a refund we asked for.
     PaymentRefundFailed(PaymentRefundFailed),
+    /// A refund awaits a second person's approval.
+    PaymentRefundApprovalAsked(PaymentRefundApprovalAsked),
+    /// A second person approved a refund; the refund's own events follow in the same append.
+    PaymentRefundApproved(PaymentRefundApproved),
+    /// A refund awaiting approval was rejected.
+    PaymentRefundRejected(PaymentRefundRejected),
     /// The authorization was released before capture.
     PaymentVoided(PaymentVoided),
     /// The release of the authorization was asked of the provider.
@@ -128,6 +134,55 @@ pub struct PaymentRefundRequested {
     pub provider: Code,
     /// When.
     pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentRefundApprovalAsked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefundApprovalAsked {
+    /// The order.
+    pub order_id: OrderId,
+    /// The refund's reference.
+    pub reference: ExternalRef,
+    /// How much.
+    pub amount: Money,
+    /// Who asked (`user:ana`).
+    pub requested_by: NonEmptyText,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentRefundApproved`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefundApproved {
+    /// The order.
+    pub order_id: OrderId,
+    /// The refund's reference.
+    pub reference: ExternalRef,
+    /// How much.
+    pub amount: Money,
+    /// Who asked.
+    pub requested_by: NonEmptyText,
+    /// Who approved: never who asked.
+    pub approved_by: NonEmptyText,
+    /// When.
+    pub approved_at: DateTime<Utc>,
+}
+
+/// Payload of `PaymentRefundRejected`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefundRejected {
+    /// The order.
+    pub order_id: OrderId,
+    /// The refund's reference.
+    pub reference: ExternalRef,
+    /// How much was asked.
+    pub amount: Money,
+    /// Who rejected it.
+    pub rejected_by: NonEmptyText,
+    /// Why.
+    pub reason: NonEmptyText,
+    /// When.
+    pub rejected_at: DateTime<Utc>,
 }
 
 /// Payload of `PaymentRefundFailed`.

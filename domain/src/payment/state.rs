@@ -109,6 +109,17 @@ pub enum RefundOutcome {
     Failed,
 }
 
+/// A refund that awaits, or awaited, a second person's approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundApproval {
+    /// How much.
+    pub amount: Money,
+    /// Who asked.
+    pub requested_by: NonEmptyText,
+    /// Whether it was approved (`Some(true)`) or rejected; `None` while it awaits.
+    pub approved: Option<bool>,
+}
+
 /// The state of an existing payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentState {
@@ -146,6 +157,9 @@ pub struct PaymentState {
     pub disputes: Vec<Dispute>,
     /// Refunds asked of the provider, by our reference.
     pub refund_requests: BTreeMap<ExternalRef, RefundRequest>,
+    /// Refunds that a second person must approve, by our reference (they hold nothing back:
+    /// what is refundable is checked again at the approval).
+    pub refund_approvals: BTreeMap<ExternalRef, RefundApproval>,
 }
 
 impl PaymentState {
@@ -205,6 +219,17 @@ impl PaymentState {
         Money::new(pending, self.requested.currency)
     }
 
+    /// What refunds awaiting approval ask for, together.
+    pub fn awaiting_approval(&self) -> Money {
+        let awaiting = self
+            .refund_approvals
+            .values()
+            .filter(|a| a.approved.is_none())
+            .map(|a| a.amount.amount_minor)
+            .fold(0_i64, i64::saturating_add);
+        Money::new(awaiting, self.requested.currency)
+    }
+
     /// What a capture asked of the provider will take, until it answers.
     pub fn capture_pending(&self) -> Money {
         self.capture_request
@@ -261,6 +286,7 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
             refund_ids: BTreeSet::new(),
             disputes: Vec::new(),
             refund_requests: BTreeMap::new(),
+            refund_approvals: BTreeMap::new(),
         });
         return;
     }
@@ -314,6 +340,26 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
         PaymentEvent::PaymentRefundFailed(failed) => {
             if let Some(request) = payment.refund_requests.get_mut(&failed.reference) {
                 request.outcome = Some(RefundOutcome::Failed);
+            }
+        }
+        PaymentEvent::PaymentRefundApprovalAsked(asked) => {
+            payment.refund_approvals.insert(
+                asked.reference.clone(),
+                RefundApproval {
+                    amount: asked.amount,
+                    requested_by: asked.requested_by.clone(),
+                    approved: None,
+                },
+            );
+        }
+        PaymentEvent::PaymentRefundApproved(approved) => {
+            if let Some(approval) = payment.refund_approvals.get_mut(&approved.reference) {
+                approval.approved = Some(true);
+            }
+        }
+        PaymentEvent::PaymentRefundRejected(rejected) => {
+            if let Some(approval) = payment.refund_approvals.get_mut(&rejected.reference) {
+                approval.approved = Some(false);
             }
         }
         PaymentEvent::PaymentVoided(_) => {

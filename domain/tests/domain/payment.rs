@@ -5,6 +5,7 @@ mod disputes;
 mod every_state;
 pub mod fixtures;
 mod reconciliation;
+mod refund_approvals;
 mod refund_requests;
 mod rules;
 mod void_requests;

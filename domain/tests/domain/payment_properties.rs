@@ -70,6 +70,24 @@ fn command() -> impl Strategy<Value = PaymentCommand> {
             }),
         (reference("refund", 2), money(6_000))
             .prop_map(|(reference, amount)| PaymentCommand::RequestRefund { reference, amount }),
+        (reference("refund", 3), money(6_000), 1..=2_u8).prop_map(|(reference, amount, who)| {
+            PaymentCommand::AskRefundApproval {
+                reference,
+                amount,
+                requested_by: text(&format!("user:{who}")),
+            }
+        }),
+        (reference("refund", 3), 1..=2_u8).prop_map(|(reference, who)| {
+            PaymentCommand::ApproveRefund {
+                reference,
+                approved_by: text(&format!("user:{who}")),
+            }
+        }),
+        reference("refund", 3).prop_map(|reference| PaymentCommand::RejectRefund {
+            reference,
+            rejected_by: text("user:3"),
+            reason: text("no"),
+        }),
         reference("refund", 2).prop_map(|reference| PaymentCommand::RecordRefundFailed {
             reference,
             code: code("charge_disputed"),
@@ -123,6 +141,17 @@ fn check_invariants(payment: &PaymentState) -> Result<(), TestCaseError> {
         authorized
     );
     prop_assert!(!(payment.voided && captured > 0), "voided after capture");
+    for (reference, approval) in &payment.refund_approvals {
+        // Approved refunds went on to a refund request or a refund under their reference.
+        if approval.approved == Some(true) {
+            prop_assert!(
+                payment.refund_requests.contains_key(reference)
+                    || payment.refund_ids.contains(reference),
+                "approved {} without a refund",
+                reference
+            );
+        }
+    }
     let pending = payment.refund_pending().amount_minor;
     prop_assert!(
         refunded + pending <= captured,
