@@ -16,8 +16,8 @@ pub use codec::{decode, encode, EVENT_TYPES};
 pub use command::PaymentCommand;
 pub use event::*;
 pub use state::{
-    Authorization, Dispute, DisputeOutcome, PaymentFailure, PaymentState, PaymentStatus,
-    RefundApproval, RefundOutcome, RefundRequest,
+    ApprovalDecision, Authorization, Dispute, DisputeOutcome, PaymentFailure, PaymentState,
+    PaymentStatus, RefundApproval, RefundOutcome, RefundRequest,
 };
 
 use crate::{decider::Decider, Context};

@@ -51,9 +51,9 @@ pub(super) fn approve(
         .refund_approvals
         .get(&reference)
         .ok_or(PaymentError::UnknownRefundApproval)?;
-    match approval.approved {
-        Some(true) => return Ok(vec![]),
-        Some(false) => return Err(PaymentError::RefundRejected),
+    match &approval.decision {
+        Some(decision) if decision.approved => return Ok(vec![]),
+        Some(_) => return Err(PaymentError::RefundRejected),
         None => {}
     }
     if approval.requested_by == approved_by {
@@ -83,9 +83,9 @@ pub(super) fn reject(
         .refund_approvals
         .get(&reference)
         .ok_or(PaymentError::UnknownRefundApproval)?;
-    match approval.approved {
-        Some(true) => Err(PaymentError::RefundApproved),
-        Some(false) => Ok(vec![]),
+    match &approval.decision {
+        Some(decision) if decision.approved => Err(PaymentError::RefundApproved),
+        Some(_) => Ok(vec![]),
         None => Ok(vec![PaymentEvent::PaymentRefundRejected(
             PaymentRefundRejected {
                 order_id: payment.order_id,

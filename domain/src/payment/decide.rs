@@ -1,5 +1,6 @@
 //! The payment's rules: which events each command causes in each status.
 
+use super::approval;
 use super::{
     PaymentAuthorized, PaymentCaptureFailed, PaymentCaptureRequested, PaymentCaptured,
     PaymentCommand, PaymentDisputeClosed, PaymentDisputed, PaymentError, PaymentEvent,
@@ -7,14 +8,17 @@ use super::{
     PaymentRefunded, PaymentRequested, PaymentState, PaymentVoidFailed, PaymentVoidRequested,
     PaymentVoided, RefundOutcome,
 };
-use super::approval;
 use crate::{Context, ExternalRef, Money, NonEmptyText};
 
 pub(super) type Decision = Result<Vec<PaymentEvent>, PaymentError>;
 
 /// Whether `amount` may be refunded: in the payment's currency, no dispute open, within what is
 /// refundable plus `held` (what the request it answers holds back).
-pub(super) fn check_refund(payment: &PaymentState, amount: Money, held: i64) -> Result<(), PaymentError> {
+pub(super) fn check_refund(
+    payment: &PaymentState,
+    amount: Money,
+    held: i64,
+) -> Result<(), PaymentError> {
     check_amount(payment, amount)?;
     if payment.has_open_dispute() {
         return Err(PaymentError::RefundWhileDisputed);
@@ -117,9 +121,7 @@ pub(super) fn request_refund(
     amount: Money,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Decision {
-    if payment.refund_requests.contains_key(&reference)
-        || payment.refund_ids.contains(&reference)
-    {
+    if payment.refund_requests.contains_key(&reference) || payment.refund_ids.contains(&reference) {
         return Ok(vec![]);
     }
     let Some(provider_reference) = payment.executed_at_provider() else {

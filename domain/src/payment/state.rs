@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PaymentEvent;
@@ -116,8 +117,23 @@ pub struct RefundApproval {
     pub amount: Money,
     /// Who asked.
     pub requested_by: NonEmptyText,
-    /// Whether it was approved (`Some(true)`) or rejected; `None` while it awaits.
-    pub approved: Option<bool>,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// How it was decided; `None` while it awaits.
+    pub decision: Option<ApprovalDecision>,
+}
+
+/// The approval or rejection of a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalDecision {
+    /// Approved (else rejected).
+    pub approved: bool,
+    /// By whom.
+    pub by: NonEmptyText,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why it was rejected.
+    pub reason: Option<NonEmptyText>,
 }
 
 /// The state of an existing payment.
@@ -224,7 +240,7 @@ impl PaymentState {
         let awaiting = self
             .refund_approvals
             .values()
-            .filter(|a| a.approved.is_none())
+            .filter(|a| a.decision.is_none())
             .map(|a| a.amount.amount_minor)
             .fold(0_i64, i64::saturating_add);
         Money::new(awaiting, self.requested.currency)
@@ -348,18 +364,29 @@ pub(super) fn evolve(state: &mut Option<PaymentState>, event: &PaymentEvent) {
                 RefundApproval {
                     amount: asked.amount,
                     requested_by: asked.requested_by.clone(),
-                    approved: None,
+                    requested_at: asked.requested_at,
+                    decision: None,
                 },
             );
         }
         PaymentEvent::PaymentRefundApproved(approved) => {
             if let Some(approval) = payment.refund_approvals.get_mut(&approved.reference) {
-                approval.approved = Some(true);
+                approval.decision = Some(ApprovalDecision {
+                    approved: true,
+                    by: approved.approved_by.clone(),
+                    at: approved.approved_at,
+                    reason: None,
+                });
             }
         }
         PaymentEvent::PaymentRefundRejected(rejected) => {
             if let Some(approval) = payment.refund_approvals.get_mut(&rejected.reference) {
-                approval.approved = Some(false);
+                approval.decision = Some(ApprovalDecision {
+                    approved: false,
+                    by: rejected.rejected_by.clone(),
+                    at: rejected.rejected_at,
+                    reason: Some(rejected.reason.clone()),
+                });
             }
         }
         PaymentEvent::PaymentVoided(_) => {

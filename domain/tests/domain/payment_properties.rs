@@ -143,7 +143,7 @@ fn check_invariants(payment: &PaymentState) -> Result<(), TestCaseError> {
     prop_assert!(!(payment.voided && captured > 0), "voided after capture");
     for (reference, approval) in &payment.refund_approvals {
         // Approved refunds went on to a refund request or a refund under their reference.
-        if approval.approved == Some(true) {
+        if approval.decision.as_ref().is_some_and(|d| d.approved) {
             prop_assert!(
                 payment.refund_requests.contains_key(reference)
                     || payment.refund_ids.contains(reference),

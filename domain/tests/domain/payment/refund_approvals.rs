@@ -205,11 +205,7 @@ fn a_refund_awaiting_approval_holds_nothing_back_and_cannot_be_requested_around_
 #[test]
 fn an_approval_is_checked_against_what_is_refundable_when_it_is_given() {
     // Meanwhile 5 000 of the 10 000 were refunded: the 6 000 asked no longer fit.
-    let history = [
-        h_awaiting(),
-        vec![refund_requested("refund-2", 5_000)],
-    ]
-    .concat();
+    let history = [h_awaiting(), vec![refund_requested("refund-2", 5_000)]].concat();
     given::<Payment>(history.clone())
         .when(approve("refund-1", "user:bo"))
         .then_error(PaymentError::RefundExceedsCaptured);
