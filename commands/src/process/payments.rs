@@ -76,13 +76,16 @@ impl Workflow for OrderPayments {
                     OrderCommand::RecordPaymentClosed { payment_id },
                 )
             }
-            // A refund, capture or void asked of the provider is the order's business once it
-            // is made.
+            // A refund, capture or void asked of the provider (or awaiting approval) is the
+            // order's business once it is made.
             PaymentEvent::PaymentAuthorized(_)
             | PaymentEvent::PaymentDisputed(_)
             | PaymentEvent::PaymentDisputeClosed(_)
             | PaymentEvent::PaymentRefundRequested(_)
             | PaymentEvent::PaymentRefundFailed(_)
+            | PaymentEvent::PaymentRefundApprovalAsked(_)
+            | PaymentEvent::PaymentRefundApproved(_)
+            | PaymentEvent::PaymentRefundRejected(_)
             | PaymentEvent::PaymentVoidRequested(_)
             | PaymentEvent::PaymentVoidFailed(_)
             | PaymentEvent::PaymentCaptureRequested(_)
