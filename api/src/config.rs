@@ -35,6 +35,9 @@ pub struct Config {
     pub database_timeout_secs: u64,
     /// Attempts at a failing process step before it is parked for a person (ADR 0010).
     pub step_attempts: i32,
+    /// Above this many minor units of its currency a refund asked through the API or the
+    /// console awaits a second person's approval (ADR 0024).
+    pub refund_approval_above_minor: i64,
     /// Webhook signing secrets per source (`[webhooks]` in the file, or
     /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.
     #[serde(default)]
@@ -86,6 +89,7 @@ struct Defaults {
     max_connections: u32,
     database_timeout_secs: u64,
     step_attempts: i32,
+    refund_approval_above_minor: i64,
     http: HttpLimits,
 }
 
@@ -97,6 +101,7 @@ const DEFAULTS: Defaults = Defaults {
     max_connections: 10,
     database_timeout_secs: 5,
     step_attempts: 8,
+    refund_approval_above_minor: crate::v1::refund_approvals::DEFAULT_APPROVAL_ABOVE_MINOR,
     http: HttpLimits {
         header_timeout_secs: 10,
         idle_timeout_secs: 60,
@@ -240,6 +245,12 @@ impl Config {
         }
         if self.step_attempts < 1 {
             return Err(ConfigError::rejected("step_attempts", "must be at least 1"));
+        }
+        if self.refund_approval_above_minor < 0 {
+            return Err(ConfigError::rejected(
+                "refund_approval_above_minor",
+                "must be 0 or more (0: every refund awaits approval)",
+            ));
         }
         if let Err((key, why)) = self.outbound.check() {
             return Err(ConfigError::rejected(&format!("outbound.{key}"), why));

@@ -73,6 +73,8 @@ pub struct AppState {
     pub outbound: std::sync::Arc<adapters::outbound::OutboundConfig>,
     /// The callers of tokens seen lately, while `serve` listens for credential changes.
     pub callers: callers::KnownCallers,
+    /// Above this many minor units a refund awaits a second person's approval (ADR 0024).
+    pub refund_approval_above_minor: i64,
 }
 
 impl AppState {
@@ -95,6 +97,7 @@ impl AppState {
             running_keys: std::sync::Arc::default(),
             outbound: std::sync::Arc::default(),
             callers: callers::KnownCallers::default(),
+            refund_approval_above_minor: v1::refund_approvals::DEFAULT_APPROVAL_ABOVE_MINOR,
         }
     }
 

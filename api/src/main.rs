@@ -521,6 +521,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(process = %state.process, keys, deliveries, "released the claims held when this process stopped");
     }
     state.outbound = std::sync::Arc::new(config.outbound.clone());
+    state.refund_approval_above_minor = config.refund_approval_above_minor;
     let _workers = api::spawn_workers(&state)
         .await
         .context("while setting up the outbound destinations")?;

@@ -11,6 +11,7 @@ mod customers;
 mod integrations;
 mod orders;
 mod payments;
+pub mod refund_approvals;
 mod reports;
 pub mod schema;
 mod shipments;
@@ -39,6 +40,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::capture))
         .routes(routes!(payments::refund))
         .routes(routes!(payments::void))
+        .routes(routes!(refund_approvals::approve))
+        .routes(routes!(refund_approvals::reject))
+        .routes(routes!(refund_approvals::list))
         .routes(routes!(shipments::list))
         .routes(routes!(shipments::get))
         .routes(routes!(shipments::label))

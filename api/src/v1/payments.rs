@@ -18,7 +18,10 @@ use projections::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{accepted, page_answer, schema, status_filter, Accepted, Paging};
+use super::{
+    accepted, page_answer, refund_approvals, refund_approvals::RefundAccepted, schema,
+    status_filter, Accepted, Paging,
+};
 use crate::{
     auth::{Caller, Permission},
     extract::{CommandContext, JsonBody, MinPosition},
@@ -223,11 +226,14 @@ async fn move_money(
 /// Refunds (part of) a captured payment; never more than captured minus refunded and minus
 /// refunds still asked of the provider. A Stripe payment whose payment intent is known is
 /// refunded at Stripe: the refund is pending (`refund_pending_minor`) until Stripe answers.
-/// Otherwise the refund is recorded at once.
+/// Otherwise the refund is recorded at once. Above `refund_approval_above_minor` (1 000.00 in a
+/// two-decimal currency unless configured) the refund awaits a second person's approval: 202,
+/// `awaiting_approval: true`, and nothing is refunded until `POST
+/// /payments/{id}/refunds/{reference}/approve`.
 #[utoipa::path(post, path = "/payments/{id}/refund", tag = "payments", request_body = AmountRequest,
     params(("id" = String, Path, description = "The payment's id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe"),
         ("If-Match" = Option<String>, Header, description = "Only if the payment is still at this stream version")),
-    responses((status = 200, body = Accepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
+    responses((status = 200, body = RefundAccepted), (status = 202, body = RefundAccepted), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails),
         (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 415, body = ProblemDetails), (status = 422, body = ProblemDetails)),
     security(("bearer" = [])))]
 pub async fn refund(
@@ -236,10 +242,17 @@ pub async fn refund(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<AmountRequest>,
 ) -> Result<Response, Problem> {
-    move_money(&state, &ctx, &id, body, "refund", |reference, amount| {
-        PaymentCommand::RequestRefund { reference, amount }
-    })
-    .await
+    ctx.caller.require(Permission::PaymentsApprove)?;
+    let currency = currency_of(&state, &id).await?;
+    let reference = reference(body.reference, "refund")?;
+    let amount = Money::new(body.amount_minor, currency);
+    let (executed, awaiting) =
+        refund_approvals::refund_or_ask(&state, &ctx.meta, &id, reference.clone(), amount)
+            .await
+            .map_err(amount_problem)?;
+    Ok(refund_approvals::refund_answer(
+        &executed, &id, &reference, awaiting,
+    ))
 }
 
 /// Voids a payment before capture. A Stripe payment whose payment intent is known is canceled

@@ -53,7 +53,66 @@ pub(crate) const PAYMENTS: Table = Table {
     ],
 };
 
-pub(crate) const TABLES: &[&Table] = &[&PAYMENTS];
+/// Refunds that a second person must approve (four-eyes, ADR 0026), one row per refund.
+pub(crate) const REFUND_APPROVALS: Table = Table {
+    name: "payment_refund_approvals",
+    columns: &[
+        col("approval_id", Text),
+        col("payment_id", Text),
+        col("reference", Text),
+        col("order_id", Text),
+        col("status", Text),
+        col("currency", Text),
+        col("amount_minor", Int),
+        col("requested_by", Text),
+        col("requested_at", Time),
+        nullable("decided_by", Text),
+        nullable("decided_at", Time),
+        nullable("rejection_reason", Text),
+        col("last_position", Int),
+    ],
+    key: &["approval_id"],
+    indexes: &[
+        ("requested_at", "requested_at DESC, approval_id DESC"),
+        ("status", "status, requested_at DESC"),
+        ("payment", "payment_id"),
+    ],
+};
+
+pub(crate) const TABLES: &[&Table] = &[&PAYMENTS, &REFUND_APPROVALS];
+
+/// A row of `payment_refund_approvals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RefundApprovalRow {
+    /// `{payment_id}/{reference}`.
+    pub approval_id: String,
+    /// The payment to refund.
+    pub payment_id: String,
+    /// The refund's reference (its approval and rejection name it).
+    pub reference: String,
+    /// The order.
+    pub order_id: String,
+    /// `awaiting`, `approved` or `rejected`.
+    pub status: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// How much, in minor units.
+    pub amount_minor: i64,
+    /// Who asked (`user:ana`).
+    pub requested_by: String,
+    /// When.
+    #[serde(with = "crate::table::time")]
+    pub requested_at: DateTime<Utc>,
+    /// Who approved or rejected it.
+    pub decided_by: Option<String>,
+    /// When.
+    #[serde(with = "crate::table::optional_time")]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why it was rejected.
+    pub rejection_reason: Option<String>,
+    /// The log position this row reflects.
+    pub last_position: i64,
+}
 
 /// A row of `payments`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -160,12 +219,51 @@ fn row_of(fold: &Fold<Option<PaymentState>>) -> Option<PaymentRow> {
     })
 }
 
-/// Each payment the batch touched, folded and written in one statement.
+/// The refund approvals of the payment folded in `fold`.
+fn approvals_of(fold: &Fold<Option<PaymentState>>) -> Vec<RefundApprovalRow> {
+    let Some(payment) = &fold.state else {
+        return Vec::new();
+    };
+    payment
+        .refund_approvals
+        .iter()
+        .map(|(reference, approval)| {
+            let decision = approval.decision.as_ref();
+            RefundApprovalRow {
+                approval_id: format!("{}/{}", payment.payment_id, reference.as_str()),
+                payment_id: payment.payment_id.to_string(),
+                reference: reference.as_str().to_owned(),
+                order_id: payment.order_id.to_string(),
+                status: match decision {
+                    None => "awaiting",
+                    Some(d) if d.approved => "approved",
+                    Some(_) => "rejected",
+                }
+                .to_owned(),
+                currency: approval.amount.currency.as_str().to_owned(),
+                amount_minor: approval.amount.amount_minor,
+                requested_by: approval.requested_by.as_str().to_owned(),
+                requested_at: approval.requested_at,
+                decided_by: decision.map(|d| d.by.as_str().to_owned()),
+                decided_at: decision.map(|d| d.at),
+                rejection_reason: decision
+                    .and_then(|d| d.reason.as_ref())
+                    .map(|r| r.as_str().to_owned()),
+                last_position: fold.position,
+            }
+        })
+        .collect()
+}
+
+/// Each payment the batch touched, folded and written in one statement, with its refund
+/// approvals in another.
 pub(crate) async fn writes(batch: &Batch<'_>) -> Result<Writes, HandlerError> {
     let folds = batch.folds.of().of(batch, PAYMENT, step).await?;
     let payments: Vec<PaymentRow> = folds.iter().filter_map(row_of).collect();
+    let approvals: Vec<RefundApprovalRow> = folds.iter().flat_map(approvals_of).collect();
     let mut writes = Writes::default();
     writes.upsert(batch, &PAYMENTS, &payments)?;
+    writes.upsert(batch, &REFUND_APPROVALS, &approvals)?;
     Ok(writes)
 }
 
@@ -212,6 +310,32 @@ pub async fn list_payments(
         .equal("charge_id", filter.charge_id.as_ref())
         .since("requested_at", filter.requested_from)
         .before("requested_at", filter.requested_to)
+        .page(log, cursor, limit)
+        .await
+}
+
+/// Filters of the refund approvals; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RefundApprovalFilter {
+    /// `awaiting`, `approved` or `rejected`.
+    pub status: Option<String>,
+    /// The payment.
+    pub payment_id: Option<String>,
+    /// The order.
+    pub order_id: Option<String>,
+}
+
+/// A page of at most `limit` (1 to 200) refund approvals matching `filter`, newest first.
+pub async fn list_refund_approvals(
+    log: &EventLog,
+    filter: &RefundApprovalFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<RefundApprovalRow>, QueryError> {
+    List::new(&REFUND_APPROVALS, "requested_at", "approval_id")
+        .equal("status", filter.status.as_ref())
+        .equal("payment_id", filter.payment_id.as_ref())
+        .equal("order_id", filter.order_id.as_ref())
         .page(log, cursor, limit)
         .await
 }

@@ -88,6 +88,16 @@ impl App {
         options: eventlog::SubscriptionOptions,
         outbound: adapters::outbound::OutboundConfig,
     ) -> Self {
+        Self::start_configured(db, options, outbound, |_| {}).await
+    }
+
+    /// As [`App::start_sending`], with the rest of its state as `configure` leaves it.
+    pub async fn start_configured(
+        db: TestDatabase,
+        options: eventlog::SubscriptionOptions,
+        outbound: adapters::outbound::OutboundConfig,
+        configure: impl FnOnce(&mut api::AppState),
+    ) -> Self {
         let log = db.log().await;
         projections::create_tables(&log).await.unwrap();
         let secrets: adapters::inbound::WebhookSecrets = serde_json::from_value(
@@ -103,6 +113,7 @@ impl App {
         state.consistency_wait = Duration::from_secs(25);
         state.process_options = options;
         state.outbound = std::sync::Arc::new(outbound);
+        configure(&mut state);
         let workers = api::spawn_workers(&state).await.unwrap();
         let mut tokens = Vec::new();
         for role in Role::ALL {
