@@ -1,5 +1,5 @@
 //! Four-eyes refunds: a refund above the configured amount is asked for by one person and
-//! goes on only once a second person approves it (ADR 0024). Whether a refund needs approval
+//! goes on only once a second person approves it (ADR 0026). Whether a refund needs approval
 //! is the caller's decision (the amount is configuration); the payment decides who may
 //! approve, and that each refund is approved or rejected once.
 
