@@ -258,10 +258,10 @@ async fn a_stored_event_cannot_be_rewritten_with_replace_and_the_audit_api_serve
     for forgery in [
         "REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, sequence, \
          event_type, event_version, json_set(payload, '$.external_reference', 'FORGED'), \
-         metadata, recorded_at FROM events WHERE position = 1",
+         metadata, recorded_at, chain_hash FROM events WHERE position = 1",
         "INSERT OR REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, \
          sequence, event_type, event_version, json_set(payload, '$.external_reference', \
-         'FORGED'), metadata, recorded_at FROM events WHERE position = 1",
+         'FORGED'), metadata, recorded_at, chain_hash FROM events WHERE position = 1",
     ] {
         let error = sqlx::query(forgery)
             .execute(&mut connection)

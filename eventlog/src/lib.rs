@@ -4,8 +4,10 @@
 
 mod audit;
 pub mod backoff;
+pub mod chain;
 mod error;
 mod group_commit;
+pub mod integrity;
 mod model;
 mod postgres;
 mod redact;

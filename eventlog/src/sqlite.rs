@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::{
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
+    integrity,
     model::{Append, Appended, Metadata, RecordedEvent, StreamId},
     sqlite_file::DatabaseFile,
     ConnectOptions, WriteHealth,
@@ -35,7 +36,7 @@ const EVENT_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, s
 /// The writer's commits wait for the disk, but for a transaction of derived rows.
 const DURABLE: &str = "PRAGMA synchronous = FULL";
 
-/// SQLite allows 32766 bound parameters per statement; an event takes 9.
+/// SQLite allows 32766 bound parameters per statement; an event takes 11.
 const EVENTS_PER_INSERT: usize = 1000;
 
 /// The event log on SQLite.
@@ -223,8 +224,9 @@ impl SqliteLog {
             .await
             .context("opening a savepoint")?;
         let mut outcomes = Vec::with_capacity(appends.len());
+        let mut head = chain_head(tx).await?;
         for append in appends {
-            let outcome = append_one(tx, append).await;
+            let outcome = append_one(tx, append, &mut head).await;
             let stop = !matches!(&outcome, Ok(appended) if !appended.replayed);
             outcomes.push(outcome);
             if stop {
@@ -403,10 +405,11 @@ impl SqliteBatchWriter {
             .await
             .context("beginning a write transaction")?;
         let mut outcomes = Vec::with_capacity(appends.len());
+        let mut head = chain_head(&mut tx).await?;
         for append in appends {
             // These refusals come before the append writes anything, so the others may commit;
             // any other failure rolls the batch back and group commit retries one by one.
-            match append_one(&mut tx, append).await {
+            match append_one(&mut tx, append, &mut head).await {
                 outcome @ (Ok(_)
                 | Err(
                     AppendError::WrongExpectedVersion { .. } | AppendError::DuplicateKey { .. },
@@ -419,7 +422,36 @@ impl SqliteBatchWriter {
     }
 }
 
-async fn append_one(conn: &mut SqliteConnection, append: &Append) -> Result<Appended, AppendError> {
+/// The last event's position and link in the hash chain (nothing yet: 0 and the genesis link;
+/// an event from before the chain: its position and the genesis link, where the chain starts).
+#[derive(Debug, Clone, Copy)]
+struct ChainHead {
+    position: i64,
+    link: integrity::Hash,
+}
+
+async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead, AppendError> {
+    let last: Option<(i64, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .context("reading the head of the hash chain")?;
+    let (position, link) = last.unwrap_or((0, None));
+    let link = match link {
+        None => integrity::GENESIS,
+        Some(bytes) => bytes.try_into().map_err(|_| StorageError::Corrupt {
+            position,
+            reason: "its chain_hash is not 32 bytes".to_owned(),
+        })?,
+    };
+    Ok(ChainHead { position, link })
+}
+
+async fn append_one(
+    conn: &mut SqliteConnection,
+    append: &Append,
+    head: &mut ChainHead,
+) -> Result<Appended, AppendError> {
     if let Some(key) = &append.idempotency_key {
         if let Some(replayed) = replay(conn, key, append).await? {
             return Ok(replayed);
@@ -468,36 +500,55 @@ async fn append_one(conn: &mut SqliteConnection, append: &Append) -> Result<Appe
         let offset =
             actual + 1 + i64::try_from(chunk_index * EVENTS_PER_INSERT).unwrap_or(i64::MAX);
         let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (event_id, aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata, recorded_at) ",
+            "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
+             event_type, event_version, payload, metadata, recorded_at, chain_hash) ",
         );
-        let mut sequence = offset;
-        insert.push_values(chunk, |mut row, event| {
-            row.push_bind(event.event_id.to_string())
-                .push_bind(&append.stream.aggregate_type)
-                .push_bind(&append.stream.aggregate_id)
-                .push_bind(sequence)
-                .push_bind(&event.event_type)
-                .push_bind(event.event_version)
-                .push_bind(event.payload.to_string())
-                .push_bind(serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()))
-                .push_bind(&recorded_text);
-            sequence += 1;
-        });
-        insert.push(" RETURNING position, sequence");
-        let rows = insert
+        // Positions are given here, under the single writer, so that each event's link can
+        // name its own.
+        let micros = integrity::micros(recorded_at);
+        let rows: Vec<(i64, i64, String, integrity::Hash)> = chunk
+            .iter()
+            .zip(offset..)
+            .map(|(event, sequence)| {
+                let metadata = serde_json::to_value(&event.metadata).unwrap_or_default();
+                let content = integrity::Content {
+                    event_id: event.event_id,
+                    stream_type: &append.stream.aggregate_type,
+                    stream_id: &append.stream.aggregate_id,
+                    event_type: &event.event_type,
+                    event_version: event.event_version,
+                    payload: &event.payload,
+                    metadata: &metadata,
+                }
+                .hash();
+                let position = head.position + 1;
+                let link = integrity::link(&head.link, position, sequence, micros, &content);
+                *head = ChainHead { position, link };
+                (position, sequence, metadata.to_string(), link)
+            })
+            .collect();
+        insert.push_values(
+            chunk.iter().zip(&rows),
+            |mut row, (event, (position, sequence, metadata, link))| {
+                row.push_bind(*position)
+                    .push_bind(event.event_id.to_string())
+                    .push_bind(&append.stream.aggregate_type)
+                    .push_bind(&append.stream.aggregate_id)
+                    .push_bind(*sequence)
+                    .push_bind(&event.event_type)
+                    .push_bind(event.event_version)
+                    .push_bind(event.payload.to_string())
+                    .push_bind(metadata.as_str())
+                    .push_bind(&recorded_text)
+                    .push_bind(link.as_slice());
+            },
+        );
+        insert
             .build()
-            .fetch_all(&mut *conn)
+            .execute(&mut *conn)
             .await
             .map_err(classify_append_error)?;
-        let mut positions: Vec<(i64, i64)> = rows
-            .iter()
-            .map(|row| Ok((row.try_get("sequence")?, row.try_get("position")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .context("reading appended positions")?;
-        // RETURNING rows come in no promised order.
-        positions.sort_unstable();
-        for ((sequence, position), event) in positions.into_iter().zip(chunk) {
+        for (event, (position, sequence, _, _)) in chunk.iter().zip(rows) {
             recorded.push(RecordedEvent {
                 position,
                 event_id: event.event_id,

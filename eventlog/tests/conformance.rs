@@ -256,16 +256,16 @@ async fn update_delete_and_truncate_of_events_are_refused_by_the_database(
             "DELETE FROM event_idempotency_keys",
             // REPLACE deletes what it collides with without firing DELETE triggers.
             "REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, \
-             sequence, 'Forged', event_version, payload, metadata, recorded_at \
+             sequence, 'Forged', event_version, payload, metadata, recorded_at, chain_hash \
              FROM events WHERE position = 1",
             "INSERT OR REPLACE INTO events SELECT position, 'forged-id', aggregate_type, \
-             aggregate_id, sequence, 'Forged', event_version, payload, metadata, recorded_at \
+             aggregate_id, sequence, 'Forged', event_version, payload, metadata, recorded_at, chain_hash \
              FROM events WHERE position = 1",
             "INSERT OR REPLACE INTO events SELECT NULL, event_id, aggregate_type, \
              aggregate_id, sequence + 100, 'Forged', event_version, payload, metadata, \
-             recorded_at FROM events WHERE position = 1",
+             recorded_at, chain_hash FROM events WHERE position = 1",
             "INSERT INTO events SELECT position, event_id, aggregate_type, aggregate_id, \
-             sequence, 'Forged', event_version, payload, metadata, recorded_at \
+             sequence, 'Forged', event_version, payload, metadata, recorded_at, chain_hash \
              FROM events WHERE position = 1 ON CONFLICT DO UPDATE SET event_type = 'Forged'",
             "REPLACE INTO event_idempotency_keys SELECT idempotency_key, aggregate_type, \
              'elsewhere', first_sequence, last_sequence, recorded_at FROM event_idempotency_keys",
