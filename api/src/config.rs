@@ -36,7 +36,7 @@ pub struct Config {
     /// Attempts at a failing process step before it is parked for a person (ADR 0010).
     pub step_attempts: i32,
     /// Above this many minor units of its currency a refund asked through the API or the
-    /// console awaits a second person's approval (ADR 0024).
+    /// console awaits a second person's approval (ADR 0026).
     pub refund_approval_above_minor: i64,
     /// Webhook signing secrets per source (`[webhooks]` in the file, or
     /// `BACKOFFICE_WEBHOOKS__STRIPE` …); a source without one answers 503.

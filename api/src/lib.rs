@@ -73,7 +73,7 @@ pub struct AppState {
     pub outbound: std::sync::Arc<adapters::outbound::OutboundConfig>,
     /// The callers of tokens seen lately, while `serve` listens for credential changes.
     pub callers: callers::KnownCallers,
-    /// Above this many minor units a refund awaits a second person's approval (ADR 0024).
+    /// Above this many minor units a refund awaits a second person's approval (ADR 0026).
     pub refund_approval_above_minor: i64,
 }
 

@@ -1,4 +1,7 @@
-//! The `backoffice` binary: `serve` runs the service, `migrate` applies migrations.
+//! The `backoffice` binary: `serve` runs the service, `migrate` applies migrations, `demo`
+//! runs it on a fresh database with simulated partners.
+
+mod demo;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -28,6 +31,18 @@ struct Cli {
 enum Command {
     /// Applies migrations and serves HTTP (on SQLite under ./data/ when nothing is configured).
     Serve,
+    /// Serves a demo on a new SQLite file: demo users of every role, and simulated partners
+    /// (Stripe, EasyPost, ERP, CRM, SMS, e-mail) sending signed webhooks and answering the
+    /// service's calls, so that orders keep flowing through every state. Needs no
+    /// configuration (and reads none); prints the console's address and the sign-ins.
+    Demo {
+        /// Where the service listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The new SQLite file (default: ./data/demo-<date and time>.sqlite); it must not exist.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Applies the database migrations and exits.
     Migrate,
     /// Projections and process managers.
@@ -172,6 +187,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo { listen, data } = cli.command {
+        // The demo reads no configuration: it makes its own (ADR 0024).
+        let _traces = demo::init_logs();
+        return demo::run(demo::Options { listen, data }, shutdown()).await;
+    }
     let config = Config::load(&cli.config)?;
     // Spans are exported by the service only; a command-line call logs.
     let otlp = match cli.command {
@@ -181,6 +201,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _telemetry = api::telemetry::init(config.log_format, otlp)?;
     match cli.command {
         Command::Serve => serve(config).await,
+        // Run above, before any configuration is read.
+        Command::Demo { .. } => Ok(()),
         Command::Migrate => {
             let log = connect(&config).await?;
             if !log.can_migrate().await? {

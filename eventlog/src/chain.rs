@@ -35,6 +35,21 @@ pub struct ChainChecked {
     pub head: Option<(i64, Hash)>,
 }
 
+/// An event as read, before its content is hashed.
+struct Raw {
+    position: i64,
+    event_id: String,
+    stream_type: String,
+    stream_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: i32,
+    payload: String,
+    metadata: String,
+    recorded_at: String,
+    link: Option<Vec<u8>>,
+}
+
 /// An event as stored, with what its link covers.
 struct Stored {
     position: i64,
@@ -45,43 +60,62 @@ struct Stored {
 }
 
 /// Checks the whole chain of `log`: `Ok(Err(break))` names the first event where it breaks.
+///
+/// One task reads pages while the pages before are hashed, each split over the cores; only
+/// the links, cheap, are computed in order.
 pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, StorageError> {
     let EventLog::Sqlite(sqlite) = log else {
         return Err(StorageError::Unsupported(
             "the hash chain is kept on SQLite only so far",
         ));
     };
+    let readers = sqlite.readers().clone();
+    let (pages, mut received) = tokio::sync::mpsc::channel::<Result<Vec<Raw>, StorageError>>(2);
+    let reader = tokio::spawn(async move {
+        let mut after = 0_i64;
+        loop {
+            let page = read_page(&readers, after).await;
+            let next = match &page {
+                Ok(rows) => rows.last().map(|last| last.position),
+                Err(_) => None,
+            };
+            if pages.send(page).await.is_err() {
+                return;
+            }
+            match next {
+                Some(position) => after = position,
+                None => return,
+            }
+        }
+    });
     let mut checked = ChainChecked {
         events: 0,
         before_chain: 0,
         head: None,
     };
     let mut previous: Option<Hash> = None;
-    let mut after = 0_i64;
-    loop {
-        let rows = sqlx::query(
-            "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, metadata, recorded_at, chain_hash FROM events \
-             WHERE position > ? ORDER BY position LIMIT ?",
-        )
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(sqlite.readers())
-        .await
-        .context("reading events to check the chain")?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get("position").context("reading an event")?;
-        for row in &rows {
-            let event = match stored(row) {
+    while let Some(page) = received.recv().await {
+        let page = page?;
+        if page.is_empty() {
+            break;
+        }
+        let hashed = tokio::task::spawn_blocking(move || hash_page(page))
+            .await
+            .map_err(|_| StorageError::Unsupported("hashing a page of events panicked"))?;
+        for event in hashed {
+            let event = match event {
                 Ok(event) => event,
-                Err(ChainBreakOr::Storage(error)) => return Err(error),
-                Err(ChainBreakOr::Break(broken)) => return Ok(Err(broken)),
+                Err(broken) => {
+                    reader.abort();
+                    return Ok(Err(broken));
+                }
             };
             let Some(link) = event.link else {
                 if previous.is_none() {
                     checked.before_chain += 1;
                     continue;
                 }
+                reader.abort();
                 return Ok(Err(ChainBreak {
                     position: event.position,
                     reason: "it has no link: it was not written by the log's append".to_owned(),
@@ -96,6 +130,7 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
                 &event.content,
             );
             if link.as_slice() != expected.as_slice() {
+                reader.abort();
                 return Ok(Err(ChainBreak {
                     position: event.position,
                     reason: format!(
@@ -115,54 +150,90 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
     Ok(Ok(checked))
 }
 
-enum ChainBreakOr {
-    Storage(StorageError),
-    Break(ChainBreak),
+async fn read_page(readers: &sqlx::SqlitePool, after: i64) -> Result<Vec<Raw>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata, recorded_at, chain_hash FROM events \
+         WHERE position > ? ORDER BY position LIMIT ?",
+    )
+    .bind(after)
+    .bind(PAGE)
+    .fetch_all(readers)
+    .await
+    .context("reading events to check the chain")?;
+    rows.iter()
+        .map(|row| {
+            Ok(Raw {
+                position: row.try_get("position")?,
+                event_id: row.try_get("event_id")?,
+                stream_type: row.try_get("aggregate_type")?,
+                stream_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+                metadata: row.try_get("metadata")?,
+                recorded_at: row.try_get("recorded_at")?,
+                link: row.try_get("chain_hash")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .context("reading an event")
 }
 
-impl From<StorageError> for ChainBreakOr {
-    fn from(error: StorageError) -> Self {
-        Self::Storage(error)
-    }
+/// Each event of `page` with its content hashed, on as many threads as there are cores.
+fn hash_page(page: Vec<Raw>) -> Vec<Result<Stored, ChainBreak>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let size = page.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = page
+            .chunks(size)
+            .map(|part| scope.spawn(move || part.iter().map(stored).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
-fn stored(row: &sqlx::sqlite::SqliteRow) -> Result<Stored, ChainBreakOr> {
-    let get = |column: &str| -> Result<String, StorageError> {
-        row.try_get(column).context("reading an event")
+fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
+    let broken = |reason: String| ChainBreak {
+        position: raw.position,
+        reason,
     };
-    let position: i64 = row.try_get("position").context("reading an event")?;
-    let broken = |reason: String| ChainBreakOr::Break(ChainBreak { position, reason });
-    let json = |column: &str| -> Result<serde_json::Value, ChainBreakOr> {
-        serde_json::from_str(&get(column)?)
-            .map_err(|e| broken(format!("its {column} is not JSON: {e}")))
+    let json = |text: &str, column: &str| -> Result<serde_json::Value, ChainBreak> {
+        serde_json::from_str(text).map_err(|e| broken(format!("its {column} is not JSON: {e}")))
     };
-    let (payload, metadata) = (json("payload")?, json("metadata")?);
-    let event_id = get("event_id")?
+    let (payload, metadata) = (
+        json(&raw.payload, "payload")?,
+        json(&raw.metadata, "metadata")?,
+    );
+    let event_id = raw
+        .event_id
         .parse()
         .map_err(|_| broken("its event_id is not a UUID".to_owned()))?;
-    let recorded_at = DateTime::parse_from_rfc3339(&get("recorded_at")?)
+    let recorded_at = DateTime::parse_from_rfc3339(&raw.recorded_at)
         .map_err(|_| broken("its recorded_at is not a time".to_owned()))?;
-    let (stream_type, stream_id, event_type) = (
-        get("aggregate_type")?,
-        get("aggregate_id")?,
-        get("event_type")?,
-    );
     let content = integrity::Content {
         event_id,
-        stream_type: &stream_type,
-        stream_id: &stream_id,
-        event_type: &event_type,
-        event_version: row.try_get("event_version").context("reading an event")?,
+        stream_type: &raw.stream_type,
+        stream_id: &raw.stream_id,
+        event_type: &raw.event_type,
+        event_version: raw.event_version,
         payload: &payload,
         metadata: &metadata,
     }
     .hash();
     Ok(Stored {
-        position,
-        sequence: row.try_get("sequence").context("reading an event")?,
+        position: raw.position,
+        sequence: raw.sequence,
         recorded_at: integrity::micros(recorded_at.to_utc()),
         content,
-        link: row.try_get("chain_hash").context("reading an event")?,
+        link: raw.link.clone(),
     })
 }
 

@@ -13,8 +13,8 @@ use std::{
 use commands::{CommandHandler, CommandMeta};
 use domain::{
     order::{Order, OrderCommand, OrderLine, PlaceOrder},
-    Address, CountryCode, Currency, CustomerId, Money, NonEmptyText, OrderId, PaymentId, Quantity,
-    Sku,
+    Address, CountryCode, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId,
+    PaymentId, Quantity, Sku,
 };
 use eventlog::{
     testing::TestDatabase, EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
@@ -74,6 +74,7 @@ async fn project(log: &EventLog) {
 eventlog::on_both_backends!(
     an_order_row_shows_statuses_totals_and_line_quantities,
     the_list_filters_and_pages_newest_first_without_gaps_or_repeats,
+    the_list_finds_an_order_by_its_external_reference_exactly,
     a_read_waits_for_its_write_or_says_it_timed_out,
     stopping_the_projection_mid_run_leaves_the_same_tables_as_an_uninterrupted_run,
 );
@@ -91,6 +92,16 @@ fn id(kind: u128, n: u128) -> uuid::Uuid {
 }
 
 async fn place(handler: &CommandHandler, n: u128, customer: u128) -> (OrderId, Option<i64>) {
+    place_from(handler, n, customer, None).await
+}
+
+/// Order `n` of `customer`, sent by another system under `reference`.
+async fn place_from(
+    handler: &CommandHandler,
+    n: u128,
+    customer: u128,
+    reference: Option<&str>,
+) -> (OrderId, Option<i64>) {
     let order = OrderId::from(id(1, n));
     let command = OrderCommand::PlaceOrder(PlaceOrder {
         order_id: order,
@@ -118,7 +129,7 @@ async fn place(handler: &CommandHandler, n: u128, customer: u128) -> (OrderId, O
             city: text("Berlin"),
             country: CountryCode::parse("DE").unwrap(),
         },
-        external_reference: None,
+        external_reference: reference.map(|r| ExternalRef::parse(r).unwrap()),
     });
     let executed = handler
         .execute::<Order>(&order.to_string(), command, &CommandMeta::default())
@@ -275,6 +286,55 @@ async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats(
         list_orders(&log, &OrderFilter::default(), Some("garbage"), 3).await,
         Err(QueryError::InvalidCursor)
     ));
+}
+
+async fn the_list_finds_an_order_by_its_external_reference_exactly(
+    _db: &TestDatabase,
+    log: EventLog,
+) {
+    let log = support::with_tables(log).await;
+    let handler = CommandHandler::new(log.clone());
+    let (shop_1, _) = place_from(&handler, 1, 1, Some("SHOP-1")).await;
+    place_from(&handler, 2, 1, Some("SHOP-10")).await;
+    place_from(&handler, 3, 2, None).await;
+    let cancel = OrderCommand::CancelOrder {
+        reason: text("duplicate"),
+    };
+    handler
+        .execute::<Order>(&shop_1.to_string(), cancel, &CommandMeta::default())
+        .await
+        .unwrap();
+    project(&log).await;
+
+    let found = |reference: &str, status: Option<&str>| {
+        let filter = OrderFilter {
+            external_reference: Some(reference.to_owned()),
+            status: status.map(str::to_owned),
+            ..OrderFilter::default()
+        };
+        let log = log.clone();
+        async move {
+            list_orders(&log, &filter, None, 50)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|o| o.order_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("SHOP-1", None).await,
+        [shop_1.to_string()],
+        "not SHOP-10"
+    );
+    assert_eq!(
+        found("SHOP-1", Some("cancelled")).await,
+        [shop_1.to_string()]
+    );
+    assert!(found("SHOP-1", Some("placed")).await.is_empty());
+    assert!(found("shop-1", None).await.is_empty(), "exactly as sent");
+    assert!(found("SHOP", None).await.is_empty(), "not a prefix search");
 }
 
 async fn a_read_waits_for_its_write_or_says_it_timed_out(_db: &TestDatabase, log: EventLog) {

@@ -5,11 +5,19 @@
 //! Built so far: sign-in with lockout, sign-out, and the dashboard (today's orders and revenue,
 //! open attention items).
 
+mod attention;
+mod audit;
+mod deliveries;
+mod orders;
 mod own_password;
 mod page;
 pub mod password;
+mod payments;
+mod projection_status;
 mod reset;
 pub mod session;
+mod shipments;
+mod users;
 
 use std::net::IpAddr;
 
@@ -48,6 +56,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/reset/{token}", get(reset::page).post(reset::set))
         .route("/console/console.css", get(stylesheet))
+        .merge(attention::routes())
+        .merge(audit::routes())
+        .merge(deliveries::routes())
+        .merge(projection_status::routes())
+        .merge(users::routes())
+        .merge(orders::routes())
+        .merge(payments::routes())
+        .merge(shipments::routes())
         .layer(middleware::from_fn(page::headers))
 }
 

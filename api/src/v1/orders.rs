@@ -149,6 +149,8 @@ pub struct OrderQuery {
     pub placed_from: Option<chrono::DateTime<chrono::Utc>>,
     /// Placed before (RFC 3339).
     pub placed_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The id in the system that sent it, exactly as sent.
+    pub external_reference: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 200 (default 50).
@@ -308,6 +310,7 @@ pub async fn list(
         customer_id: query.customer_id,
         placed_from: query.placed_from,
         placed_to: query.placed_to,
+        external_reference: query.external_reference,
     };
     let paging = Paging {
         cursor: query.cursor,

@@ -39,6 +39,7 @@ pub(crate) const ORDERS: Table = Table {
         ("placed_at", "placed_at DESC, order_id DESC"),
         ("customer", "customer_id, placed_at DESC"),
         ("status", "status, placed_at DESC"),
+        ("external_reference", "external_reference"),
     ],
 };
 
@@ -121,6 +122,8 @@ pub struct OrderFilter {
     pub placed_from: Option<DateTime<Utc>>,
     /// Placed before.
     pub placed_to: Option<DateTime<Utc>>,
+    /// The id in the system that sent it (exactly).
+    pub external_reference: Option<String>,
 }
 
 /// The order `order_id` with its lines, if the projection has it.
@@ -147,6 +150,7 @@ pub async fn list_orders(
         .equal("payment_status", filter.payment_status.as_ref())
         .equal("fulfillment_status", filter.fulfillment_status.as_ref())
         .equal("customer_id", filter.customer_id.as_ref())
+        .equal("external_reference", filter.external_reference.as_ref())
         .since("placed_at", filter.placed_from)
         .before("placed_at", filter.placed_to)
         .page(log, cursor, limit)
