@@ -224,7 +224,10 @@ async fn on_a_full_disk_sqlite_appends_fail_as_unavailable_and_pass_again_once_s
     // Readiness remembers the failure for a few seconds after the last one (WriteHealth).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while let Err(error) = log.check_writable().await {
-        assert!(std::time::Instant::now() < deadline, "still failing: {error}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still failing: {error}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
