@@ -196,3 +196,122 @@ async fn a_refund_above_the_amount_waits_for_a_second_person(app: App) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["field"], "status", "{problem}");
 }
+
+/// The CSRF token and one-time key of the page's form with `action`.
+fn form_of(body: &str, action: &str) -> (String, String) {
+    let at = body
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form {action} in {body}"));
+    let form = &body[at..body[at..].find("</form>").unwrap() + at];
+    let value = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        form.find(&marker).map_or(String::new(), |at| {
+            let start = at + marker.len();
+            form[start..start + form[start..].find('"').unwrap()].to_owned()
+        })
+    };
+    (value("csrf"), value("key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_the_console_one_person_asks_and_another_approves() {
+    use support::console::{user_with_password, Browser, PASSWORD};
+
+    let app = app(TestDatabase::postgres().await).await;
+    let (_, payment) = app.paid_order("ch_console_four_eyes").await;
+    user_with_password(&app, "fin", Role::Finance).await;
+    user_with_password(&app, "bo", Role::Finance).await;
+    let page = format!("/console/payments/{payment}");
+
+    // fin asks for 15.00: above 10.00, it awaits approval; fin cannot approve it.
+    let mut fin = Browser::new(&app);
+    fin.sign_in("fin", PASSWORD).await;
+    let shown = fin.get(&page).await;
+    assert!(
+        shown.body.contains("A refund above 10.00 EUR"),
+        "{}",
+        shown.body
+    );
+    let (csrf, key) = form_of(&shown.body, &format!("/console/payments/{payment}/refund"));
+    let asked = fin
+        .post(
+            &format!("/console/payments/{payment}/refund"),
+            &[
+                ("csrf", &csrf),
+                ("key", &key),
+                ("amount", "15.00"),
+                ("reference", "<b>big</b>"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    assert!(
+        asked.location().contains("done=refund_awaits"),
+        "{}",
+        asked.location()
+    );
+    let shown = fin.get(asked.location()).await;
+    assert!(shown.body.contains("awaits approval"), "{}", shown.body);
+    assert!(
+        shown.body.contains("&#60;b&#62;big&#60;/b&#62;"),
+        "escaped reference: {}",
+        shown.body
+    );
+    assert!(!shown.body.contains("<b>big</b>"));
+    assert!(
+        !shown.body.contains("Approve refund"),
+        "the requester sees no approval"
+    );
+    assert!(shown.body.contains("Withdraw refund"));
+    // Posting the approval anyway is refused by the domain, and nothing is refunded.
+    let approve = format!("/console/payments/{payment}/refunds/%3Cb%3Ebig%3C%2Fb%3E/approve");
+    let refused = fin
+        .post(
+            &approve,
+            &[("csrf", &session_csrf(&shown.body)), ("key", "k1")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("someone other than who asked"),
+        "{}",
+        refused.body
+    );
+
+    // The attention page lists it for whoever sees payments.
+    let attention = fin.get("/console/attention").await;
+    assert!(
+        attention.body.contains("Refunds awaiting approval"),
+        "{}",
+        attention.body
+    );
+    assert!(attention.body.contains("15.00 EUR"));
+
+    // bo, a second person, approves it: a forged post first does nothing.
+    let mut bo = Browser::new(&app);
+    bo.sign_in("bo", PASSWORD).await;
+    let shown = bo.get(&page).await;
+    assert!(shown.body.contains("Approve refund"), "{}", shown.body);
+    let forged = bo.post(&approve, &[("csrf", "guess"), ("key", "k2")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let (csrf, key) = form_of(&shown.body, &approve);
+    let approved = bo.post(&approve, &[("csrf", &csrf), ("key", &key)]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let paid = app
+        .eventually(&format!("/api/v1/payments/{payment}"), |p| {
+            p["refunded_minor"] == 1500
+        })
+        .await;
+    assert_eq!(paid["status"], "partially_refunded");
+    let shown = bo.get(&page).await;
+    assert!(
+        shown.body.contains("user:bo, "),
+        "the decider is named: {}",
+        shown.body
+    );
+}
+
+/// The session's CSRF token, as the sign-out form carries it.
+fn session_csrf(body: &str) -> String {
+    form_of(body, "/console/sign-out").0
+}

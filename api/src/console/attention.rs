@@ -14,13 +14,10 @@ use axum::{
     routing::{get, post},
     Extension, Form, Router,
 };
-use chrono::{DateTime, Utc};
-use commands::attention::ActionError;
 use domain::{
     attention::{AttentionKind, AttentionStatus},
     AttentionId, NonEmptyText,
 };
-use problem::Problem;
 use projections::{
     attention::{AttentionFilter, AttentionRow},
     ReadModel,
@@ -28,7 +25,11 @@ use projections::{
 use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
-use super::{page, session, session::Session, session::Unavailable};
+use super::{
+    page, session,
+    session::{Session, Unavailable},
+    view::{action_refusal, forbidden, given, query_string, request_id, time},
+};
 use crate::{
     auth::{Grants, Permission},
     AppState,
@@ -41,71 +42,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/attention/{id}", get(item))
         .route("/console/attention/{id}/retry", post(retry))
         .route("/console/attention/{id}/dismiss", post(dismiss))
-}
-
-/// What a page or an action answers to a role without `permission`: 403, naming it.
-pub(super) fn forbidden(session: &Session, permission: Permission) -> Response {
-    page::error(
-        StatusCode::FORBIDDEN,
-        &format!(
-            "Your role ({}) does not have the permission {} this needs.",
-            session.role.name(),
-            permission.name()
-        ),
-    )
-}
-
-/// The request's id (`X-Request-Id`), the correlation id of what a form causes.
-pub(super) fn request_id(id: Option<Extension<RequestId>>) -> Option<String> {
-    id.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
-}
-
-/// A time as the console shows it: UTC, to the second.
-pub(super) fn shown(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// A query string of the non-empty `pairs`, `?` first (none if all are empty).
-pub(super) fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    let mut any = false;
-    for (name, value) in pairs {
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
-            query.append_pair(name, value);
-            any = true;
-        }
-    }
-    if any {
-        format!("?{}", query.finish())
-    } else {
-        String::new()
-    }
-}
-
-/// A filter field of a GET form: empty means none.
-pub(super) fn given(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// A command's refusal as a page: its status and the same words as the API's problem
-/// details; a storage failure is the console's 503 page.
-pub(super) fn refusal(problem: Problem) -> Response {
-    let status = problem.status_code();
-    if status.is_server_error() {
-        return Unavailable.into_response();
-    }
-    page::error(status, &format!("{} {}", problem.title, problem.detail))
-}
-
-/// The refusal of an item's action, as `POST /api/v1/attention/{id}/…` words it.
-pub(super) fn action_refusal(error: ActionError) -> Response {
-    match error {
-        ActionError::Refused(error) => refusal(error.into()),
-        ActionError::StepGone(why) => page::error(
-            StatusCode::CONFLICT,
-            &format!("The item's step cannot be taken again: {why}"),
-        ),
-    }
 }
 
 /// An item as listed.
@@ -130,6 +66,44 @@ struct ListPage<'a> {
     items: Vec<Listed>,
     next: Option<String>,
     message: Option<&'a str>,
+    /// Refunds awaiting a second person's approval (ADR 0026), to roles that see payments.
+    approvals: Vec<Awaiting>,
+}
+
+/// A refund awaiting approval, as the attention page lists it.
+struct Awaiting {
+    payment_id: String,
+    reference: String,
+    amount: String,
+    requested_by: String,
+    requested_at: String,
+}
+
+/// The refunds awaiting approval, oldest first, as `GET /api/v1/refund-approvals` lists them.
+async fn awaiting_approval(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<Awaiting>, projections::QueryError> {
+    if !session.role.grants(Permission::PaymentsView) {
+        return Ok(Vec::new());
+    }
+    let filter = projections::payments::RefundApprovalFilter {
+        status: Some("awaiting".to_owned()),
+        ..Default::default()
+    };
+    let page = projections::payments::list_refund_approvals(&state.log, &filter, None, 200).await?;
+    Ok(page
+        .items
+        .into_iter()
+        .rev()
+        .map(|a| Awaiting {
+            amount: super::view::money(a.amount_minor, &a.currency),
+            requested_at: time(&a.requested_at),
+            payment_id: a.payment_id,
+            reference: a.reference,
+            requested_by: a.requested_by,
+        })
+        .collect())
 }
 
 /// The list's filters, as the GET form sends them.
@@ -162,7 +136,12 @@ async fn list(
         .iter()
         .map(AttentionStatus::as_str)
         .collect();
+    let approvals = match awaiting_approval(&state, &session).await {
+        Ok(approvals) => approvals,
+        Err(error) => return super::view::query_failed(error),
+    };
     let mut page = ListPage {
+        approvals,
         me: session.me(),
         kind: kind.as_deref().unwrap_or_default(),
         status: status.as_deref().unwrap_or_default(),
@@ -211,7 +190,7 @@ async fn list(
         .into_iter()
         .map(|row| Listed {
             id: row.attention_id,
-            raised_at: shown(row.raised_at),
+            raised_at: time(&row.raised_at),
             kind: row.kind,
             status: row.status,
             process: row.process,
@@ -332,8 +311,8 @@ async fn item_page(
         });
     let page = ItemPage {
         me: session.me(),
-        raised_at: shown(item.raised_at),
-        updated_at: shown(item.updated_at),
+        raised_at: time(&item.raised_at),
+        updated_at: time(&item.updated_at),
         can_retry: resolve && open,
         can_dismiss: resolve && open,
         item,
@@ -368,7 +347,7 @@ async fn cause_chain(
             .and_then(|id| id.parse().ok());
         let stream = event.stream.to_string();
         chain.push(Link {
-            recorded_at: shown(event.recorded_at),
+            recorded_at: time(&event.recorded_at),
             stream_query: format!(
                 "/console/audit{}",
                 query_string(&[("stream", Some(&stream))])

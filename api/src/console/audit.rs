@@ -16,9 +16,9 @@ use eventlog::{AuditFilter, RecordedEvent, StreamId};
 use serde::Deserialize;
 
 use super::{
-    attention::{forbidden, given, query_string, shown},
     page, session,
     session::{Session, Unavailable},
+    view::{forbidden, given, query_string, time},
 };
 use crate::{
     auth::{Grants, Permission},
@@ -105,7 +105,7 @@ impl From<RecordedEvent> for Row {
         let stream = event.stream.to_string();
         let correlation_id = event.metadata.correlation_id.unwrap_or_default();
         Self {
-            recorded_at: shown(event.recorded_at),
+            recorded_at: time(&event.recorded_at),
             position: event.position,
             stream_link: format!(
                 "/console/audit{}",
@@ -176,7 +176,10 @@ async fn search(
         page.message = Some(message);
         page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
     };
-    let (Ok(from), Ok(to)) = (time(criteria.from.as_deref()), time(criteria.to.as_deref())) else {
+    let (Ok(from), Ok(to)) = (
+        time_given(criteria.from.as_deref()),
+        time_given(criteria.to.as_deref()),
+    ) else {
         return refuse(
             page,
             "Give times as 2025-07-01T09:30 (UTC), 2025-07-01, or RFC 3339.",
@@ -242,7 +245,7 @@ async fn search(
 
 /// A time from the form: RFC 3339, a `datetime-local` value (`2025-07-01T09:30`, UTC) or a
 /// day (its start, UTC); none if not given, an error if not a time.
-fn time(text: Option<&str>) -> Result<Option<DateTime<Utc>>, ()> {
+fn time_given(text: Option<&str>) -> Result<Option<DateTime<Utc>>, ()> {
     let Some(text) = text else {
         return Ok(None);
     };

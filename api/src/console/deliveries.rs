@@ -29,9 +29,9 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    attention::{action_refusal, forbidden, given, query_string, request_id, shown},
     page, session,
     session::{Session, Unavailable},
+    view::{action_refusal, forbidden, given, query_string, request_id, time},
 };
 use crate::{
     auth::{Grants, Permission},
@@ -212,14 +212,14 @@ async fn list(
             .items
             .into_iter()
             .map(|d| Delivery {
-                received_at: shown(d.received_at),
+                received_at: time(&d.received_at),
                 source: d.source.as_str(),
                 event_id: d.event_id,
                 event_type: d.event_type,
                 status: d.status.as_str(),
                 attempts: d.attempts,
                 failures: d.failures,
-                next_attempt_at: shown(d.next_attempt_at),
+                next_attempt_at: time(&d.next_attempt_at),
                 last_error: d.last_error.unwrap_or_default(),
                 retryable: RETRYABLE.contains(&d.status),
             })
@@ -292,9 +292,9 @@ async fn outbound_status(
                 lane: step.lane,
                 state: step.state.as_str(),
                 attempts: step.attempts,
-                next_attempt_at: shown(step.next_attempt_at),
+                next_attempt_at: time(&step.next_attempt_at),
                 last_error: step.last_error.unwrap_or_default(),
-                set_aside_at: shown(step.set_aside_at),
+                set_aside_at: time(&step.set_aside_at),
                 retryable: can_retry && visible,
                 key: session::token(),
             });
@@ -402,7 +402,7 @@ async fn retry_message(
             StepState::Queued => "it waits behind an earlier message of its lane".to_owned(),
             _ => format!(
                 "it is tried again by itself at {}",
-                shown(step.next_attempt_at)
+                time(&step.next_attempt_at)
             ),
         };
         return page::error(

@@ -1,9 +1,9 @@
 //! The operator console: server-rendered pages under `/console` for people, signed in with a
 //! password into a session (ADR 0023). It reads through the same query layer as the REST API
-//! (`projections`) and changes users only through `api::users`.
-//!
-//! Built so far: sign-in with lockout, sign-out, and the dashboard (today's orders and revenue,
-//! open attention items).
+//! (`projections`) and changes state only through the same command handlers and permissions
+//! (and users only through `api::users`), one module per section: the dashboard here, then
+//! orders, payments, shipments, attention, deliveries, projection status, users and audit;
+//! `view` holds what they share.
 
 mod attention;
 mod audit;
@@ -14,10 +14,12 @@ mod page;
 pub mod password;
 mod payments;
 mod projection_status;
+mod refunds;
 mod reset;
 pub mod session;
 mod shipments;
 mod users;
+mod view;
 
 use std::net::IpAddr;
 

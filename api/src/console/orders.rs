@@ -1,6 +1,6 @@
 //! The console's orders: a list with filters (status, customer, day placed, external reference)
 //! paged like `GET /api/v1/orders`, and an order's page with its lines, payments, shipments
-//! and, for roles that may read the audit trail, its timeline from the log. Cancelling and
+//! and its timeline from the log. Cancelling and
 //! allocating a shipment go through the same commands and permissions as the REST routes.
 //!
 //! What the business pages (orders, payments, shipments) share is at the end of this file.
@@ -14,16 +14,15 @@ use axum::{
         Path, Query, State,
     },
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
     routing::{get, post},
     Extension, Form, Router,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use commands::CommandError;
 use domain::{
     order::{Order, OrderCommand, OrderStatus},
     shipment::ShipmentLine,
-    Code, Currency, Money, NonEmptyText, Quantity, ShipmentId, Sku,
+    Code, NonEmptyText, Quantity, ShipmentId, Sku,
 };
 use eventlog::{RecordedEvent, StreamId};
 use projections::{
@@ -34,12 +33,16 @@ use tower_http::request_id::RequestId;
 
 use super::{
     page,
-    session::{self, Session, Unavailable},
+    session::{self, Session},
+    view::{
+        choices, done, given, list_link, money, page_of, query_failed, refusal, refused_post,
+        request_id, status_named, time, unavailable, unless_granted, words, Choice, Refusal, AGAIN,
+        STALE_PAGE,
+    },
 };
 use crate::{
     auth::{Grants, Permission},
     extract::MinPosition,
-    problem::Problem,
     AppState,
 };
 
@@ -98,7 +101,7 @@ async fn list(
     session: Session,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(refused) = forbidden(&session, Permission::OrdersView) {
+    if let Some(refused) = unless_granted(&session, Permission::OrdersView) {
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -261,7 +264,7 @@ struct OrderPage {
     lines: Vec<LineItem>,
     payments: Vec<PaymentItem>,
     shipments: Vec<ShipmentItem>,
-    timeline: Option<Vec<Happening>>,
+    timeline: Vec<Happening>,
     can_cancel: bool,
     can_allocate: bool,
     cancel_key: String,
@@ -348,7 +351,7 @@ async fn show_order(
     status: StatusCode,
     said: Said,
 ) -> Response {
-    if let Some(refused) = forbidden(session, Permission::OrdersView) {
+    if let Some(refused) = unless_granted(session, Permission::OrdersView) {
         return refused;
     }
     let log = &state.log;
@@ -389,24 +392,21 @@ async fn show_order(
             }
         }
     }
-    let timeline = if role.grants(Permission::AuditView) {
-        let mut streams = vec![StreamId::new(domain::order::AGGREGATE_TYPE, id)];
-        streams.extend(
-            payments
-                .iter()
-                .map(|p| StreamId::new(domain::payment::AGGREGATE_TYPE, &p.payment_id)),
-        );
-        streams.extend(
-            shipments
-                .iter()
-                .map(|s| StreamId::new(domain::shipment::AGGREGATE_TYPE, &s.shipment_id)),
-        );
-        match timeline_of(state, &streams).await {
-            Ok(events) => Some(events),
-            Err(error) => return unavailable(&error),
-        }
-    } else {
-        None
+    // The order's own story is open to whoever may see the order (the audit search is not).
+    let mut streams = vec![StreamId::new(domain::order::AGGREGATE_TYPE, id)];
+    streams.extend(
+        payments
+            .iter()
+            .map(|p| StreamId::new(domain::payment::AGGREGATE_TYPE, &p.payment_id)),
+    );
+    streams.extend(
+        shipments
+            .iter()
+            .map(|s| StreamId::new(domain::shipment::AGGREGATE_TYPE, &s.shipment_id)),
+    );
+    let timeline = match timeline_of(state, &streams).await {
+        Ok(events) => events,
+        Err(error) => return unavailable(&error),
     };
     let open = order.status == <&str>::from(OrderStatus::Placed);
     let lines: Vec<LineItem> = order
@@ -651,179 +651,6 @@ pub(super) async fn timeline_of(
             }
         })
         .collect())
-}
-
-// What the business pages share.
-
-/// What a refused form says to do.
-pub(super) const AGAIN: &str = "Open the page again.";
-
-/// What a list says of a cursor it did not give out.
-pub(super) const STALE_PAGE: &str =
-    "That page of the list is no longer valid: start again from the first page.";
-
-/// An amount as a person reads it (`25.00 EUR`, as the dashboard shows it); a currency the
-/// domain does not know shows its minor units.
-pub(super) fn money(minor: i64, currency: &str) -> String {
-    Currency::parse(currency)
-        .map(|currency| Money::new(minor, currency).shown())
-        .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
-}
-
-/// A time as shown: `2024-05-01 14:03:07 UTC`.
-pub(super) fn time(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// A status's name as shown: `partially_paid` reads `partially paid`.
-pub(super) fn words(name: &str) -> String {
-    name.replace('_', " ")
-}
-
-/// A field of a GET form: empty means not given.
-pub(super) fn given(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// An option of a status filter.
-pub(super) struct Choice {
-    pub value: &'static str,
-    pub label: String,
-    pub selected: bool,
-}
-
-/// The statuses of `S` as the options of a filter, `selected` chosen.
-pub(super) fn choices<S>(selected: Option<&str>) -> Vec<Choice>
-where
-    S: strum::VariantArray + Copy + Into<&'static str>,
-{
-    S::VARIANTS
-        .iter()
-        .map(|&status| {
-            let value: &'static str = status.into();
-            Choice {
-                value,
-                label: words(value),
-                selected: selected == Some(value),
-            }
-        })
-        .collect()
-}
-
-/// The status filter `given`, if it is a status of `S` (the domain's names, as the REST list
-/// checks them).
-pub(super) fn status_named<S>(given: Option<String>) -> Result<Option<String>, String>
-where
-    S: strum::VariantArray + Copy + Into<&'static str>,
-{
-    let name_of = |status: S| -> &'static str { status.into() };
-    match given {
-        Some(name) if !S::VARIANTS.iter().any(|&s| name_of(s) == name) => {
-            Err("Status: choose one of the list.".to_owned())
-        }
-        other => Ok(other),
-    }
-}
-
-/// The link to a page of the list at `path`: its filters, and `cursor` (none: the first page).
-pub(super) fn list_link(
-    path: &str,
-    filters: &[(&str, &Option<String>)],
-    cursor: Option<&str>,
-) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in filters {
-        if let Some(value) = value {
-            query.append_pair(name, value);
-        }
-    }
-    if let Some(cursor) = cursor {
-        query.append_pair("cursor", cursor);
-    }
-    format!("{path}?{}", query.finish())
-}
-
-/// The 403 page if the session's role lacks `permission`; none if it has it.
-pub(super) fn forbidden(session: &Session, permission: Permission) -> Option<Response> {
-    if session.role.grants(permission) {
-        None
-    } else {
-        Some(page::error(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "Your role ({}) does not allow this: it needs {}.",
-                session.role.name(),
-                permission.name()
-            ),
-        ))
-    }
-}
-
-/// What an action's post checks first: its CSRF token (else 403, doing nothing) and then the
-/// role's permission (else 403); none when both hold.
-pub(super) fn refused_post(
-    session: &Session,
-    csrf: &str,
-    permission: Permission,
-) -> Option<Response> {
-    if !session.csrf_matches(csrf) {
-        return Some(page::forged(AGAIN));
-    }
-    forbidden(session, permission)
-}
-
-/// The request's id, as the command's request and correlation id.
-pub(super) fn request_id(request: Option<Extension<RequestId>>) -> Option<String> {
-    request.and_then(|Extension(id)| id.header_value().to_str().ok().map(str::to_owned))
-}
-
-/// A command that did not run, as the page answers it.
-pub(super) enum Refusal {
-    /// Refused (the domain's rule, a missing stream, a conflict): the status the REST API
-    /// answers (404, 409, 422) and what to say on the page.
-    Said(StatusCode, String),
-    /// A storage failure or a bug: its error page.
-    Failed(Response),
-}
-
-/// Why `error` stopped a command, as the page answers it.
-pub(super) fn refusal<E: domain::Rule>(error: CommandError<E>) -> Refusal {
-    let problem = Problem::from(error);
-    let status = problem.status_code();
-    if status.is_server_error() {
-        return Refusal::Failed(page::error(status, &problem.detail));
-    }
-    Refusal::Said(status, format!("Refused: {}.", problem.detail))
-}
-
-/// The answer to a successful action: back to `page` (Post/Redirect/Get), saying `done` and
-/// waiting there for the command's last position.
-pub(super) fn done(page: &str, done: &str, executed: &commands::Executed) -> Response {
-    let at = executed
-        .position
-        .map(|p| format!("&min_position={p}"))
-        .unwrap_or_default();
-    Redirect::to(&format!("{page}?done={done}{at}")).into_response()
-}
-
-/// The page of `id` under `path` (`/console/orders`), its id encoded as a path segment.
-pub(super) fn page_of(path: &str, id: &str) -> String {
-    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    format!("{path}/{id}")
-}
-
-/// A read that failed on storage.
-pub(super) fn unavailable(error: &eventlog::StorageError) -> Response {
-    tracing::warn!(%error, "a console page could not read");
-    Unavailable.into_response()
-}
-
-/// A list query that failed (a cursor cannot fail where none is given).
-pub(super) fn query_failed(error: QueryError) -> Response {
-    match error {
-        QueryError::Storage(error) => unavailable(&error),
-        QueryError::InvalidCursor => page::error(StatusCode::UNPROCESSABLE_ENTITY, STALE_PAGE),
-    }
 }
 
 #[cfg(test)]

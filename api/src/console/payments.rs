@@ -25,13 +25,14 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    orders::{
-        choices, done, forbidden, given, list_link, money, page_of, refusal, refused_post,
-        request_id, status_named, time, timeline_of, unavailable, words, Choice, Happening,
-        Refusal, Said, Shown, AGAIN, STALE_PAGE,
-    },
-    page,
+    orders::{timeline_of, Happening, Said, Shown},
+    page, refunds,
     session::{self, Session},
+    view::{
+        choices, done, given, list_link, major, minor_units, money, page_of, refusal, refused_post,
+        request_id, status_named, time, unavailable, unless_granted, words, Choice, Refusal, AGAIN,
+        STALE_PAGE,
+    },
 };
 use crate::{
     auth::{Grants, Permission},
@@ -45,6 +46,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/payments/{id}", get(payment))
         .route("/console/payments/{id}/capture", post(capture))
         .route("/console/payments/{id}/void", post(void))
+        .route("/console/payments/{id}/refund", post(refunds::refund))
+        .route(
+            "/console/payments/{id}/refunds/{reference}/approve",
+            post(refunds::approve),
+        )
+        .route(
+            "/console/payments/{id}/refunds/{reference}/reject",
+            post(refunds::reject),
+        )
 }
 
 /// How many payments a page of the list shows.
@@ -87,7 +97,7 @@ async fn list(
     session: Session,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(refused) = forbidden(&session, Permission::PaymentsView) {
+    if let Some(refused) = unless_granted(&session, Permission::PaymentsView) {
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -170,17 +180,31 @@ struct PaymentPage {
     failure: Option<String>,
     requested_at: String,
     updated_at: String,
-    timeline: Option<Vec<Happening>>,
+    timeline: Vec<Happening>,
     can_capture: bool,
     can_void: bool,
     capture_key: String,
     void_key: String,
     /// What the capture form offers: what may be captured, in major units.
     capturable: String,
+    /// The refunds and their approvals (ADR 0026).
+    refunds: refunds::RefundsShown,
     said: Said,
 }
 
 const PAYMENT_NOTICES: &[(&str, &str)] = &[
+    (
+        "refunded",
+        "Refund requested: the payment shows it as refunded once done (a provider may take a \
+         moment to confirm it).",
+    ),
+    (
+        "refund_awaits",
+        "The refund awaits a second person's approval: someone with payments.approve other than \
+         you approves or rejects it here.",
+    ),
+    ("approved", "Refund approved: it is being made."),
+    ("rejected", "Refund rejected: nothing is refunded."),
     (
         "captured",
         "Capture requested: the payment shows it as captured once done (a provider may take \
@@ -204,14 +228,14 @@ async fn payment(
 }
 
 /// The payment's page with `status`.
-async fn show_payment(
+pub(super) async fn show_payment(
     state: &AppState,
     session: &Session,
     id: &str,
     status: StatusCode,
     said: Said,
 ) -> Response {
-    if let Some(refused) = forbidden(session, Permission::PaymentsView) {
+    if let Some(refused) = unless_granted(session, Permission::PaymentsView) {
         return refused;
     }
     let p = match projections::payments::get_payment(&state.log, id).await {
@@ -222,14 +246,10 @@ async fn show_payment(
         Err(error) => return unavailable(&error),
     };
     let role = session.role;
-    let timeline = if role.grants(Permission::AuditView) {
-        let stream = StreamId::new(domain::payment::AGGREGATE_TYPE, id);
-        match timeline_of(state, &[stream]).await {
-            Ok(events) => Some(events),
-            Err(error) => return unavailable(&error),
-        }
-    } else {
-        None
+    let stream = StreamId::new(domain::payment::AGGREGATE_TYPE, id);
+    let timeline = match timeline_of(state, &[stream]).await {
+        Ok(events) => events,
+        Err(error) => return unavailable(&error),
     };
     // Nothing captured, voided or failed yet: what the domain may still capture or void.
     let open = [PaymentStatus::Pending, PaymentStatus::Authorized]
@@ -240,7 +260,12 @@ async fn show_payment(
     } else {
         p.requested_minor
     };
+    let refunds = match refunds::shown(state, session, &p).await {
+        Ok(refunds) => refunds,
+        Err(failed) => return failed,
+    };
     let page = PaymentPage {
+        refunds,
         me: session.me(),
         status: words(&p.status),
         requested: money(p.requested_minor, &p.currency),
@@ -413,64 +438,5 @@ async fn void(
             }
             Refusal::Failed(failed) => failed,
         },
-    }
-}
-
-/// `minor` minor units of `currency` written in major units without the code: `25.00`.
-fn major(minor: i64, currency: Currency) -> String {
-    let shown = Money::new(minor, currency).shown();
-    shown
-        .rsplit_once(' ')
-        .map_or(shown.clone(), |(amount, _)| amount.to_owned())
-}
-
-/// An amount typed in major units of `currency` (`25`, `25.5`, `25.00`) in minor units; `None`
-/// for anything else (a sign, more decimals than the currency has, a number too large).
-fn minor_units(typed: &str, currency: Currency) -> Option<i64> {
-    let digits = currency.minor_digits();
-    let (whole, fraction) = typed.trim().split_once('.').unwrap_or((typed.trim(), ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) {
-        return None;
-    }
-    if fraction.len() > digits as usize || (typed.contains('.') && fraction.is_empty()) {
-        return None;
-    }
-    let unit = 10i64.checked_pow(digits)?;
-    let padded = format!("{fraction:0<width$}", width = digits as usize);
-    let fraction: i64 = if padded.is_empty() {
-        0
-    } else {
-        padded.parse().ok()?
-    };
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(unit)?
-        .checked_add(fraction)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn an_amount_is_typed_in_major_units_of_the_currency() {
-        let eur = Currency::parse("EUR").unwrap();
-        let jpy = Currency::parse("JPY").unwrap();
-        assert_eq!(minor_units("25", eur), Some(2500));
-        assert_eq!(minor_units(" 25.5 ", eur), Some(2550));
-        assert_eq!(minor_units("25.00", eur), Some(2500));
-        assert_eq!(minor_units("0.07", eur), Some(7));
-        assert_eq!(minor_units("1200", jpy), Some(1200));
-        for refused in ["", "25.", ".5", "25.001", "-1", "1e3", "25,00", "12 00"] {
-            assert_eq!(minor_units(refused, eur), None, "{refused:?}");
-        }
-        assert_eq!(minor_units("1.5", jpy), None);
-        assert_eq!(minor_units("99999999999999999999", eur), None);
-        assert_eq!(major(2500, eur), "25.00");
-        assert_eq!(major(1200, jpy), "1200");
     }
 }

@@ -23,9 +23,9 @@ use projections::{ReadModel, RebuildError};
 use serde::Deserialize;
 
 use super::{
-    attention::{forbidden, shown},
     page, session,
     session::{Session, Unavailable},
+    view::{forbidden, time},
 };
 use crate::{
     auth::{Grants, Permission},
@@ -188,7 +188,7 @@ async fn status_page(
                 retrying: status.map_or(0, |s| s.retrying),
                 last_batch: status
                     .and_then(|s| s.last_batch_at)
-                    .map_or_else(String::new, shown),
+                    .map_or_else(String::new, |at| time(&at)),
                 last_error: status
                     .and_then(|s| {
                         let error = s.last_error.as_ref()?;
@@ -207,15 +207,15 @@ async fn status_page(
                 None => ("running", String::new(), String::new()),
                 Some((at, Ok(position))) => (
                     "finished",
-                    shown(*at),
+                    time(at),
                     format!("swapped in at log position {position}"),
                 ),
-                Some((at, Err(why))) => ("failed", shown(*at), why.clone()),
+                Some((at, Err(why))) => ("failed", time(at), why.clone()),
             };
             RunShown {
                 models: run.models.clone(),
                 by: run.by.clone(),
-                started_at: shown(run.started_at),
+                started_at: time(&run.started_at),
                 state,
                 ended_at,
                 outcome,
@@ -326,6 +326,6 @@ fn already_running(run: &Run) -> String {
         "A rebuild of {} started by {} at {} is running; wait for it to finish.",
         run.models,
         run.by,
-        shown(run.started_at)
+        time(&run.started_at)
     )
 }

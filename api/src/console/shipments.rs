@@ -25,13 +25,13 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    orders::{
-        choices, done, forbidden, given, list_link, money, page_of, refusal, refused_post,
-        request_id, status_named, time, timeline_of, unavailable, words, Choice, Happening,
-        Refusal, Said, Shown, TrackingItem, AGAIN, STALE_PAGE,
-    },
+    orders::{timeline_of, Happening, Said, Shown, TrackingItem},
     page,
     session::{self, Session},
+    view::{
+        choices, done, given, list_link, money, page_of, refusal, refused_post, request_id,
+        status_named, time, unavailable, unless_granted, words, Choice, Refusal, AGAIN, STALE_PAGE,
+    },
 };
 use crate::{
     auth::{Grants, Permission},
@@ -89,7 +89,7 @@ async fn list(
     session: Session,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(refused) = forbidden(&session, Permission::ShipmentsView) {
+    if let Some(refused) = unless_granted(&session, Permission::ShipmentsView) {
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -175,7 +175,7 @@ struct ShipmentPage {
     delivered_at: Option<String>,
     lines: Vec<LineItem>,
     tracking: Vec<TrackingItem>,
-    timeline: Option<Vec<Happening>>,
+    timeline: Vec<Happening>,
     can_label: bool,
     can_buy: bool,
     can_dispatch: bool,
@@ -212,7 +212,7 @@ async fn show_shipment(
     status: StatusCode,
     said: Said,
 ) -> Response {
-    if let Some(refused) = forbidden(session, Permission::ShipmentsView) {
+    if let Some(refused) = unless_granted(session, Permission::ShipmentsView) {
         return refused;
     }
     let s = match projections::shipments::get_shipment(&state.log, id).await {
@@ -226,14 +226,10 @@ async fn show_shipment(
         Err(error) => return unavailable(&error),
     };
     let role = session.role;
-    let timeline = if role.grants(Permission::AuditView) {
-        let stream = StreamId::new(domain::shipment::AGGREGATE_TYPE, id);
-        match timeline_of(state, &[stream]).await {
-            Ok(events) => Some(events),
-            Err(error) => return unavailable(&error),
-        }
-    } else {
-        None
+    let stream = StreamId::new(domain::shipment::AGGREGATE_TYPE, id);
+    let timeline = match timeline_of(state, &[stream]).await {
+        Ok(events) => events,
+        Err(error) => return unavailable(&error),
     };
     let before_dispatch = [ShipmentStatus::Pending, ShipmentStatus::LabelCreated]
         .iter()

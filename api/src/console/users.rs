@@ -14,9 +14,9 @@ use axum::{
 use serde::Deserialize;
 
 use super::{
-    attention::{forbidden, query_string},
     page, session,
     session::{Session, Unavailable},
+    view::{forbidden, query_string},
 };
 use crate::{
     auth::{Grants, Permission, Role},
