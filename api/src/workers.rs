@@ -45,6 +45,12 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
     };
     if let eventlog::EventLog::Postgres(pg) = log {
         workers.spawn(state.callers.clone().listen(pg.pool().clone()));
+        // PostgreSQL's hash chain is linked behind the appends (ADR 0027); SQLite's in them.
+        let log = log.clone();
+        workers.spawn(async move {
+            log.run_projection(&eventlog::chain::Chainer, &Default::default())
+                .await
+        });
     }
     let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });

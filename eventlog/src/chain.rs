@@ -1,15 +1,87 @@
-//! Checking the log's hash chain (eventlog/src/integrity.rs) against what is stored: each
-//! event's content hashed again, each link computed again from the one before, in position
-//! order; the first event whose stored link differs is where history was changed.
+//! The log's hash chain (eventlog/src/integrity.rs) as stored, and its check: each event's
+//! content hashed again, each link computed again from the one before, in position order; the
+//! first event whose stored link differs is where history was changed.
+//!
+//! On SQLite the append writes each event's link (`events.chain_hash`): the single writer
+//! serialises positions and commits alike. On PostgreSQL, where appends commit out of position
+//! order, the [`Chainer`] writes them (`event_links`) as a reader of the whole log that sees an
+//! event only once every position before it is settled (ADR 0027).
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::{
     error::{Context, StorageError},
     integrity::{self, Hash},
-    EventLog,
+    EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
 };
+
+/// The chainer's name, as its checkpoint and claim go by.
+pub const CHAINER: &str = "audit-chain";
+
+/// Links each event of a PostgreSQL log to the one before it, in position order (a projection
+/// of the whole log into `event_links`); on SQLite the append does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chainer;
+
+impl Projection for Chainer {
+    fn name(&self) -> &str {
+        CHAINER
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut LogTransaction,
+        events: &[RecordedEvent],
+    ) -> Result<(), HandlerError> {
+        let LogTransaction::Postgres(tx) = tx else {
+            return Ok(());
+        };
+        let last: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT link FROM event_links ORDER BY position DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        let mut previous: Hash = match last {
+            None => integrity::GENESIS,
+            Some(bytes) => bytes
+                .try_into()
+                .map_err(|_| "the last link in event_links is not 32 bytes")?,
+        };
+        let mut positions = Vec::with_capacity(events.len());
+        let mut links = Vec::with_capacity(events.len());
+        for event in events {
+            let metadata = serde_json::to_value(&event.metadata)?;
+            let content = integrity::Content {
+                event_id: event.event_id,
+                stream_type: &event.stream.aggregate_type,
+                stream_id: &event.stream.aggregate_id,
+                event_type: &event.event_type,
+                event_version: event.event_version,
+                payload: &event.payload,
+                metadata: &metadata,
+            }
+            .hash();
+            previous = integrity::link(
+                &previous,
+                event.position,
+                event.sequence,
+                integrity::micros(event.recorded_at),
+                &content,
+            );
+            positions.push(event.position);
+            links.push(previous.to_vec());
+        }
+        sqlx::query(
+            "INSERT INTO event_links (position, link) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+        )
+        .bind(&positions)
+        .bind(&links)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
 
 /// How many events are read per query.
 const PAGE: i64 = 10_000;
@@ -31,6 +103,8 @@ pub struct ChainChecked {
     pub events: u64,
     /// Events before the chain began (written before the log kept one), not covered.
     pub before_chain: u64,
+    /// PostgreSQL: the latest events, which the chainer has not linked yet.
+    pub not_linked_yet: u64,
     /// The last event's position and link, once there is one.
     pub head: Option<(i64, Hash)>,
 }
@@ -46,8 +120,18 @@ struct Raw {
     event_version: i32,
     payload: String,
     metadata: String,
-    recorded_at: String,
+    recorded_at: RecordedAt,
     link: Option<Vec<u8>>,
+    /// Whether a missing link is still to come (PostgreSQL: after the chainer's last link).
+    linked_later: bool,
+}
+
+/// A time as each backend stores it.
+enum RecordedAt {
+    /// SQLite's fixed-width RFC 3339 text.
+    Text(String),
+    /// PostgreSQL's `timestamptz`.
+    Time(DateTime<Utc>),
 }
 
 /// An event as stored, with what its link covers.
@@ -57,6 +141,8 @@ struct Stored {
     recorded_at: i64,
     content: Hash,
     link: Option<Vec<u8>>,
+    /// Whether a missing link is still to come (PostgreSQL: after the chainer's last link).
+    linked_later: bool,
 }
 
 /// Checks the whole chain of `log`: `Ok(Err(break))` names the first event where it breaks.
@@ -64,17 +150,12 @@ struct Stored {
 /// One task reads pages while the pages before are hashed, each split over the cores; only
 /// the links, cheap, are computed in order.
 pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, StorageError> {
-    let EventLog::Sqlite(sqlite) = log else {
-        return Err(StorageError::Unsupported(
-            "the hash chain is kept on SQLite only so far",
-        ));
-    };
-    let readers = sqlite.readers().clone();
+    let log = log.clone();
     let (pages, mut received) = tokio::sync::mpsc::channel::<Result<Vec<Raw>, StorageError>>(2);
     let reader = tokio::spawn(async move {
         let mut after = 0_i64;
         loop {
-            let page = read_page(&readers, after).await;
+            let page = read_page(&log, after).await;
             let next = match &page {
                 Ok(rows) => rows.last().map(|last| last.position),
                 Err(_) => None,
@@ -91,6 +172,7 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
     let mut checked = ChainChecked {
         events: 0,
         before_chain: 0,
+        not_linked_yet: 0,
         head: None,
     };
     let mut previous: Option<Hash> = None;
@@ -111,6 +193,11 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
                 }
             };
             let Some(link) = event.link else {
+                if event.linked_later {
+                    // PostgreSQL: the chainer has not reached it yet; nor anything after it.
+                    checked.not_linked_yet += 1;
+                    continue;
+                }
                 if previous.is_none() {
                     checked.before_chain += 1;
                     continue;
@@ -150,35 +237,89 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
     Ok(Ok(checked))
 }
 
-async fn read_page(readers: &sqlx::SqlitePool, after: i64) -> Result<Vec<Raw>, StorageError> {
-    let rows = sqlx::query(
-        "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-         event_version, payload, metadata, recorded_at, chain_hash FROM events \
-         WHERE position > ? ORDER BY position LIMIT ?",
-    )
-    .bind(after)
-    .bind(PAGE)
-    .fetch_all(readers)
-    .await
-    .context("reading events to check the chain")?;
-    rows.iter()
-        .map(|row| {
-            Ok(Raw {
-                position: row.try_get("position")?,
-                event_id: row.try_get("event_id")?,
-                stream_type: row.try_get("aggregate_type")?,
-                stream_id: row.try_get("aggregate_id")?,
-                sequence: row.try_get("sequence")?,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-                metadata: row.try_get("metadata")?,
-                recorded_at: row.try_get("recorded_at")?,
-                link: row.try_get("chain_hash")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .context("reading an event")
+async fn read_page(log: &EventLog, after: i64) -> Result<Vec<Raw>, StorageError> {
+    const COLUMNS: &str = "e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
+                           e.event_type, e.event_version";
+    match log {
+        EventLog::Sqlite(sqlite) => {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS}, e.payload, e.metadata, e.recorded_at, e.chain_hash AS link \
+                 FROM events e WHERE e.position > ? ORDER BY e.position LIMIT ?"
+            ))
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(sqlite.readers())
+            .await
+            .context("reading events to check the chain")?;
+            rows.iter()
+                .map(|row| {
+                    raw(
+                        row,
+                        RecordedAt::Text(row.try_get("recorded_at")?),
+                        row.try_get("event_id")?,
+                        false,
+                    )
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .context("reading an event")
+        }
+        EventLog::Postgres(pg) => {
+            // Past the chainer's last link, a missing link is still to come.
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS}, e.payload::text AS payload, e.metadata::text AS metadata, \
+                 e.recorded_at, l.link, \
+                 e.position > coalesce((SELECT max(position) FROM event_links), 0) AS later \
+                 FROM events e LEFT JOIN event_links l ON l.position = e.position \
+                 WHERE e.position > $1 ORDER BY e.position LIMIT $2"
+            ))
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(pg.pool())
+            .await
+            .context("reading events to check the chain")?;
+            rows.iter()
+                .map(|row| {
+                    let id: uuid::Uuid = row.try_get("event_id")?;
+                    raw(
+                        row,
+                        RecordedAt::Time(row.try_get("recorded_at")?),
+                        id.to_string(),
+                        row.try_get("later")?,
+                    )
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .context("reading an event")
+        }
+    }
+}
+
+fn raw<R: Row>(
+    row: &R,
+    recorded_at: RecordedAt,
+    event_id: String,
+    linked_later: bool,
+) -> Result<Raw, sqlx::Error>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'d> i64: sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    for<'d> i32: sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    for<'d> String: sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    for<'d> Option<Vec<u8>>: sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Raw {
+        position: row.try_get("position")?,
+        event_id,
+        stream_type: row.try_get("aggregate_type")?,
+        stream_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at,
+        link: row.try_get("link")?,
+        linked_later,
+    })
 }
 
 /// Each event of `page` with its content hashed, on as many threads as there are cores.
@@ -216,8 +357,12 @@ fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
         .event_id
         .parse()
         .map_err(|_| broken("its event_id is not a UUID".to_owned()))?;
-    let recorded_at = DateTime::parse_from_rfc3339(&raw.recorded_at)
-        .map_err(|_| broken("its recorded_at is not a time".to_owned()))?;
+    let recorded_at = match &raw.recorded_at {
+        RecordedAt::Time(at) => *at,
+        RecordedAt::Text(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|_| broken("its recorded_at is not a time".to_owned()))?
+            .to_utc(),
+    };
     let content = integrity::Content {
         event_id,
         stream_type: &raw.stream_type,
@@ -231,9 +376,10 @@ fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
     Ok(Stored {
         position: raw.position,
         sequence: raw.sequence,
-        recorded_at: integrity::micros(recorded_at.to_utc()),
+        recorded_at: integrity::micros(recorded_at),
         content,
         link: raw.link.clone(),
+        linked_later: raw.linked_later,
     })
 }
 

@@ -9,6 +9,9 @@ use crate::error::{Context, StorageError};
 /// The tables a service role may only read: the log, its keys, the migrations' record.
 const APPEND_ONLY: [&str; 3] = ["events", "event_idempotency_keys", "_sqlx_migrations"];
 
+/// The tables a service role may read and add to, never change: the hash chain's links.
+const INSERT_ONLY: [&str; 1] = ["event_links"];
+
 /// `append_events()`'s signature, as GRANT names it.
 const APPEND_EVENTS: &str = "append_events(text[], text[], bigint[], text[], int[], int[], \
      uuid[], text[], int[], jsonb[], jsonb[])";
@@ -57,7 +60,12 @@ pub(crate) async fn grant_service_role(pool: &PgPool, role: &str) -> Result<(), 
         ),
     ];
     for table in &tables {
-        if APPEND_ONLY.contains(&table.as_str()) {
+        if INSERT_ONLY.contains(&table.as_str()) {
+            statements.push(format!("GRANT SELECT, INSERT ON {table} TO {role}"));
+            statements.push(format!(
+                "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {table} FROM {role}"
+            ));
+        } else if APPEND_ONLY.contains(&table.as_str()) {
             statements.push(format!(
                 "REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER \
                  ON {table} FROM {role}"

@@ -1,14 +1,18 @@
-//! The hash chain on SQLite: every append links its events to the one before; a check of the
-//! whole log passes untouched and names the first event where it was changed, removed or
-//! added by someone who went around the log (the triggers dropped).
+//! The hash chain: on SQLite every append links its events to the one before; on PostgreSQL
+//! the chainer does, in position order. A check of the whole log passes untouched and names the
+//! first event where it was changed, removed, added or moved by someone who went around the log
+//! (its triggers dropped or disabled by the database's owner).
 #![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
 
 use eventlog::{
     chain, testing::TestDatabase, Append, EventLog, ExpectedVersion, NewEvent, StreamId,
 };
 use serde_json::json;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 
+/// 60 events in 20 streams; on PostgreSQL, linked by the chainer.
 async fn log_of_60_events(db: &TestDatabase) -> EventLog {
     let log = db.log().await;
     for stream in 0..20 {
@@ -23,70 +27,187 @@ async fn log_of_60_events(db: &TestDatabase) -> EventLog {
         .await
         .unwrap();
     }
+    if let EventLog::Postgres(_) = &log {
+        let chainer = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                log.run_projection(&chain::Chainer, &Default::default())
+                    .await
+            })
+        };
+        let started = Instant::now();
+        loop {
+            let checked = chain::check(&log).await.unwrap().unwrap();
+            if checked.not_linked_yet == 0 {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "{checked:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        chainer.abort();
+    }
     log
 }
 
-async fn tampered(statements: &[&str]) -> chain::ChainBreak {
-    let db = TestDatabase::sqlite();
+/// The break a check finds after the owner ran `statements` (written for `db`'s backend) on a
+/// linked log of 60 events.
+async fn tampered(db: TestDatabase, statements: &[&str]) -> chain::ChainBreak {
     let log = log_of_60_events(&db).await;
     let checked = chain::check(&log).await.unwrap().unwrap();
-    assert_eq!((checked.events, checked.before_chain), (60, 0));
+    assert_eq!(
+        (checked.events, checked.before_chain, checked.not_linked_yet),
+        (60, 0, 0)
+    );
     assert_eq!(checked.head.unwrap().0, 60);
-    let mut owner = SqliteConnection::connect(&db.url).await.unwrap();
-    for statement in [
-        "DROP TRIGGER events_refuse_update",
-        "DROP TRIGGER events_refuse_delete",
-        "DROP TRIGGER events_refuse_replace",
-        "DROP TRIGGER events_refuse_replace_by_event_id",
-    ]
-    .iter()
-    .chain(statements)
-    {
-        sqlx::query(statement).execute(&mut owner).await.unwrap();
+    match &log {
+        EventLog::Sqlite(_) => {
+            let mut owner = SqliteConnection::connect(&db.url).await.unwrap();
+            for statement in [
+                "DROP TRIGGER events_refuse_update",
+                "DROP TRIGGER events_refuse_delete",
+                "DROP TRIGGER events_refuse_replace",
+                "DROP TRIGGER events_refuse_replace_by_event_id",
+            ]
+            .iter()
+            .chain(statements)
+            {
+                sqlx::query(statement).execute(&mut owner).await.unwrap();
+            }
+        }
+        EventLog::Postgres(_) => {
+            let mut owner = PgConnection::connect(&db.url).await.unwrap();
+            for statement in [
+                "ALTER TABLE events DISABLE TRIGGER USER",
+                "ALTER TABLE event_links DISABLE TRIGGER USER",
+            ]
+            .iter()
+            .chain(statements)
+            {
+                sqlx::query(statement).execute(&mut owner).await.unwrap();
+            }
+        }
     }
     chain::check(&log).await.unwrap().unwrap_err()
 }
 
-#[tokio::test]
-async fn a_changed_payload_breaks_the_chain_at_its_event() {
-    let broken =
-        tampered(&["UPDATE events SET payload = json_set(payload, '$.n', 9) WHERE position = 17"])
-            .await;
-    assert_eq!(broken.position, 17, "{broken:?}");
+mod sqlite {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_changed_payload_breaks_the_chain_at_its_event() {
+        let broken = tampered(
+            TestDatabase::sqlite(),
+            &["UPDATE events SET payload = json_set(payload, '$.n', 9) WHERE position = 17"],
+        )
+        .await;
+        assert_eq!(broken.position, 17, "{broken:?}");
+    }
+
+    #[tokio::test]
+    async fn a_removed_event_breaks_the_chain_at_the_next() {
+        let broken = tampered(
+            TestDatabase::sqlite(),
+            &["DELETE FROM events WHERE position = 30"],
+        )
+        .await;
+        assert_eq!(broken.position, 31, "{broken:?}");
+    }
+
+    #[tokio::test]
+    async fn a_replaced_row_and_swapped_positions_break_the_chain() {
+        let broken = tampered(
+            TestDatabase::sqlite(),
+            &[
+                "REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, \
+               sequence, 'Forged', event_version, payload, metadata, recorded_at, chain_hash \
+               FROM events WHERE position = 5",
+            ],
+        )
+        .await;
+        assert_eq!(broken.position, 5, "{broken:?}");
+        let broken = tampered(
+            TestDatabase::sqlite(),
+            &[
+                "UPDATE events SET position = -8 WHERE position = 8",
+                "UPDATE events SET position = 8 WHERE position = 9",
+                "UPDATE events SET position = 9 WHERE position = -8",
+            ],
+        )
+        .await;
+        assert_eq!(broken.position, 8, "{broken:?}");
+    }
+
+    #[tokio::test]
+    async fn a_row_added_without_the_append_breaks_the_chain() {
+        let broken = tampered(
+            TestDatabase::sqlite(),
+            &[
+                "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
+               event_type, event_version, payload, metadata, recorded_at) \
+               SELECT 61, 'forged', 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', recorded_at \
+               FROM events WHERE position = 60",
+            ],
+        )
+        .await;
+        assert_eq!(broken.position, 61, "{broken:?}");
+    }
 }
 
-#[tokio::test]
-async fn a_removed_event_breaks_the_chain_at_the_next() {
-    let broken = tampered(&["DELETE FROM events WHERE position = 30"]).await;
-    assert_eq!(broken.position, 31, "{broken:?}");
-}
+mod postgres {
+    use super::*;
 
-#[tokio::test]
-async fn a_replaced_row_and_swapped_positions_break_the_chain() {
-    let broken = tampered(&[
-        "REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, sequence, \
-         'Forged', event_version, payload, metadata, recorded_at, chain_hash FROM events \
-         WHERE position = 5",
-    ])
-    .await;
-    assert_eq!(broken.position, 5, "{broken:?}");
-    let broken = tampered(&[
-        "UPDATE events SET position = -8 WHERE position = 8",
-        "UPDATE events SET position = 8 WHERE position = 9",
-        "UPDATE events SET position = 9 WHERE position = -8",
-    ])
-    .await;
-    assert_eq!(broken.position, 8, "{broken:?}");
-}
+    #[tokio::test]
+    async fn a_changed_payload_breaks_the_chain_at_its_event() {
+        let broken = tampered(
+            TestDatabase::postgres().await,
+            &["UPDATE events SET payload = jsonb_set(payload, '{n}', '9') WHERE position = 17"],
+        )
+        .await;
+        assert_eq!(broken.position, 17, "{broken:?}");
+    }
 
-#[tokio::test]
-async fn a_row_added_without_the_append_breaks_the_chain() {
-    let broken = tampered(&[
-        "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
-         event_type, event_version, payload, metadata, recorded_at) \
-         SELECT 61, 'forged', 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', recorded_at \
-         FROM events WHERE position = 60",
-    ])
-    .await;
-    assert_eq!(broken.position, 61, "{broken:?}");
+    #[tokio::test]
+    async fn a_removed_event_or_link_breaks_the_chain() {
+        let broken = tampered(
+            TestDatabase::postgres().await,
+            &["DELETE FROM events WHERE position = 30"],
+        )
+        .await;
+        assert_eq!(broken.position, 31, "{broken:?}");
+        let broken = tampered(
+            TestDatabase::postgres().await,
+            &["DELETE FROM event_links WHERE position = 30"],
+        )
+        .await;
+        assert_eq!(broken.position, 30, "{broken:?}");
+    }
+
+    #[tokio::test]
+    async fn swapped_positions_and_a_forged_row_break_the_chain() {
+        let broken = tampered(
+            TestDatabase::postgres().await,
+            &[
+                "ALTER TABLE events ALTER COLUMN position SET GENERATED BY DEFAULT",
+                "UPDATE events SET position = -8 WHERE position = 8",
+                "UPDATE events SET position = 8 WHERE position = 9",
+                "UPDATE events SET position = 9 WHERE position = -8",
+            ],
+        )
+        .await;
+        assert_eq!(broken.position, 8, "{broken:?}");
+        // A row forged into a position the log never used, below the chain's head.
+        let broken = tampered(
+            TestDatabase::postgres().await,
+            &[
+                "DELETE FROM events WHERE position = 12",
+                "DELETE FROM event_links WHERE position = 12",
+                "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
+                 event_type, event_version, payload, metadata, transaction_id) OVERRIDING SYSTEM VALUE \
+                 SELECT 12, gen_random_uuid(), 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', \
+                 pg_current_xact_id()",
+            ],
+        )
+        .await;
+        assert_eq!(broken.position, 12, "{broken:?}");
+    }
 }
