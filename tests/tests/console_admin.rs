@@ -536,6 +536,14 @@ async fn webhook_deliveries_and_parked_outbound_messages_are_retried_from_the_co
         b.contains("<td>parked</td>")
     })
     .await;
+    // The dashboard says where to look.
+    let dashboard = ops.get("/console").await;
+    assert!(
+        dashboard.body.contains("crm: circuit") && dashboard.body.contains("1 parked"),
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.contains("read models and process managers"));
     let form = after(&page, "/console/deliveries/messages/retry");
     let (key, event_id) = (field(form, "key"), field(form, "event_id"));
     crm.reset().await;

@@ -39,7 +39,11 @@ use serde::Deserialize;
 pub use page::CONTENT_SECURITY_POLICY;
 use session::{NoSession, Session, Unavailable};
 
-use crate::{db::now_ms, AppState};
+use crate::{
+    auth::{Grants, Permission},
+    db::now_ms,
+    AppState,
+};
 
 /// The address of the client at the other end of the connection, as the server accepted it:
 /// failed sign-ins are counted per address too.
@@ -272,6 +276,74 @@ struct Dashboard {
     sales: Vec<SalesShown>,
     open_items: usize,
     more_items: bool,
+    /// The read models and process managers that are not running cleanly (degraded, failed,
+    /// or more than [`LAGGING`] events behind), to roles with `integrations.view`.
+    health: Option<Health>,
+}
+
+/// How the background work stands, as the dashboard sums it up.
+struct Health {
+    /// Subscribers `serve` runs, and how many of them are behind, degraded or failed.
+    subscribers: usize,
+    troubled: Vec<String>,
+    /// Configured outbound destinations, and those with an open circuit or messages set aside.
+    destinations: usize,
+    troubled_destinations: Vec<String>,
+}
+
+/// More events behind the log's head than this, a subscriber is shown as lagging.
+const LAGGING: i64 = 1_000;
+
+/// The health the dashboard shows: what `/console/projections` and `/console/deliveries` hold
+/// in full.
+async fn health(state: &AppState) -> Result<Health, eventlog::StorageError> {
+    let head = state.log.head().await?;
+    let known = state.log.subscribers().await?;
+    let served: Vec<&str> = crate::workers::subscriber_names().collect();
+    let troubled = served
+        .iter()
+        .filter_map(|name| {
+            let status = known.iter().find(|s| s.name == *name)?;
+            let lag = head.saturating_sub(status.position);
+            let state = if status.state == "failed" {
+                "failed".to_owned()
+            } else if status.is_degraded() {
+                format!(
+                    "degraded ({} parked, {} waiting)",
+                    status.parked, status.waiting
+                )
+            } else if lag > LAGGING {
+                format!("{lag} events behind")
+            } else {
+                return None;
+            };
+            Some(format!("{name}: {state}"))
+        })
+        .collect();
+    let destinations =
+        adapters::outbound::status::destinations(&state.log, adapters::outbound::NAMES, |name| {
+            state.outbound.is_configured(name)
+        })
+        .await?;
+    let configured: Vec<_> = destinations.iter().filter(|d| d.configured).collect();
+    let troubled_destinations = configured
+        .iter()
+        .filter_map(|d| {
+            let circuit = d.circuit.as_ref().map_or("closed", |c| c.state.as_str());
+            (circuit != "closed" || d.parked + d.waiting + d.failing > 0).then(|| {
+                format!(
+                    "{}: circuit {circuit}, {} failing, {} parked, {} waiting",
+                    d.destination, d.failing, d.parked, d.waiting
+                )
+            })
+        })
+        .collect();
+    Ok(Health {
+        subscribers: served.len(),
+        troubled,
+        destinations: configured.len(),
+        troubled_destinations,
+    })
 }
 
 /// How many open attention items the dashboard counts at most.
@@ -292,6 +364,17 @@ async fn dashboard(State(state): State<AppState>, session: Session) -> Response 
     let items = projections::attention::list_items(&state.log, &open, None, ITEMS_COUNTED).await;
     let (Ok(sales), Ok(items)) = (sales, items) else {
         return Unavailable.into_response();
+    };
+    let health = if session.role.grants(Permission::IntegrationsView) {
+        match health(&state).await {
+            Ok(health) => Some(health),
+            Err(error) => {
+                tracing::warn!(%error, "the dashboard could not read the workers' health");
+                return Unavailable.into_response();
+            }
+        }
+    } else {
+        None
     };
     let shown = |minor: i64, currency: &str| {
         Currency::parse(currency)
@@ -314,6 +397,7 @@ async fn dashboard(State(state): State<AppState>, session: Session) -> Response 
             .collect(),
         open_items: items.items.len(),
         more_items: items.next_cursor.is_some(),
+        health,
     };
     page::render(StatusCode::OK, &page)
 }
