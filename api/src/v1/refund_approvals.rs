@@ -176,8 +176,9 @@ pub async fn reject(
     Ok(accepted(&executed, &id, None))
 }
 
+/// The reference in the path; one that no refund could have is not found (404).
 fn parse_reference(reference: &str) -> Result<ExternalRef, Problem> {
-    ExternalRef::parse(reference).map_err(|e| Problem::validation("reference", e.to_string()))
+    ExternalRef::parse(reference).map_err(|_| Problem::not_found("refund approval", reference))
 }
 
 /// Filters of the refund approvals.
