@@ -2,7 +2,8 @@
 //! and in the same run, the same workloads through postgres-es 0.5 and as raw INSERTs.
 //!
 //! Run: `cargo bench -p eventlog` (PostgreSQL from BACKOFFICE_TEST_POSTGRES_URL or the local
-//! server; every database is made for the run and dropped). `BENCH_SCALE=2` doubles the work.
+//! server; every database is made for the run and dropped). `BENCH_SCALE=2` doubles the work;
+//! `BENCH_ONLY=sqlite` or `BENCH_ONLY=postgres` runs one backend's cases.
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
 use std::{
@@ -91,108 +92,115 @@ async fn run(work: Workload) {
     );
     println!();
 
-    let db = TestDatabase::postgres().await;
-    let writers = std::env::var("BENCH_GROUP_COMMIT_WRITERS")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let options = ConnectOptions {
-        max_connections: 16,
-        group_commit_writers: writers.unwrap_or(ConnectOptions::default().group_commit_writers),
-        ..ConnectOptions::default()
-    };
-    let log = db.log_with(&options).await;
-    let EventLog::Postgres(pg) = &log else {
-        unreachable!()
-    };
-    let pool = pg.pool().clone();
-    prepare_baselines(&pool).await;
-    let repo = Arc::new(
-        PostgresEventRepository::new(pool.clone()).with_tables("pges_events", "pges_snapshots"),
-    );
-
     let (single, batch) = (work.single_appends, work.batch_appends);
-    let pges = |writers| {
-        let repo = Arc::clone(&repo);
-        Case {
-            name: "",
-            writers,
-            operations: single,
-            events_per_operation: 1,
-            task: Box::new(move |w, n| postgres_es_single(Arc::clone(&repo), w, n).boxed()),
+    // `BENCH_ONLY=sqlite` (or `postgres`) runs one backend's cases.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "sqlite" {
+        let db = TestDatabase::postgres().await;
+        let writers = std::env::var("BENCH_GROUP_COMMIT_WRITERS")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        let options = ConnectOptions {
+            max_connections: 16,
+            group_commit_writers: writers.unwrap_or(ConnectOptions::default().group_commit_writers),
+            ..ConnectOptions::default()
+        };
+        let log = db.log_with(&options).await;
+        let EventLog::Postgres(pg) = &log else {
+            unreachable!()
+        };
+        let pool = pg.pool().clone();
+        prepare_baselines(&pool).await;
+        let repo = Arc::new(
+            PostgresEventRepository::new(pool.clone()).with_tables("pges_events", "pges_snapshots"),
+        );
+
+        let pges = |writers| {
+            let repo = Arc::clone(&repo);
+            Case {
+                name: "",
+                writers,
+                operations: single,
+                events_per_operation: 1,
+                task: Box::new(move |w, n| postgres_es_single(Arc::clone(&repo), w, n).boxed()),
+            }
+        };
+        let raw = |writers, batched: bool| {
+            let pool = pool.clone();
+            Case {
+                name: "",
+                writers,
+                operations: if batched { batch } else { single },
+                events_per_operation: if batched { BATCH } else { 1 },
+                task: Box::new(move |w, n| {
+                    if batched {
+                        raw_unnest(pool.clone(), w, n).boxed()
+                    } else {
+                        raw_single(pool.clone(), w, n).boxed()
+                    }
+                }),
+            }
+        };
+        let cases = [
+            Case {
+                name: "ours, 1 writer, 1 event",
+                ..ours_on(&log, 1, single, 1, false)
+            },
+            Case {
+                name: "ours, 8 writers, 1 event",
+                ..ours_on(&log, 8, single, 1, false)
+            },
+            Case {
+                name: "ours, 1 writer, 100 events",
+                ..ours_on(&log, 1, batch, BATCH, true)
+            },
+            Case {
+                name: "postgres-es, 1 writer",
+                ..pges(1)
+            },
+            Case {
+                name: "postgres-es, 8 writers",
+                ..pges(8)
+            },
+            Case {
+                name: "raw INSERT, 1 writer",
+                ..raw(1, false)
+            },
+            Case {
+                name: "raw INSERT, 8 writers",
+                ..raw(8, false)
+            },
+            Case {
+                name: "raw UNNEST, 100 rows",
+                ..raw(1, true)
+            },
+        ];
+        let rates = run_rounds(&cases, rounds).await;
+        println!(
+            "PostgreSQL (group-commit writers: {})  events/s   ours ÷ it",
+            options.group_commit_writers
+        );
+        // Each baseline is compared with our case of the same workload.
+        let ours_for = [
+            None,
+            None,
+            None,
+            Some(0),
+            Some(1),
+            Some(0),
+            Some(1),
+            Some(2),
+        ];
+        for ((case, rate), ours) in cases.iter().zip(&rates).zip(ours_for) {
+            row(case.name, *rate, ours.map(|i| rates[i]));
         }
-    };
-    let raw = |writers, batched: bool| {
-        let pool = pool.clone();
-        Case {
-            name: "",
-            writers,
-            operations: if batched { batch } else { single },
-            events_per_operation: if batched { BATCH } else { 1 },
-            task: Box::new(move |w, n| {
-                if batched {
-                    raw_unnest(pool.clone(), w, n).boxed()
-                } else {
-                    raw_single(pool.clone(), w, n).boxed()
-                }
-            }),
-        }
-    };
-    let cases = [
-        Case {
-            name: "ours, 1 writer, 1 event",
-            ..ours_on(&log, 1, single, 1, false)
-        },
-        Case {
-            name: "ours, 8 writers, 1 event",
-            ..ours_on(&log, 8, single, 1, false)
-        },
-        Case {
-            name: "ours, 1 writer, 100 events",
-            ..ours_on(&log, 1, batch, BATCH, true)
-        },
-        Case {
-            name: "postgres-es, 1 writer",
-            ..pges(1)
-        },
-        Case {
-            name: "postgres-es, 8 writers",
-            ..pges(8)
-        },
-        Case {
-            name: "raw INSERT, 1 writer",
-            ..raw(1, false)
-        },
-        Case {
-            name: "raw INSERT, 8 writers",
-            ..raw(8, false)
-        },
-        Case {
-            name: "raw UNNEST, 100 rows",
-            ..raw(1, true)
-        },
-    ];
-    let rates = run_rounds(&cases, rounds).await;
-    println!(
-        "PostgreSQL (group-commit writers: {})  events/s   ours ÷ it",
-        options.group_commit_writers
-    );
-    // Each baseline is compared with our case of the same workload.
-    let ours_for = [
-        None,
-        None,
-        None,
-        Some(0),
-        Some(1),
-        Some(0),
-        Some(1),
-        Some(2),
-    ];
-    for ((case, rate), ours) in cases.iter().zip(&rates).zip(ours_for) {
-        row(case.name, *rate, ours.map(|i| rates[i]));
+        drop(cases);
+        drop(log);
+        drop(db);
     }
-    drop(cases);
-    drop(log);
-    drop(db);
+    if only == "postgres" {
+        return;
+    }
 
     let db = TestDatabase::sqlite();
     let log = db.log().await;

@@ -8,6 +8,7 @@
 //! event only once every position before it is settled (ADR 0027).
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use sqlx::Row;
 
 use crate::{
@@ -122,8 +123,6 @@ struct Raw {
     metadata: String,
     recorded_at: RecordedAt,
     link: Option<Vec<u8>>,
-    /// Whether a missing link is still to come (PostgreSQL: after the chainer's last link).
-    linked_later: bool,
 }
 
 /// A time as each backend stores it.
@@ -141,68 +140,48 @@ struct Stored {
     recorded_at: i64,
     content: Hash,
     link: Option<Vec<u8>>,
-    /// Whether a missing link is still to come (PostgreSQL: after the chainer's last link).
-    linked_later: bool,
 }
 
 /// Checks the whole chain of `log`: `Ok(Err(break))` names the first event where it breaks.
 ///
-/// One task reads pages while the pages before are hashed, each split over the cores; only
-/// the links, cheap, are computed in order.
+/// The log is read in ranges of positions, several at once, each hashed on a blocking thread
+/// as soon as it is read (split over the cores); only the links, cheap, are computed in order.
+/// On PostgreSQL it checks up to the chainer's last link as it stands when the check starts,
+/// and counts the events after it as not linked yet.
 pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, StorageError> {
-    let log = log.clone();
-    let (pages, mut received) = tokio::sync::mpsc::channel::<Result<Vec<Raw>, StorageError>>(2);
-    let reader = tokio::spawn(async move {
-        let mut after = 0_i64;
-        loop {
-            let page = read_page(&log, after).await;
-            let next = match &page {
-                Ok(rows) => rows.last().map(|last| last.position),
-                Err(_) => None,
-            };
-            if pages.send(page).await.is_err() {
-                return;
-            }
-            match next {
-                Some(position) => after = position,
-                None => return,
-            }
-        }
-    });
+    let (checked_up_to, not_linked_yet) = extent(log).await?;
     let mut checked = ChainChecked {
         events: 0,
         before_chain: 0,
-        not_linked_yet: 0,
+        not_linked_yet,
         head: None,
     };
+    let ranges = (1..=checked_up_to)
+        .step_by(usize::try_from(PAGE).unwrap_or(10_000))
+        .map(|from| (from, (from + PAGE - 1).min(checked_up_to)));
+    let mut pages = futures::stream::iter(ranges)
+        .map(|(from, to)| {
+            let log = log.clone();
+            async move {
+                let page = read_range(&log, from, to).await?;
+                tokio::task::spawn_blocking(move || hash_page(page))
+                    .await
+                    .map_err(|_| StorageError::Unsupported("hashing a page of events panicked"))
+            }
+        })
+        .buffered(READ_AHEAD);
     let mut previous: Option<Hash> = None;
-    while let Some(page) = received.recv().await {
-        let page = page?;
-        if page.is_empty() {
-            break;
-        }
-        let hashed = tokio::task::spawn_blocking(move || hash_page(page))
-            .await
-            .map_err(|_| StorageError::Unsupported("hashing a page of events panicked"))?;
-        for event in hashed {
+    while let Some(hashed) = pages.next().await {
+        for event in hashed? {
             let event = match event {
                 Ok(event) => event,
-                Err(broken) => {
-                    reader.abort();
-                    return Ok(Err(broken));
-                }
+                Err(broken) => return Ok(Err(broken)),
             };
             let Some(link) = event.link else {
-                if event.linked_later {
-                    // PostgreSQL: the chainer has not reached it yet; nor anything after it.
-                    checked.not_linked_yet += 1;
-                    continue;
-                }
                 if previous.is_none() {
                     checked.before_chain += 1;
                     continue;
                 }
-                reader.abort();
                 return Ok(Err(ChainBreak {
                     position: event.position,
                     reason: "it has no link: it was not written by the log's append".to_owned(),
@@ -217,7 +196,6 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
                 &event.content,
             );
             if link.as_slice() != expected.as_slice() {
-                reader.abort();
                 return Ok(Err(ChainBreak {
                     position: event.position,
                     reason: format!(
@@ -237,17 +215,45 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
     Ok(Ok(checked))
 }
 
-async fn read_page(log: &EventLog, after: i64) -> Result<Vec<Raw>, StorageError> {
+/// How many ranges are read and hashed ahead of the one being linked.
+const READ_AHEAD: usize = 4;
+
+/// The last position a check covers, and how many events come after it: on SQLite the log's
+/// last event and none; on PostgreSQL the chainer's last link and the events it has not
+/// linked yet.
+async fn extent(log: &EventLog) -> Result<(i64, u64), StorageError> {
+    match log {
+        EventLog::Sqlite(sqlite) => {
+            let last: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+                .fetch_one(sqlite.readers())
+                .await
+                .context("reading the log's head")?;
+            Ok((last.unwrap_or(0), 0))
+        }
+        EventLog::Postgres(pg) => {
+            let (linked, after): (i64, i64) = sqlx::query_as(
+                "WITH l AS (SELECT coalesce(max(position), 0) AS linked FROM event_links) \
+                 SELECT l.linked, (SELECT count(*) FROM events WHERE position > l.linked) FROM l",
+            )
+            .fetch_one(pg.pool())
+            .await
+            .context("reading the chain's head")?;
+            Ok((linked, u64::try_from(after).unwrap_or(0)))
+        }
+    }
+}
+
+async fn read_range(log: &EventLog, from: i64, to: i64) -> Result<Vec<Raw>, StorageError> {
     const COLUMNS: &str = "e.position, e.event_id, e.aggregate_type, e.aggregate_id, e.sequence, \
                            e.event_type, e.event_version";
     match log {
         EventLog::Sqlite(sqlite) => {
             let rows = sqlx::query(&format!(
                 "SELECT {COLUMNS}, e.payload, e.metadata, e.recorded_at, e.chain_hash AS link \
-                 FROM events e WHERE e.position > ? ORDER BY e.position LIMIT ?"
+                 FROM events e WHERE e.position BETWEEN ? AND ? ORDER BY e.position"
             ))
-            .bind(after)
-            .bind(PAGE)
+            .bind(from)
+            .bind(to)
             .fetch_all(sqlite.readers())
             .await
             .context("reading events to check the chain")?;
@@ -257,23 +263,20 @@ async fn read_page(log: &EventLog, after: i64) -> Result<Vec<Raw>, StorageError>
                         row,
                         RecordedAt::Text(row.try_get("recorded_at")?),
                         row.try_get("event_id")?,
-                        false,
                     )
                 })
                 .collect::<Result<_, sqlx::Error>>()
                 .context("reading an event")
         }
         EventLog::Postgres(pg) => {
-            // Past the chainer's last link, a missing link is still to come.
             let rows = sqlx::query(&format!(
                 "SELECT {COLUMNS}, e.payload::text AS payload, e.metadata::text AS metadata, \
-                 e.recorded_at, l.link, \
-                 e.position > coalesce((SELECT max(position) FROM event_links), 0) AS later \
+                 e.recorded_at, l.link \
                  FROM events e LEFT JOIN event_links l ON l.position = e.position \
-                 WHERE e.position > $1 ORDER BY e.position LIMIT $2"
+                 WHERE e.position BETWEEN $1 AND $2 ORDER BY e.position"
             ))
-            .bind(after)
-            .bind(PAGE)
+            .bind(from)
+            .bind(to)
             .fetch_all(pg.pool())
             .await
             .context("reading events to check the chain")?;
@@ -284,7 +287,6 @@ async fn read_page(log: &EventLog, after: i64) -> Result<Vec<Raw>, StorageError>
                         row,
                         RecordedAt::Time(row.try_get("recorded_at")?),
                         id.to_string(),
-                        row.try_get("later")?,
                     )
                 })
                 .collect::<Result<_, sqlx::Error>>()
@@ -293,12 +295,7 @@ async fn read_page(log: &EventLog, after: i64) -> Result<Vec<Raw>, StorageError>
     }
 }
 
-fn raw<R: Row>(
-    row: &R,
-    recorded_at: RecordedAt,
-    event_id: String,
-    linked_later: bool,
-) -> Result<Raw, sqlx::Error>
+fn raw<R: Row>(row: &R, recorded_at: RecordedAt, event_id: String) -> Result<Raw, sqlx::Error>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     for<'d> i64: sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
@@ -318,7 +315,6 @@ where
         metadata: row.try_get("metadata")?,
         recorded_at,
         link: row.try_get("link")?,
-        linked_later,
     })
 }
 
@@ -379,7 +375,6 @@ fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
         recorded_at: integrity::micros(recorded_at),
         content,
         link: raw.link.clone(),
-        linked_later: raw.linked_later,
     })
 }
 
