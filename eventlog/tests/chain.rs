@@ -1,7 +1,8 @@
 //! The hash chain: on SQLite every append links its events to the one before; on PostgreSQL
-//! the chainer does, in position order. A check of the whole log passes untouched and names the
-//! first event where it was changed, removed, added or moved by someone who went around the log
-//! (its triggers dropped or disabled by the database's owner).
+//! the chainer does, in position order. On a log of 10 000 events (each case its own), a check
+//! of the whole log passes untouched and names the first event where it was changed, removed,
+//! added or moved by someone who went around the log (its triggers dropped or disabled by the
+//! database's owner).
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -12,11 +13,14 @@ use eventlog::{
 use serde_json::json;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-/// 60 events in 20 streams; on PostgreSQL, linked by the chainer.
-async fn log_of_60_events(db: &TestDatabase) -> EventLog {
+/// The events of each log the tamper tests start from.
+const EVENTS: i64 = 10_000;
+
+/// 10 000 events in 100 streams; on PostgreSQL, linked by the chainer.
+async fn log_of_10_000_events(db: &TestDatabase) -> EventLog {
     let log = db.log().await;
-    for stream in 0..20 {
-        let events = (1..=3)
+    for stream in 0..100 {
+        let events = (1..=100)
             .map(|n| NewEvent::new("Happened", 1, json!({"n": n, "text": "é \"quoted\" \u{1}"})))
             .collect();
         log.append(Append::new(
@@ -50,15 +54,15 @@ async fn log_of_60_events(db: &TestDatabase) -> EventLog {
 }
 
 /// The break a check finds after the owner ran `statements` (written for `db`'s backend) on a
-/// linked log of 60 events.
+/// linked log of 10 000 events, its own copy.
 async fn tampered(db: TestDatabase, statements: &[&str]) -> chain::ChainBreak {
-    let log = log_of_60_events(&db).await;
+    let log = log_of_10_000_events(&db).await;
     let checked = chain::check(&log).await.unwrap().unwrap();
     assert_eq!(
         (checked.events, checked.before_chain, checked.not_linked_yet),
-        (60, 0, 0)
+        (EVENTS as u64, 0, 0)
     );
-    assert_eq!(checked.head.unwrap().0, 60);
+    assert_eq!(checked.head.unwrap().0, EVENTS);
     match &log {
         EventLog::Sqlite(_) => {
             let mut owner = SqliteConnection::connect(&db.url).await.unwrap();
@@ -97,20 +101,20 @@ mod sqlite {
     async fn a_changed_payload_breaks_the_chain_at_its_event() {
         let broken = tampered(
             TestDatabase::sqlite(),
-            &["UPDATE events SET payload = json_set(payload, '$.n', 9) WHERE position = 17"],
+            &["UPDATE events SET payload = json_set(payload, '$.n', 9) WHERE position = 1717"],
         )
         .await;
-        assert_eq!(broken.position, 17, "{broken:?}");
+        assert_eq!(broken.position, 1717, "{broken:?}");
     }
 
     #[tokio::test]
     async fn a_removed_event_breaks_the_chain_at_the_next() {
         let broken = tampered(
             TestDatabase::sqlite(),
-            &["DELETE FROM events WHERE position = 30"],
+            &["DELETE FROM events WHERE position = 5000"],
         )
         .await;
-        assert_eq!(broken.position, 31, "{broken:?}");
+        assert_eq!(broken.position, 5001, "{broken:?}");
     }
 
     #[tokio::test]
@@ -120,11 +124,11 @@ mod sqlite {
             &[
                 "REPLACE INTO events SELECT position, event_id, aggregate_type, aggregate_id, \
                sequence, 'Forged', event_version, payload, metadata, recorded_at, chain_hash \
-               FROM events WHERE position = 5",
+               FROM events WHERE position = 9999",
             ],
         )
         .await;
-        assert_eq!(broken.position, 5, "{broken:?}");
+        assert_eq!(broken.position, 9999, "{broken:?}");
         let broken = tampered(
             TestDatabase::sqlite(),
             &[
@@ -144,12 +148,12 @@ mod sqlite {
             &[
                 "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
                event_type, event_version, payload, metadata, recorded_at) \
-               SELECT 61, 'forged', 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', recorded_at \
-               FROM events WHERE position = 60",
+               SELECT 10001, 'forged', 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', recorded_at \
+               FROM events WHERE position = 10000",
             ],
         )
         .await;
-        assert_eq!(broken.position, 61, "{broken:?}");
+        assert_eq!(broken.position, 10001, "{broken:?}");
     }
 }
 
@@ -160,26 +164,26 @@ mod postgres {
     async fn a_changed_payload_breaks_the_chain_at_its_event() {
         let broken = tampered(
             TestDatabase::postgres().await,
-            &["UPDATE events SET payload = jsonb_set(payload, '{n}', '9') WHERE position = 17"],
+            &["UPDATE events SET payload = jsonb_set(payload, '{n}', '9') WHERE position = 1717"],
         )
         .await;
-        assert_eq!(broken.position, 17, "{broken:?}");
+        assert_eq!(broken.position, 1717, "{broken:?}");
     }
 
     #[tokio::test]
     async fn a_removed_event_or_link_breaks_the_chain() {
         let broken = tampered(
             TestDatabase::postgres().await,
-            &["DELETE FROM events WHERE position = 30"],
+            &["DELETE FROM events WHERE position = 5000"],
         )
         .await;
-        assert_eq!(broken.position, 31, "{broken:?}");
+        assert_eq!(broken.position, 5001, "{broken:?}");
         let broken = tampered(
             TestDatabase::postgres().await,
-            &["DELETE FROM event_links WHERE position = 30"],
+            &["DELETE FROM event_links WHERE position = 5000"],
         )
         .await;
-        assert_eq!(broken.position, 30, "{broken:?}");
+        assert_eq!(broken.position, 5000, "{broken:?}");
     }
 
     #[tokio::test]
@@ -199,15 +203,15 @@ mod postgres {
         let broken = tampered(
             TestDatabase::postgres().await,
             &[
-                "DELETE FROM events WHERE position = 12",
-                "DELETE FROM event_links WHERE position = 12",
+                "DELETE FROM events WHERE position = 4321",
+                "DELETE FROM event_links WHERE position = 4321",
                 "INSERT INTO events (position, event_id, aggregate_type, aggregate_id, sequence, \
                  event_type, event_version, payload, metadata, transaction_id) OVERRIDING SYSTEM VALUE \
-                 SELECT 12, gen_random_uuid(), 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', \
+                 SELECT 4321, gen_random_uuid(), 'order', 'o-x', 1, 'Forged', 1, '{}', '{}', \
                  pg_current_xact_id()",
             ],
         )
         .await;
-        assert_eq!(broken.position, 12, "{broken:?}");
+        assert_eq!(broken.position, 4321, "{broken:?}");
     }
 }
