@@ -140,6 +140,9 @@ struct Stored {
     recorded_at: i64,
     content: Hash,
     link: Option<Vec<u8>>,
+    /// Whether `content` was hashed from the stored texts as they are (SQLite, canonical as
+    /// written), to be hashed the long way should its link not match.
+    as_written: bool,
 }
 
 /// Checks the whole chain of `log`: `Ok(Err(break))` names the first event where it breaks.
@@ -164,15 +167,19 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
             let log = log.clone();
             async move {
                 let page = read_range(&log, from, to).await?;
-                tokio::task::spawn_blocking(move || hash_page(page))
-                    .await
-                    .map_err(|_| StorageError::Unsupported("hashing a page of events panicked"))
+                tokio::task::spawn_blocking(move || {
+                    let hashed = hash_page(&page);
+                    (page, hashed)
+                })
+                .await
+                .map_err(|_| StorageError::Unsupported("hashing a page of events panicked"))
             }
         })
         .buffered(READ_AHEAD);
     let mut previous: Option<Hash> = None;
-    while let Some(hashed) = pages.next().await {
-        for event in hashed? {
+    while let Some(read) = pages.next().await {
+        let (page, hashed) = read?;
+        for (raw, event) in page.iter().zip(hashed) {
             let event = match event {
                 Ok(event) => event,
                 Err(broken) => return Ok(Err(broken)),
@@ -188,13 +195,23 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
                 }));
             };
             let before = previous.unwrap_or(integrity::GENESIS);
-            let expected = integrity::link(
-                &before,
-                event.position,
-                event.sequence,
-                event.recorded_at,
-                &event.content,
-            );
+            let link_of = |content: &Hash| {
+                integrity::link(
+                    &before,
+                    event.position,
+                    event.sequence,
+                    event.recorded_at,
+                    content,
+                )
+            };
+            let mut expected = link_of(&event.content);
+            if link.as_slice() != expected.as_slice() && event.as_written {
+                // The texts were not in the canonical form as stored: the long way decides.
+                match parsed(raw) {
+                    Ok(long_way) => expected = link_of(&long_way.content),
+                    Err(broken) => return Ok(Err(broken)),
+                }
+            }
             if link.as_slice() != expected.as_slice() {
                 return Ok(Err(ChainBreak {
                     position: event.position,
@@ -319,13 +336,23 @@ where
 }
 
 /// Each event of `page` with its content hashed, on as many threads as there are cores.
-fn hash_page(page: Vec<Raw>) -> Vec<Result<Stored, ChainBreak>> {
+fn hash_page(page: &[Raw]) -> Vec<Result<Stored, ChainBreak>> {
+    hash_page_with(page, |raw| match &raw.recorded_at {
+        RecordedAt::Text(_) => as_written(raw),
+        RecordedAt::Time(_) => parsed(raw),
+    })
+}
+
+fn hash_page_with(
+    page: &[Raw],
+    hash: fn(&Raw) -> Result<Stored, ChainBreak>,
+) -> Vec<Result<Stored, ChainBreak>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let size = page.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let parts: Vec<_> = page
             .chunks(size)
-            .map(|part| scope.spawn(move || part.iter().map(stored).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || part.iter().map(hash).collect::<Vec<_>>()))
             .collect();
         parts
             .into_iter()
@@ -337,7 +364,37 @@ fn hash_page(page: Vec<Raw>) -> Vec<Result<Stored, ChainBreak>> {
     })
 }
 
-fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
+/// `raw` with its content hashed from its texts as stored, which SQLite's append writes in
+/// the canonical form (no parsing); checked against its link, and hashed the long way if that
+/// differs.
+fn as_written(raw: &Raw) -> Result<Stored, ChainBreak> {
+    let RecordedAt::Text(text) = &raw.recorded_at else {
+        return parsed(raw);
+    };
+    let recorded_at = DateTime::parse_from_rfc3339(text).map_err(|_| ChainBreak {
+        position: raw.position,
+        reason: "its recorded_at is not a time".to_owned(),
+    })?;
+    Ok(Stored {
+        position: raw.position,
+        sequence: raw.sequence,
+        recorded_at: integrity::micros(recorded_at.to_utc()),
+        content: integrity::hash_of_canonical_texts(
+            &raw.event_id,
+            &raw.stream_type,
+            &raw.stream_id,
+            &raw.event_type,
+            raw.event_version,
+            &raw.payload,
+            &raw.metadata,
+        ),
+        link: raw.link.clone(),
+        as_written: true,
+    })
+}
+
+/// `raw` with its content parsed and hashed in the canonical form.
+fn parsed(raw: &Raw) -> Result<Stored, ChainBreak> {
     let broken = |reason: String| ChainBreak {
         position: raw.position,
         reason,
@@ -375,6 +432,7 @@ fn stored(raw: &Raw) -> Result<Stored, ChainBreak> {
         recorded_at: integrity::micros(recorded_at),
         content,
         link: raw.link.clone(),
+        as_written: false,
     })
 }
 

@@ -113,6 +113,38 @@ impl Content<'_> {
     }
 }
 
+/// The SHA-256 [`Content::hash`] gives when the stored `payload` and `metadata` texts are
+/// already in the canonical form (as the SQLite append writes them): the same bytes, put
+/// together without parsing them. Anything else hashes differently, and is then hashed the
+/// long way.
+pub(crate) fn hash_of_canonical_texts(
+    event_id: &str,
+    stream_type: &str,
+    stream_id: &str,
+    event_type: &str,
+    event_version: i32,
+    payload: &str,
+    metadata: &str,
+) -> Hash {
+    let mut out = Vec::with_capacity(160 + payload.len() + metadata.len());
+    out.extend_from_slice(b"{\"event_id\":");
+    write_string(event_id, &mut out);
+    out.extend_from_slice(b",\"event_type\":");
+    write_string(event_type, &mut out);
+    out.extend_from_slice(b",\"event_version\":");
+    out.extend_from_slice(event_version.to_string().as_bytes());
+    out.extend_from_slice(b",\"metadata\":");
+    out.extend_from_slice(metadata.as_bytes());
+    out.extend_from_slice(b",\"payload\":");
+    out.extend_from_slice(payload.as_bytes());
+    out.extend_from_slice(b",\"stream_id\":");
+    write_string(stream_id, &mut out);
+    out.extend_from_slice(b",\"stream_type\":");
+    write_string(stream_type, &mut out);
+    out.push(b'}');
+    Sha256::digest(out).into()
+}
+
 /// The microseconds since the Unix epoch of `at`, as the chain covers a time.
 pub fn micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -272,6 +304,39 @@ mod tests {
                 assert_ne!(merkle_root(&forged), root);
             }
         }
+    }
+
+    #[test]
+    fn canonical_texts_put_together_hash_as_the_content_does() {
+        let payload = serde_json::json!({"z": 1, "a": ["é\n", {"b": null}]});
+        let metadata = serde_json::json!({"actor": "user:ana"});
+        let id = Uuid::now_v7();
+        let content = Content {
+            event_id: id,
+            stream_type: "order",
+            stream_id: "o-\"1\"",
+            event_type: "OrderPlaced",
+            event_version: 2,
+            payload: &payload,
+            metadata: &metadata,
+        };
+        let texts = |payload: &str| {
+            hash_of_canonical_texts(
+                &id.to_string(),
+                "order",
+                "o-\"1\"",
+                "OrderPlaced",
+                2,
+                payload,
+                &String::from_utf8(canonical_json(&metadata)).unwrap(),
+            )
+        };
+        assert_eq!(
+            texts(&String::from_utf8(canonical_json(&payload)).unwrap()),
+            content.hash()
+        );
+        // Not canonical (a space, the keys' order): another hash, so the long way decides.
+        assert_ne!(texts(r#"{"z": 1,"a":["é\n",{"b":null}]}"#), content.hash());
     }
 
     #[test]
