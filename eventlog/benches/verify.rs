@@ -91,7 +91,7 @@ async fn measure(log: &EventLog, events: usize) {
         }
         read = read.min(started.elapsed().as_secs_f64());
         let started = Instant::now();
-        let checked = chain::check(&log).await.unwrap().unwrap();
+        let checked = chain::check(log).await.unwrap().unwrap();
         check = check.min(started.elapsed().as_secs_f64());
         assert_eq!(checked.events, events as u64);
     }
