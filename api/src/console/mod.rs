@@ -3,11 +3,12 @@
 //! (`projections`) and changes state only through the same command handlers and permissions
 //! (and users only through `api::users`), one module per section: the dashboard here, then
 //! orders, payments, shipments, attention, deliveries, projection status, users and audit;
-//! `view` holds what they share.
+//! `view` holds what they all share, `detail` what the order, payment and shipment pages do.
 
 mod attention;
 mod audit;
 mod deliveries;
+mod detail;
 mod orders;
 mod own_password;
 mod page;

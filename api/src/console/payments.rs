@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    orders::{timeline_of, Happening, Said, Shown},
+    detail::{timeline_of, Happening, Said, Shown},
     page, refunds,
     session::{self, Session},
     view::{

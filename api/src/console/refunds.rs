@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    orders::Said,
+    detail::Said,
     payments::show_payment,
     session::{self, Session},
     view::{

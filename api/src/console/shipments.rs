@@ -25,7 +25,8 @@ use serde::Deserialize;
 use tower_http::request_id::RequestId;
 
 use super::{
-    orders::{timeline_of, Happening, Said, Shown, TrackingItem},
+    detail::{timeline_of, Happening, Said, Shown},
+    orders::TrackingItem,
     page,
     session::{self, Session},
     view::{
