@@ -17,6 +17,45 @@ use crate::{
     EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
 };
 
+/// On SQLite, the last event's position and link, which the append chains its events onto
+/// (nothing yet: 0 and the genesis link; an event from before the chain: its position and the
+/// genesis link, where the chain starts).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainHead {
+    position: i64,
+    link: Hash,
+}
+
+impl ChainHead {
+    /// The head as stored, read in the append's transaction.
+    pub(crate) async fn read(conn: &mut sqlx::SqliteConnection) -> Result<Self, StorageError> {
+        let last: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *conn)
+        .await
+        .context("reading the head of the hash chain")?;
+        let (position, link) = last.unwrap_or((0, None));
+        let link = match link {
+            None => integrity::GENESIS,
+            Some(bytes) => bytes.try_into().map_err(|_| StorageError::Corrupt {
+                position,
+                reason: "its chain_hash is not 32 bytes".to_owned(),
+            })?,
+        };
+        Ok(Self { position, link })
+    }
+
+    /// The next event's position and link (stream version `sequence`, recorded at `micros`,
+    /// content hashing to `content`), which become the head.
+    pub(crate) fn advance(&mut self, sequence: i64, micros: i64, content: &Hash) -> (i64, Hash) {
+        let position = self.position + 1;
+        let link = integrity::link(&self.link, position, sequence, micros, content);
+        *self = Self { position, link };
+        (position, link)
+    }
+}
+
 /// The chainer's name, as its checkpoint and claim go by.
 pub const CHAINER: &str = "audit-chain";
 

@@ -20,6 +20,7 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::{
+    chain::ChainHead,
     error::{AppendError, Context, StorageError},
     group_commit::{BatchWriter, GroupCommit},
     integrity,
@@ -224,7 +225,7 @@ impl SqliteLog {
             .await
             .context("opening a savepoint")?;
         let mut outcomes = Vec::with_capacity(appends.len());
-        let mut head = chain_head(tx).await?;
+        let mut head = ChainHead::read(tx).await?;
         for append in appends {
             let outcome = append_one(tx, append, &mut head).await;
             let stop = !matches!(&outcome, Ok(appended) if !appended.replayed);
@@ -405,7 +406,7 @@ impl SqliteBatchWriter {
             .await
             .context("beginning a write transaction")?;
         let mut outcomes = Vec::with_capacity(appends.len());
-        let mut head = chain_head(&mut tx).await?;
+        let mut head = ChainHead::read(&mut tx).await?;
         for append in appends {
             // These refusals come before the append writes anything, so the others may commit;
             // any other failure rolls the batch back and group commit retries one by one.
@@ -420,31 +421,6 @@ impl SqliteBatchWriter {
         tx.commit().await.context("committing appends")?;
         Ok(outcomes)
     }
-}
-
-/// The last event's position and link in the hash chain (nothing yet: 0 and the genesis link;
-/// an event from before the chain: its position and the genesis link, where the chain starts).
-#[derive(Debug, Clone, Copy)]
-struct ChainHead {
-    position: i64,
-    link: integrity::Hash,
-}
-
-async fn chain_head(conn: &mut SqliteConnection) -> Result<ChainHead, AppendError> {
-    let last: Option<(i64, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .context("reading the head of the hash chain")?;
-    let (position, link) = last.unwrap_or((0, None));
-    let link = match link {
-        None => integrity::GENESIS,
-        Some(bytes) => bytes.try_into().map_err(|_| StorageError::Corrupt {
-            position,
-            reason: "its chain_hash is not 32 bytes".to_owned(),
-        })?,
-    };
-    Ok(ChainHead { position, link })
 }
 
 async fn append_one(
@@ -521,9 +497,7 @@ async fn append_one(
                     metadata: &metadata,
                 }
                 .hash();
-                let position = head.position + 1;
-                let link = integrity::link(&head.link, position, sequence, micros, &content);
-                *head = ChainHead { position, link };
+                let (position, link) = head.advance(sequence, micros, &content);
                 (position, sequence, metadata.to_string(), link)
             })
             .collect();
