@@ -52,6 +52,12 @@ pub struct Config {
     /// among the processes sharing a database. Unset: the host's name and the listen port.
     #[serde(default)]
     pub process_name: Option<String>,
+    /// The seal key and the master key, or where they are kept (`[keys]`, ADR 0028).
+    #[serde(default)]
+    pub keys: crate::keys::KeysConfig,
+    /// How often the log is sealed and where the seals are published (`[audit]`).
+    #[serde(default)]
+    pub audit: crate::sealing::AuditConfig,
 }
 
 /// The HTTP server's limits (ADR 0020).
@@ -121,7 +127,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn rejected(key: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn rejected(key: &str, reason: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             reason: reason.into(),
@@ -255,6 +261,7 @@ impl Config {
         if let Err((key, why)) = self.outbound.check() {
             return Err(ConfigError::rejected(&format!("outbound.{key}"), why));
         }
+        self.audit.validate()?;
         if self.webhooks.unmatched_max_age_hours == Some(0) {
             return Err(ConfigError::rejected(
                 "webhooks.unmatched_max_age_hours",

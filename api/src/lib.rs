@@ -8,12 +8,15 @@ pub mod config;
 pub mod console;
 mod db;
 mod extract;
+pub mod forget;
 pub mod health;
 pub mod idempotency;
+pub mod keys;
 pub mod metrics;
 mod nul;
 pub mod openapi;
 pub mod request_id;
+pub mod sealing;
 pub use ::problem;
 pub use workers::spawn_workers;
 pub mod server;
@@ -75,6 +78,10 @@ pub struct AppState {
     pub callers: callers::KnownCallers,
     /// Above this many minor units a refund awaits a second person's approval (ADR 0026).
     pub refund_approval_above_minor: i64,
+    /// The seal key and the master key (ADR 0028); random ones unless set.
+    pub keys: std::sync::Arc<keys::Keys>,
+    /// The sealer `spawn_workers` runs (`serve` sets it from `[audit]`); none: no seals made.
+    pub sealer: Option<std::sync::Arc<eventlog::sealer::Sealer>>,
 }
 
 impl AppState {
@@ -98,6 +105,8 @@ impl AppState {
             outbound: std::sync::Arc::default(),
             callers: callers::KnownCallers::default(),
             refund_approval_above_minor: v1::refund_approvals::DEFAULT_APPROVAL_ABOVE_MINOR,
+            keys: std::sync::Arc::new(keys::Keys::random()),
+            sealer: None,
         }
     }
 

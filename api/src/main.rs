@@ -1,6 +1,7 @@
 //! The `backoffice` binary: `serve` runs the service, `migrate` applies migrations, `demo`
 //! runs it on a fresh database with simulated partners.
 
+mod cli;
 mod demo;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -9,7 +10,6 @@ use anyhow::Context as _;
 use api::{config::Config, AppState};
 use clap::{Parser, Subcommand};
 use projections::ReadModel;
-use secrecy::ExposeSecret;
 
 /// mimalloc rather than the system's allocator: under load a command's many small allocations
 /// cost a sixth of the service's CPU in glibc's malloc (ADR 0014, docs/benchmarks.md).
@@ -75,12 +75,42 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Customers' personal data (ADR 0028).
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
+    /// The service's keys (ADR 0028).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomersCommand {
+    /// Forgets a customer: destroys the keys sealing their names, addresses, e-mail and phone
+    /// in the log, which read as [erased] from then on everywhere, and erases the copies kept
+    /// beside the log. Recorded as CustomerForgotten (actor cli:<account>).
+    Forget {
+        /// The customer's id (the customer_id of their orders).
+        customer_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Wraps every customer key with the current master key, after a rotation: then the
+    /// earlier master key can leave keys.previous_master_keys.
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recomputes the log's hash chain from the stored events and exits non-zero at the first
-    /// event whose link differs, naming its position and what differs (docs/audit.md).
+    /// Recomputes the log's hash chain from the stored events, checks every seal against it
+    /// (signed by a trusted key, contiguous, its head and Merkle root as recomputed, as in the
+    /// seals file), and exits non-zero at the first event whose link differs or seal that does
+    /// not hold, naming its position and what differs (docs/audit.md).
     Verify,
 }
 
@@ -216,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Run above, before any configuration is read.
         Command::Demo { .. } => Ok(()),
         Command::Migrate => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             if !log.can_migrate().await? {
                 anyhow::bail!("this role does not own the schema: run `migrate` as its owner");
             }
@@ -226,18 +256,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Grant { service_role },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             log.grant_service_role(&service_role)
                 .await
                 .with_context(|| format!("while granting {service_role:?}"))?;
-            print(&format!(
+            cli::print(&format!(
                 "{service_role} may read, write the tables beside the log, and append only through append_events()\n"
             ))
         }
         Command::Integrations {
             command: IntegrationsCommand::Status { json },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let statuses =
                 adapters::outbound::status::destinations(&log, adapters::outbound::NAMES, |name| {
                     config.outbound.is_configured(name)
@@ -246,48 +276,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("while reading the integrations' status")?;
             if json {
                 let text = serde_json::to_string_pretty(&statuses)?;
-                return print(&format!("{text}\n"));
+                return cli::print(&format!("{text}\n"));
             }
-            print(&integrations_table(&statuses))
+            cli::print(&cli::status::integrations_table(&statuses))
         }
+        Command::Customers {
+            command: CustomersCommand::Forget { customer_id },
+        } => cli::integrity::forget(&config, &customer_id).await,
+        Command::Keys {
+            command: KeysCommand::Rewrap,
+        } => cli::integrity::rewrap(&config).await,
         Command::Audit {
             command: AuditCommand::Verify,
-        } => {
-            let log = connect(&config).await?;
-            let started = std::time::Instant::now();
-            match eventlog::chain::check(&log).await? {
-                Ok(checked) => print(&format!(
-                    "the chain holds: {} events linked{}{}{}, in {:.1} s\n",
-                    checked.events,
-                    checked
-                        .head
-                        .map(|(position, link)| format!(
-                            " up to position {position} (link {})",
-                            hex::encode(link)
-                        ))
-                        .unwrap_or_default(),
-                    match checked.before_chain {
-                        0 => String::new(),
-                        n => format!("; {n} earlier events from before the chain, not covered"),
-                    },
-                    match checked.not_linked_yet {
-                        0 => String::new(),
-                        n => format!("; the latest {n} not linked yet (the chainer follows)"),
-                    },
-                    started.elapsed().as_secs_f64()
-                )),
-                Err(broken) => anyhow::bail!(
-                    "the chain breaks at position {}: {}",
-                    broken.position,
-                    broken.reason
-                ),
-            }
-        }
+        } => cli::integrity::verify(&config).await,
         Command::Projections {
             command: ProjectionsCommand::Status,
         } => {
-            let log = connect(&config).await?;
-            print_status(&log).await
+            let log = cli::connect(&config).await?;
+            cli::status::print_status(&log).await
         }
         Command::Users {
             command: UsersCommand::Create { name, role },
@@ -295,11 +301,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = api::auth::Role::named(&role).with_context(|| {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let token =
                 api::users::create_user(&log, &name, role, &api::users::command_line_actor())
                     .await?;
-            print(&format!("{token}\n"))
+            cli::print(&format!("{token}\n"))
         }
         Command::Users {
             command: UsersCommand::SetRole { name, role },
@@ -307,11 +313,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let role = api::auth::Role::named(&role).with_context(|| {
                 format!("no role {role:?}; there are admin, operator, finance, auditor and viewer")
             })?;
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             if !api::users::set_role(&log, &name, role, &api::users::command_line_actor()).await? {
                 anyhow::bail!("no user {name:?}");
             }
-            print(&format!("{name} is {}\n", role.name()))
+            cli::print(&format!("{name} is {}\n", role.name()))
         }
         Command::Users {
             command: UsersCommand::SetPassword { name },
@@ -321,24 +327,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             if !api::users::set_password(&log, &name, password, &api::users::command_line_actor())
                 .await?
             {
                 anyhow::bail!("no user {name:?}");
             }
-            print(&format!(
+            cli::print(&format!(
                 "{name} has a new password; their console sessions ended\n"
             ))
         }
         Command::Users {
             command: UsersCommand::ResetLink { name },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let token = api::users::issue_reset(&log, &name, &api::users::command_line_actor())
                 .await?
                 .with_context(|| format!("no user {name:?}"))?;
-            print(&format!(
+            cli::print(&format!(
                 "http://{}/console/reset/{token}\n(works once, for an hour)\n",
                 config.listen
             ))
@@ -346,25 +352,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users {
             command: UsersCommand::Deactivate { name },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             if !api::users::deactivate_user(&log, &name, &api::users::command_line_actor()).await? {
                 anyhow::bail!("no active user {name:?}");
             }
-            print(&format!("deactivated {name}\n"))
+            cli::print(&format!("deactivated {name}\n"))
         }
         Command::Tokens {
             command: TokensCommand::Create { user },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let token = api::auth::issue_token(&log, &user)
                 .await?
                 .with_context(|| format!("no active user {user:?}"))?;
-            print(&format!("{token}\n"))
+            cli::print(&format!("{token}\n"))
         }
         Command::Tokens {
             command: TokensCommand::List,
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let mut out = format!(
                 "{:<34} {:<20} {:<9} {:<25} revoked\n",
                 "token id", "user", "role", "created"
@@ -387,16 +393,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or_else(|| "-".to_owned())
                 ));
             }
-            print(&out)
+            cli::print(&out)
         }
         Command::Tokens {
             command: TokensCommand::Revoke { token_id },
         } => {
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             if !api::auth::revoke_token(&log, &token_id).await? {
                 anyhow::bail!("no live token {token_id:?}");
             }
-            print(&format!("revoked {token_id}\n"))
+            cli::print(&format!("revoked {token_id}\n"))
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name, all },
@@ -408,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })?],
                 None => anyhow::bail!("name a read model or pass --all"),
             };
-            let log = connect(&config).await?;
+            let log = cli::connect(&config).await?;
             let position = projections::rebuild(&log, &models, &projections::rebuild_options())
                 .await
                 .context("while rebuilding")?;
@@ -418,157 +424,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn print_status(log: &eventlog::EventLog) -> anyhow::Result<()> {
-    let head = log
-        .head()
-        .await
-        .context("while reading the head position")?;
-    let known = log
-        .subscribers()
-        .await
-        .context("while reading subscriber status")?;
-    let mut out = format!(
-        "{:<28} {:>10} {:>10} {:>8}  {:<8} {:>6} {:>7} {:>8}  {:<27} last error\n",
-        "name", "position", "head", "lag", "state", "parked", "waiting", "retrying", "last batch"
-    );
-    // Others known (a rebuild's shadow projection) follow those `serve` runs.
-    let served: Vec<&str> = api::workers::subscriber_names().collect();
-    let others = known
-        .iter()
-        .map(|s| s.name.as_str())
-        .filter(|name| !served.contains(name));
-    for name in served.iter().copied().chain(others) {
-        let status = known.iter().find(|s| s.name == name);
-        let position = status.map_or(0, |s| s.position);
-        let state = match status {
-            None => "idle",
-            Some(s) if s.state == "failed" => "failed",
-            Some(s) if s.is_degraded() => "degraded",
-            Some(s) => s.state.as_str(),
-        };
-        let (parked, waiting, retrying) =
-            status.map_or((0, 0, 0), |s| (s.parked, s.waiting, s.retrying));
-        let last_batch = status
-            .and_then(|s| s.last_batch_at)
-            .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
-        let error = status
-            .and_then(|s| {
-                s.last_error
-                    .as_ref()
-                    .map(|e| format!("at {}: {e}", s.error_position.unwrap_or(0)))
-            })
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{name:<28} {position:>10} {head:>10} {:>8}  {state:<8} {parked:>6} {waiting:>7} {retrying:>8}  {last_batch:<27} {error}\n",
-            head.saturating_sub(position)
-        ));
-    }
-    print(&out)
-}
-
-fn integrations_table(statuses: &[adapters::outbound::status::DestinationStatus]) -> String {
-    let mut out = format!(
-        "{:<8} {:<10} {:>10} {:>8} {:>9}  {:<9} {:>7} {:>6} {:>7}  attempts (last hour)\n",
-        "name",
-        "configured",
-        "position",
-        "lag",
-        "lag (s)",
-        "circuit",
-        "failing",
-        "parked",
-        "waiting"
-    );
-    for status in statuses {
-        let circuit = status
-            .circuit
-            .as_ref()
-            .map_or("closed", |c| c.state.as_str());
-        let attempts = status
-            .attempts_last_hour
-            .iter()
-            .map(|(outcome, n)| format!("{outcome} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push_str(&format!(
-            "{:<8} {:<10} {:>10} {:>8} {:>9.1}  {circuit:<9} {:>7} {:>6} {:>7}  {attempts}\n",
-            status.destination,
-            if status.configured { "yes" } else { "no" },
-            status.position,
-            status.lag_events,
-            status.lag_seconds,
-            status.failing,
-            status.parked,
-            status.waiting,
-        ));
-        if let Some(pull) = &status.last_pull {
-            out.push_str(&format!(
-                "{:<8} last pull {}: {} listed, {} new, {} already known{}\n",
-                "",
-                pull.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                pull.fetched,
-                pull.stored,
-                pull.duplicates,
-                pull.error
-                    .as_deref()
-                    .map(|e| format!("; stopped short: {e}"))
-                    .unwrap_or_default(),
-            ));
-        }
-    }
-    out
-}
-
-fn print(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .context("while printing")
-}
-
-/// Connects and makes sure the schema is current: the schema's owner (the embedded default,
-/// a one-role set-up) migrates and creates the read-model tables; a service role that may
-/// only read and append (ADR 0021) checks that the owner did, and refuses to go on otherwise.
-async fn connect(config: &Config) -> anyhow::Result<eventlog::EventLog> {
-    let url = config.database_url.expose_secret();
-    let log = eventlog::EventLog::connect(url, &config.connect_options())
-        .await
-        .with_context(|| format!("while connecting to {}", eventlog::redact_url(url)))?;
-    let owner = log
-        .can_migrate()
-        .await
-        .context("while asking whether this role owns the schema")?;
-    if owner {
-        log.migrate().await.context("while applying migrations")?;
-        projections::create_tables(&log)
-            .await
-            .context("while creating read-model tables")?;
-        return Ok(log);
-    }
-    let current = log
-        .migrations_applied()
-        .await
-        .context("while checking the schema's migrations")?;
-    let missing = projections::missing_tables(&log)
-        .await
-        .context("while checking the read-model tables")?;
-    if !current || !missing.is_empty() {
-        anyhow::bail!(
-            "the database schema is not current ({}) and this role does not own it: run \
-             `backoffice migrate` as the schema's owner role first",
-            if current {
-                format!("read-model tables missing: {}", missing.join(", "))
-            } else {
-                "migrations pending".to_owned()
-            }
-        );
-    }
-    tracing::debug!("schema current; not migrating under a role that does not own it");
-    Ok(log)
-}
-
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let log = connect(&config).await?;
+    let (log, service_keys) = cli::connect_with_keys(&config, api::keys::Missing::Create).await?;
     let verifiers = config
         .webhooks
         .verifiers()
@@ -589,6 +446,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     state.outbound = std::sync::Arc::new(config.outbound.clone());
     state.refund_approval_above_minor = config.refund_approval_above_minor;
+    state.keys = std::sync::Arc::new(service_keys);
+    state.sealer = Some(std::sync::Arc::new(config.audit.sealer(&state.keys.seal)));
     let _workers = api::spawn_workers(&state)
         .await
         .context("while setting up the outbound destinations")?;

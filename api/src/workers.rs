@@ -1,5 +1,6 @@
 //! Everything `serve` runs beside the HTTP server, in one place: on PostgreSQL the listener
-//! that lets it remember API tokens' callers (`crate::callers`), the read models' projections
+//! that lets it remember API tokens' callers (`crate::callers`) and the chainer, the sealer of
+//! the hash chain (`eventlog::sealer`), the read models' projections
 //! (`projections::ReadModel`), the process managers (`commands::process`), the webhook inbox
 //! worker, the configured outbound destinations (`adapters::outbound`), the pull of Stripe's
 //! events (`adapters::inbound::pull`) and the pull of the ERP's catalog
@@ -34,7 +35,8 @@ pub fn lane_of(name: &str, event: &RecordedEvent) -> Option<String> {
 
 /// Runs, in the background, everything that follows the log and the inbox: the read-model
 /// projections, the process managers and the configured outbound destinations (each under its
-/// claim, so several processes may call this) and the webhook inbox worker. Dropping the
+/// claim, so several processes may call this), on PostgreSQL the chainer, the sealer when the
+/// state has one, and the webhook inbox worker. Dropping the
 /// returned set stops them. Fails if a destination's configuration cannot be used.
 pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> {
     let mut workers = JoinSet::new();
@@ -51,6 +53,11 @@ pub async fn spawn_workers(state: &AppState) -> Result<JoinSet<()>, SetupError> 
             log.run_projection(&eventlog::chain::Chainer, &Default::default())
                 .await
         });
+    }
+    // The seals over the chain (issue 18), under their own claim: one process seals at a time.
+    if let Some(sealer) = state.sealer.clone() {
+        let log = log.clone();
+        workers.spawn(async move { sealer.run(&log).await });
     }
     let worker = Worker::new(log.clone(), options).woken_by(state.webhooks.wake());
     workers.spawn(async move { worker.run().await });

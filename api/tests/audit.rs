@@ -54,7 +54,13 @@ async fn verified_then_broken(db: TestDatabase, tamper: &[&str]) {
             })
         };
         let started = Instant::now();
-        while chain::check(&log).await.unwrap().unwrap().not_linked_yet > 0 {
+        while chain::check(&log, &Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .not_linked_yet
+            > 0
+        {
             assert!(started.elapsed() < Duration::from_secs(30));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

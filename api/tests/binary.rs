@@ -55,7 +55,7 @@ async fn database_url_switches_the_service_to_postgresql() {
         "{ready}"
     );
     assert!(
-        !folder.0.join("data").exists(),
+        !folder.0.join("data/backoffice.db").exists(),
         "no SQLite file is made when PostgreSQL is configured"
     );
     drop(served);

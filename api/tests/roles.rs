@@ -128,6 +128,10 @@ async fn the_service_role_appends_only_through_the_function_and_cannot_touch_the
         "DELETE FROM event_links",
         "TRUNCATE event_links",
         "ALTER TABLE event_links DISABLE TRIGGER ALL",
+        "UPDATE audit_seals SET root = root",
+        "DELETE FROM audit_seals",
+        "TRUNCATE audit_seals",
+        "ALTER TABLE audit_seals DISABLE TRIGGER ALL",
         "ALTER TABLE events DISABLE TRIGGER ALL",
         "ALTER TABLE events DISABLE TRIGGER events_append_only",
         "DROP TRIGGER events_append_only ON events",
@@ -190,6 +194,23 @@ async fn the_service_role_appends_only_through_the_function_and_cannot_touch_the
         .await
         .unwrap();
     assert_eq!(placed.status(), 201, "{}", placed.text().await.unwrap());
+    // The sealer, under the role too, adds its seals (the first at once).
+    let started = std::time::Instant::now();
+    loop {
+        let seals: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_seals")
+            .fetch_one(&mut service)
+            .await
+            .unwrap();
+        if seals > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no seal: {}",
+            served.log_lines().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(served);
 
     // A migration the owner has not applied (the write probe's, undone): the service role

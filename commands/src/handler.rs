@@ -484,8 +484,17 @@ pub fn new_events<E: EventCodec>(events: &[E], metadata: &Metadata) -> Vec<NewEv
         .iter()
         .map(|event| {
             let stored = event.encode();
+            let personal = stored.personal.map(|personal| eventlog::privacy::Personal {
+                subject: personal.subject,
+                fields: personal
+                    .fields
+                    .iter()
+                    .map(|&field| field.to_owned())
+                    .collect(),
+            });
             NewEvent::new(stored.event_type, stored.event_version, stored.payload)
                 .with_metadata(metadata.clone())
+                .with_personal(personal)
         })
         .collect()
 }

@@ -14,6 +14,19 @@ pub struct StoredEvent {
     pub event_version: i32,
     /// The event's fields as JSON.
     pub payload: Value,
+    /// The personal data in `payload`, which the log stores sealed with its subject's key.
+    pub personal: Option<PersonalData>,
+}
+
+/// Personal data an event holds (ADR 0028): whose it is, and where it is in the payload. The
+/// log stores those fields sealed with a key of the subject's, so that forgetting the subject
+/// (destroying the key) erases them everywhere while the event stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalData {
+    /// The data subject: the customer's id.
+    pub subject: String,
+    /// JSON pointers to the fields in the payload; an absent one is skipped.
+    pub fields: &'static [&'static str],
 }
 
 /// Why a stored event could not be turned back into a domain event.
@@ -110,6 +123,7 @@ macro_rules! event_codec {
         $event:ident, $aggregate:expr,
         current { $($variant:ident => $name:literal v $version:literal,)* }
         $(older { $(($old_name:literal, $old_version:literal) => $upcast:expr,)* })?
+        $(personal { $($personal_variant:ident => $personal:expr,)* })?
     ) => {
         /// Every event type with its current version.
         pub const EVENT_TYPES: &[(&str, i32)] = &[$(($name, $version)),*];
@@ -123,6 +137,16 @@ macro_rules! event_codec {
                 event_type,
                 event_version,
                 payload,
+                personal: personal(event),
+            }
+        }
+
+        /// The personal data `event` holds, if any.
+        #[allow(clippy::match_single_binding, unused_variables)]
+        fn personal(event: &$event) -> Option<$crate::codec::PersonalData> {
+            match event {
+                $($($event::$personal_variant(p) => Some(($personal)(p)),)*)?
+                _ => None,
             }
         }
 

@@ -20,7 +20,7 @@ pub mod user;
 pub mod values;
 
 pub use bound::BoundToOrder;
-pub use codec::{DecodeError, EventCodec, StoredEvent};
+pub use codec::{DecodeError, EventCodec, PersonalData, StoredEvent};
 pub use decider::{CommandName, Context, Decider, Rule};
 pub use ids::{AttentionId, CustomerId, OrderId, PaymentId, ShipmentId};
 pub use money::{Currency, Money, MoneyError};

@@ -65,7 +65,7 @@ impl EventLog {
              WHERE {} ORDER BY e.position LIMIT $2",
             conditions.join(" AND ")
         );
-        on_readers!(self, |pool, time| {
+        let mut events: Vec<RecordedEvent> = on_readers!(self, |pool, time| {
             let mut query = sqlx::query(&sql).bind(after).bind(limit);
             for text in texts {
                 query = query.bind(text);
@@ -77,7 +77,11 @@ impl EventLog {
                 .fetch_all(pool)
                 .await
                 .context("querying the audit trail")?;
-            rows.iter().map(EventRow::decode_event).collect()
-        })
+            rows.iter()
+                .map(EventRow::decode_event)
+                .collect::<Result<_, StorageError>>()
+        })?;
+        self.open_personal(&mut events).await?;
+        Ok(events)
     }
 }

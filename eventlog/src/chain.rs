@@ -6,16 +6,22 @@
 //! serialises positions and commits alike. On PostgreSQL, where appends commit out of position
 //! order, the [`Chainer`] writes them (`event_links`) as a reader of the whole log that sees an
 //! event only once every position before it is settled (ADR 0027).
+//!
+//! The check also holds the seals (`crate::seal`) against the chain it recomputes: a chain
+//! recomputed whole after a change (which the links alone cannot tell) no longer matches them.
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{
     error::{Context, StorageError},
     integrity::{self, Hash},
-    EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
+    seal, EventLog, HandlerError, LogTransaction, Projection, RecordedEvent,
 };
+
+pub use crate::seal::Trust;
 
 /// On SQLite, the last event's position and link, which the append chains its events onto
 /// (nothing yet: 0 and the genesis link; an event from before the chain: its position and the
@@ -67,6 +73,10 @@ pub struct Chainer;
 impl Projection for Chainer {
     fn name(&self) -> &str {
         CHAINER
+    }
+
+    fn reads_sealed(&self) -> bool {
+        true
     }
 
     async fn apply(
@@ -147,6 +157,10 @@ pub struct ChainChecked {
     pub not_linked_yet: u64,
     /// The last event's position and link, once there is one.
     pub head: Option<(i64, Hash)>,
+    /// Seals checked against the chain.
+    pub seals: u64,
+    /// The last position the seals cover, once there is one.
+    pub sealed_up_to: Option<i64>,
 }
 
 /// An event as read, before its content is hashed.
@@ -184,19 +198,27 @@ struct Stored {
     as_written: bool,
 }
 
-/// Checks the whole chain of `log`: `Ok(Err(break))` names the first event where it breaks.
+/// Checks the whole chain of `log` and its seals (`crate::seal`) as `trust` says:
+/// `Ok(Err(break))` names the first event where the chain breaks or a seal does not hold.
 ///
 /// The log is read in ranges of positions, several at once, each hashed on a blocking thread
-/// as soon as it is read (split over the cores); only the links, cheap, are computed in order.
-/// On PostgreSQL it checks up to the chainer's last link as it stands when the check starts,
-/// and counts the events after it as not linked yet.
-pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, StorageError> {
+/// as soon as it is read (split over the cores); only the links, cheap, are computed in order,
+/// and each seal's Merkle root over them. On PostgreSQL it checks up to the chainer's last link
+/// as it stands when the check starts, and counts the events after it as not linked yet.
+pub async fn check(
+    log: &EventLog,
+    trust: &seal::Trust,
+) -> Result<Result<ChainChecked, ChainBreak>, StorageError> {
+    // The seals first: each covers linked events only, so none goes past the extent read next.
+    let mut seals = seal::Walk::new(seal::stored(log).await?, trust);
     let (checked_up_to, not_linked_yet) = extent(log).await?;
     let mut checked = ChainChecked {
         events: 0,
         before_chain: 0,
         not_linked_yet,
         head: None,
+        seals: 0,
+        sealed_up_to: None,
     };
     let ranges = (1..=checked_up_to)
         .step_by(usize::try_from(PAGE).unwrap_or(10_000))
@@ -263,12 +285,22 @@ pub async fn check(log: &EventLog) -> Result<Result<ChainChecked, ChainBreak>, S
                     ),
                 }));
             }
+            if let Err(broken) = seals.linked(event.position, &expected) {
+                return Ok(Err(broken));
+            }
             previous = Some(expected);
             checked.events += 1;
             checked.head = Some((event.position, expected));
         }
     }
-    Ok(Ok(checked))
+    match seals.finish(checked_up_to) {
+        Ok(sealed) => {
+            checked.seals = sealed.seals;
+            checked.sealed_up_to = sealed.up_to;
+            Ok(Ok(checked))
+        }
+        Err(broken) => Ok(Err(broken)),
+    }
 }
 
 /// How many ranges are read and hashed ahead of the one being linked.
@@ -434,6 +466,20 @@ fn as_written(raw: &Raw) -> Result<Stored, ChainBreak> {
 
 /// `raw` with its content parsed and hashed in the canonical form.
 fn parsed(raw: &Raw) -> Result<Stored, ChainBreak> {
+    let (content, recorded_at) = content_of(raw)?;
+    Ok(Stored {
+        position: raw.position,
+        sequence: raw.sequence,
+        recorded_at,
+        content: Sha256::digest(integrity::canonical_json(&content)).into(),
+        link: raw.link.clone(),
+        as_written: false,
+    })
+}
+
+/// `raw`'s content as the chain hashes it (the object [`integrity::Content::to_json`] makes),
+/// and its time in microseconds.
+fn content_of(raw: &Raw) -> Result<(serde_json::Value, i64), ChainBreak> {
     let broken = |reason: String| ChainBreak {
         position: raw.position,
         reason,
@@ -463,16 +509,63 @@ fn parsed(raw: &Raw) -> Result<Stored, ChainBreak> {
         event_version: raw.event_version,
         payload: &payload,
         metadata: &metadata,
+    };
+    Ok((content.to_json(), integrity::micros(recorded_at)))
+}
+
+/// An event as the chain hashes it, read from the log's own row (never through the reads that
+/// open personal data), with its stored link.
+#[derive(Debug, Clone)]
+pub(crate) struct AsHashed {
+    /// Its position.
+    pub position: i64,
+    /// The content's fields, as hashed.
+    pub content: serde_json::Value,
+    /// Its stream version.
+    pub sequence: i64,
+    /// Its time, in microseconds since the Unix epoch.
+    pub recorded_at: i64,
+    /// Its stored link, if it has one.
+    pub link: Option<Vec<u8>>,
+}
+
+/// The event with id `event_id` as the chain hashes it, if there is one.
+pub(crate) async fn as_hashed(
+    log: &EventLog,
+    event_id: uuid::Uuid,
+) -> Result<Option<AsHashed>, StorageError> {
+    let position: Option<i64> = match log {
+        EventLog::Sqlite(sqlite) => {
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = ?")
+                .bind(event_id.to_string())
+                .fetch_optional(sqlite.readers())
+                .await
+        }
+        EventLog::Postgres(pg) => {
+            sqlx::query_scalar("SELECT position FROM events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(pg.pool())
+                .await
+        }
     }
-    .hash();
-    Ok(Stored {
-        position: raw.position,
-        sequence: raw.sequence,
-        recorded_at: integrity::micros(recorded_at),
+    .context("finding an event by its id")?;
+    let Some(position) = position else {
+        return Ok(None);
+    };
+    let Some(raw) = read_range(log, position, position).await?.pop() else {
+        return Ok(None);
+    };
+    let (content, recorded_at) = content_of(&raw).map_err(|broken| StorageError::Corrupt {
+        position,
+        reason: broken.reason,
+    })?;
+    Ok(Some(AsHashed {
+        position,
         content,
-        link: raw.link.clone(),
-        as_written: false,
-    })
+        sequence: raw.sequence,
+        recorded_at,
+        link: raw.link,
+    }))
 }
 
 fn hex(bytes: &[u8]) -> String {

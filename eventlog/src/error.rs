@@ -71,6 +71,10 @@ pub enum StorageError {
     /// file was deleted or replaced while serving).
     #[error("storage unavailable: {0}")]
     Unavailable(&'static str),
+    /// Sealed personal data cannot be sealed or opened: a subject key wrapped by a master key
+    /// that is not configured, or one that does not unwrap (ADR 0028).
+    #[error("personal data: {0}")]
+    Privacy(String),
 }
 
 impl StorageError {
@@ -85,7 +89,8 @@ impl StorageError {
             Self::Migrate(_)
             | Self::Corrupt { .. }
             | Self::UnsupportedUrl(_)
-            | Self::Unsupported(_) => false,
+            | Self::Unsupported(_)
+            | Self::Privacy(_) => false,
         }
     }
 }

@@ -94,9 +94,9 @@ pub struct Content<'a> {
 }
 
 impl Content<'_> {
-    /// The canonical JSON these fields are hashed in.
-    pub fn canonical(&self) -> Vec<u8> {
-        canonical_json(&serde_json::json!({
+    /// These fields as the JSON object that is hashed (what an inclusion proof shows).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
             "event_id": self.event_id.to_string(),
             "stream_type": self.stream_type,
             "stream_id": self.stream_id,
@@ -104,7 +104,12 @@ impl Content<'_> {
             "event_version": self.event_version,
             "payload": self.payload,
             "metadata": self.metadata,
-        }))
+        })
+    }
+
+    /// The canonical JSON these fields are hashed in.
+    pub fn canonical(&self) -> Vec<u8> {
+        canonical_json(&self.to_json())
     }
 
     /// SHA-256 of [`Content::canonical`].

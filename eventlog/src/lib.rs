@@ -10,8 +10,12 @@ mod group_commit;
 pub mod integrity;
 mod model;
 mod postgres;
+pub mod privacy;
+pub mod proof;
 mod redact;
 mod roles;
+pub mod seal;
+pub mod sealer;
 mod sql;
 mod sqlite;
 mod sqlite_file;
@@ -267,14 +271,85 @@ impl EventLog {
     }
 
     /// Appends atomically; concurrent appends share a commit.
-    pub async fn append(&self, append: Append) -> Result<Appended, AppendError> {
+    pub async fn append(&self, mut append: Append) -> Result<Appended, AppendError> {
         let observed = Observed::start(std::slice::from_ref(&append));
+        let plain = self
+            .seal_appends(None, std::slice::from_mut(&mut append))
+            .await?;
         let outcome = match self {
             Self::Postgres(log) => log.append(append).instrument(observed.span()).await,
             Self::Sqlite(log) => log.append(append).instrument(observed.span()).await,
         };
         observed.end(outcome.is_ok());
-        outcome
+        let mut appended = outcome?;
+        self.give_back(std::slice::from_mut(&mut appended), plain)
+            .await?;
+        Ok(appended)
+    }
+
+    /// The vault of master keys sealing personal data, if configured.
+    pub(crate) fn vault(&self) -> Option<&privacy::Vault> {
+        match self {
+            Self::Postgres(log) => log.vault.as_deref(),
+            Self::Sqlite(log) => log.vault.as_deref(),
+        }
+    }
+
+    /// This log, sealing the personal fields of the events it appends and opening them on
+    /// every read with the master keys of `vault` (`privacy`, ADR 0028).
+    pub fn with_vault(mut self, vault: privacy::Vault) -> Self {
+        let vault = Some(std::sync::Arc::new(vault));
+        match &mut self {
+            Self::Postgres(log) => log.vault = vault,
+            Self::Sqlite(log) => log.vault = vault,
+        }
+        self
+    }
+
+    /// Seals the personal fields of `appends`' events, answering the payloads as given of
+    /// those it sealed (to hand back with the append's answer); nothing when none has any.
+    async fn seal_appends(
+        &self,
+        mut tx: Option<&mut LogTransaction>,
+        appends: &mut [Append],
+    ) -> Result<Option<Vec<Vec<serde_json::Value>>>, StorageError> {
+        let personal = appends
+            .iter()
+            .any(|append| append.events.iter().any(|event| event.personal.is_some()));
+        if !personal || self.vault().is_none() {
+            return Ok(None);
+        }
+        let plain = appends
+            .iter()
+            .map(|append| append.events.iter().map(|e| e.payload.clone()).collect())
+            .collect();
+        for append in appends.iter_mut() {
+            self.seal_personal(tx.as_deref_mut(), &mut append.events)
+                .await?;
+        }
+        Ok(Some(plain))
+    }
+
+    /// Puts the payloads as given back into the answer of an append that sealed them; a
+    /// replayed append's events are opened from what is stored.
+    async fn give_back(
+        &self,
+        appended: &mut [Appended],
+        plain: Option<Vec<Vec<serde_json::Value>>>,
+    ) -> Result<(), StorageError> {
+        let Some(plain) = plain else {
+            return Ok(());
+        };
+        for (appended, payloads) in appended.iter_mut().zip(plain) {
+            if appended.replayed {
+                self.open_personal(&mut appended.events).await?;
+            } else {
+                for (event, payload) in appended.events.iter_mut().zip(payloads) {
+                    event.payload = payload;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Starts a write transaction. On SQLite it holds the only writer until it ends.
@@ -327,12 +402,21 @@ impl EventLog {
         appends: &[Append],
     ) -> Result<Vec<Appended>, AppendError> {
         let observed = Observed::start(appends);
+        let mut sealed = appends.to_vec();
+        let plain = self.seal_appends(Some(&mut *tx), &mut sealed).await?;
+        let appends = if plain.is_some() {
+            &sealed[..]
+        } else {
+            appends
+        };
         let outcome = self
             .append_all_unobserved(tx, appends)
             .instrument(observed.span())
             .await;
         observed.end(outcome.is_ok());
-        outcome
+        let mut appended = outcome?;
+        self.give_back(&mut appended, plain).await?;
+        Ok(appended)
     }
 
     async fn append_all_unobserved(
@@ -353,6 +437,13 @@ impl EventLog {
     /// is written and rolled back otherwise; subscribers of this process are woken after it.
     pub async fn append_all(&self, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
         let observed = Observed::start(appends);
+        let mut sealed = appends.to_vec();
+        let plain = self.seal_appends(None, &mut sealed).await?;
+        let appends = if plain.is_some() {
+            &sealed[..]
+        } else {
+            appends
+        };
         let mut tx = self.begin().await?;
         // A transaction of its own needs no savepoint: anything short of every append written
         // rolls it back whole.
@@ -369,15 +460,18 @@ impl EventLog {
             }
         };
         match outcome {
-            Ok(appended) if !appended[0].replayed => {
+            Ok(mut appended) if !appended[0].replayed => {
                 tx.commit().await?;
                 self.wake_subscribers();
                 observed.end(true);
+                self.give_back(&mut appended, plain).await?;
                 Ok(appended)
             }
             other => {
                 tx.rollback().await?;
-                other
+                let mut appended = other?;
+                self.give_back(&mut appended, plain).await?;
+                Ok(appended)
             }
         }
     }
@@ -405,7 +499,7 @@ impl EventLog {
         let sql = "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
              event_version, payload, metadata, recorded_at FROM events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3 ORDER BY sequence";
-        on_readers!(self, |pool, _time| {
+        let mut events: Vec<RecordedEvent> = on_readers!(self, |pool, _time| {
             let rows = sqlx::query(sql)
                 .bind(&stream.aggregate_type)
                 .bind(&stream.aggregate_id)
@@ -413,8 +507,12 @@ impl EventLog {
                 .fetch_all(pool)
                 .await
                 .context("reading a stream")?;
-            rows.iter().map(EventRow::decode_event).collect()
-        })
+            rows.iter()
+                .map(EventRow::decode_event)
+                .collect::<Result<_, StorageError>>()
+        })?;
+        self.open_personal(&mut events).await?;
+        Ok(events)
     }
 
     /// The events of the `aggregate_type` streams `ids` up to position `up_to`, grouped by
@@ -425,18 +523,30 @@ impl EventLog {
         ids: &[&str],
         up_to: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
-        match self {
+        let mut events = match self {
             Self::Postgres(log) => log.read_streams(aggregate_type, ids, up_to).await,
             Self::Sqlite(log) => log.read_streams(aggregate_type, ids, up_to).await,
-        }
+        }?;
+        self.open_personal(&mut events).await?;
+        Ok(events)
     }
 
     /// The event at `position`, if there is one.
     pub async fn event_at(&self, position: i64) -> Result<Option<RecordedEvent>, StorageError> {
-        match self {
+        let event = match self {
             Self::Postgres(log) => log.event(Some(position), None).await,
             Self::Sqlite(log) => log.event(Some(position), None).await,
-        }
+        }?;
+        self.opened(event).await
+    }
+
+    async fn opened(
+        &self,
+        event: Option<RecordedEvent>,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        let mut events: Vec<RecordedEvent> = event.into_iter().collect();
+        self.open_personal(&mut events).await?;
+        Ok(events.pop())
     }
 
     /// The event with id `event_id`, if there is one.
@@ -444,10 +554,11 @@ impl EventLog {
         &self,
         event_id: uuid::Uuid,
     ) -> Result<Option<RecordedEvent>, StorageError> {
-        match self {
+        let event = match self {
             Self::Postgres(log) => log.event(None, Some(event_id)).await,
             Self::Sqlite(log) => log.event(None, Some(event_id)).await,
-        }
+        }?;
+        self.opened(event).await
     }
 
     /// Up to `limit` events after position `after`, in increasing position order, gap-free:
@@ -457,10 +568,12 @@ impl EventLog {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StorageError> {
-        match self {
+        let mut events = match self {
             Self::Postgres(log) => log.read_all(after, limit).await,
             Self::Sqlite(log) => log.read_all(after, limit).await,
-        }
+        }?;
+        self.open_personal(&mut events).await?;
+        Ok(events)
     }
 
     /// Waits until readers of the whole log can see `position`: true if they can, false after
@@ -494,7 +607,7 @@ impl EventLog {
     /// The append an idempotency key recorded, if any: its stream and events.
     pub async fn recorded(&self, key: &str) -> Result<Option<Appended>, StorageError> {
         use error::Context as _;
-        let events = on_readers!(self, |pool, _time| {
+        let mut events = on_readers!(self, |pool, _time| {
             let rows = sqlx::query(RECORDED_BY_KEY)
                 .bind(key)
                 .fetch_all(pool)
@@ -504,6 +617,7 @@ impl EventLog {
                 .map(EventRow::decode_event)
                 .collect::<Result<Vec<_>, _>>()?
         });
+        self.open_personal(&mut events).await?;
         let stream = events.first().map(|first| first.stream.clone());
         Ok(stream.map(|stream| Appended {
             stream,

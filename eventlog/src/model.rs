@@ -108,6 +108,8 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
     /// Who and what caused it.
     pub metadata: Metadata,
+    /// Its personal fields, stored sealed with their subject's key (`crate::privacy`).
+    pub personal: Option<crate::privacy::Personal>,
 }
 
 impl NewEvent {
@@ -123,7 +125,14 @@ impl NewEvent {
             event_version,
             payload,
             metadata: Metadata::default(),
+            personal: None,
         }
+    }
+
+    /// The same event with these personal fields.
+    pub fn with_personal(mut self, personal: Option<crate::privacy::Personal>) -> Self {
+        self.personal = personal;
+        self
     }
 
     /// The same event with this metadata.

@@ -9,8 +9,9 @@ use crate::error::{Context, StorageError};
 /// The tables a service role may only read: the log, its keys, the migrations' record.
 const APPEND_ONLY: [&str; 3] = ["events", "event_idempotency_keys", "_sqlx_migrations"];
 
-/// The tables a service role may read and add to, never change: the hash chain's links.
-const INSERT_ONLY: [&str; 1] = ["event_links"];
+/// The tables a service role may read and add to, never change: the hash chain's links and
+/// its seals.
+const INSERT_ONLY: [&str; 2] = ["event_links", "audit_seals"];
 
 /// `append_events()`'s signature, as GRANT names it.
 const APPEND_EVENTS: &str = "append_events(text[], text[], bigint[], text[], int[], int[], \

@@ -52,6 +52,8 @@ pub struct SqliteLog {
     file: DatabaseFile,
     /// Whether writes are failing for want of storage.
     health: WriteHealth,
+    /// The master keys that seal and open personal data (`crate::privacy`), if configured.
+    pub(crate) vault: Option<Arc<crate::privacy::Vault>>,
     /// Whether the writer's last transaction committed without waiting for the disk: its
     /// release sets it back to `synchronous = FULL` before anyone else may use it.
     relaxed: Arc<AtomicBool>,
@@ -146,6 +148,7 @@ impl SqliteLog {
             path,
             file,
             health,
+            vault: None,
             relaxed,
         })
     }

@@ -1,6 +1,7 @@
 //! The CRM's customer contacts as we keep a read-only copy of them: `crm_customers` (migration
 //! 0007), written only by the webhook worker from the CRM's deliveries (ADR 0007), never by a
-//! projection. Personal data: read one customer at a time, by id.
+//! projection. Personal data: its name, e-mail and phone are stored sealed with the customer's
+//! key (ADR 0028) and read one customer at a time, by id.
 
 use chrono::{DateTime, Utc};
 use eventlog::{EventLog, StorageError};
@@ -53,7 +54,7 @@ pub async fn get_customer(
     log: &EventLog,
     customer_id: &str,
 ) -> Result<Option<CustomerRow>, StorageError> {
-    let mut found = rows_where(
+    let mut found: Vec<CustomerRow> = rows_where(
         log,
         &CRM_CUSTOMERS,
         "customer_id",
@@ -61,5 +62,25 @@ pub async fn get_customer(
         "customer_id",
     )
     .await?;
-    Ok(found.pop())
+    let Some(mut row) = found.pop() else {
+        return Ok(None);
+    };
+    // Kept sealed with the customer's key (ADR 0028): opened here, `[erased]` once forgotten.
+    let id = row.customer_id.clone();
+    row.name = log
+        .open_text(&sealed_context("name", &id), row.name)
+        .await?;
+    row.email = log
+        .open_text(&sealed_context("email", &id), row.email)
+        .await?;
+    row.phone = match row.phone {
+        Some(phone) => Some(log.open_text(&sealed_context("phone", &id), phone).await?),
+        None => None,
+    };
+    Ok(Some(row))
+}
+
+/// What a sealed contact field is bound to: its column of the customer's row.
+pub fn sealed_context(column: &str, customer_id: &str) -> String {
+    format!("crm_customers.{column}:{customer_id}")
 }

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/attention/{id}/dismiss"),
     ("GET", "/api/v1/audit/streams/{stream_type}/{stream_id}"),
     ("GET", "/api/v1/audit/events"),
+    ("GET", "/api/v1/audit/proof/{event_id}"),
     ("GET", "/api/v1/admin/webhooks/deliveries"),
     (
         "GET",
@@ -58,6 +59,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/refund-approvals"),
     ("POST", "/api/v1/payments/{id}/refunds/{reference}/approve"),
     ("POST", "/api/v1/payments/{id}/refunds/{reference}/reject"),
+    ("POST", "/api/v1/admin/customers/{id}/forget"),
     ("POST", "/webhooks/stripe"),
     ("POST", "/webhooks/easypost"),
     ("POST", "/webhooks/erp"),

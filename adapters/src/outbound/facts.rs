@@ -93,6 +93,8 @@ async fn contact(
     customer: CustomerId,
 ) -> Result<Option<Contact>, StorageError> {
     let row = projections::customers::get_customer(handler.log(), &customer.to_string()).await?;
+    // A forgotten customer has no contact to reach (ADR 0028).
+    let row = row.filter(|row| row.email != eventlog::privacy::ERASED);
     Ok(row.map(|row| Contact {
         customer_id: row.customer_id,
         name: row.name,

@@ -87,7 +87,15 @@ pub async fn run(
     };
     let base = format!("http://{reachable}");
 
-    let log = open(&path).await?;
+    // The demo's keys live beside its database, which stays readable after it stops.
+    let keys = api::keys::Keys::load(
+        &api::keys::KeysConfig {
+            file: Some(path.with_extension("keys.toml")),
+            ..api::keys::KeysConfig::default()
+        },
+        api::keys::Missing::Create,
+    )?;
+    let log = open(&path).await?.with_vault(keys.vault());
     let partners = partners::Partners::start(base.clone()).await?;
     let secrets: adapters::inbound::WebhookSecrets =
         serde_json::from_value(partners.webhook_secrets())
@@ -100,6 +108,12 @@ pub async fn run(
         adapters::inbound::WebhookState::new(log.clone(), verifiers),
     );
     state.process = Arc::from("demo");
+    state.keys = Arc::new(keys);
+    let audit = api::sealing::AuditConfig {
+        seals_file: path.with_extension("seals.jsonl"),
+        ..api::sealing::AuditConfig::default()
+    };
+    state.sealer = Some(Arc::new(audit.sealer(&state.keys.seal)));
     state.outbound = Arc::new(
         serde_json::from_value(partners.outbound())
             .context("while reading the demo's outbound destinations")?,

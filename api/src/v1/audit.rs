@@ -1,8 +1,10 @@
-//! Audit: the full history of one stream, and a query over the whole log; both read the log
-//! itself, never a read model.
+//! Audit: the full history of one stream, a query over the whole log, and the inclusion proof
+//! of one event against its signed seal; all read the log itself, never a read model.
 
 use axum::{
     extract::{Path, State},
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 use chrono::{DateTime, Utc};
@@ -148,4 +150,148 @@ pub async fn query(
         events: events.into_iter().map(AuditEvent::from).collect(),
         next_after,
     }))
+}
+
+/// A seal as signed and published (docs/audit.md): the signed message is the canonical JSON of
+/// these fields but `signature`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedSeal {
+    /// `backoffice/audit-seal/1`.
+    pub format: String,
+    /// 1, 2, 3 … in the order the seals were made.
+    pub number: i64,
+    /// The first position it covers (the one after the previous seal's last).
+    pub first: i64,
+    /// The last position it covers.
+    pub last: i64,
+    /// The link of `last` (hex).
+    pub head: String,
+    /// The RFC 6962 Merkle root over the links of `first..=last` (hex).
+    pub root: String,
+    /// When it was made, in microseconds since the Unix epoch.
+    pub sealed_at: i64,
+    /// The Ed25519 public key that signed it (base64).
+    pub public_key: String,
+    /// The previous seal's signature (base64); null for the first seal.
+    pub previous_signature: Option<String>,
+    /// The Ed25519 signature (base64).
+    pub signature: String,
+}
+
+/// What shows, with nothing but the service's public key, that one event is in the log as it
+/// was sealed: its content hash and link recomputed from the fields below, the audit path from
+/// its link to the seal's Merkle root, and the seal's signature (`scripts/verify_proof.py`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    /// The event's fields exactly as hashed into its content hash: `event_id`, `stream_type`,
+    /// `stream_id`, `event_type`, `event_version`, `payload` and `metadata`, as stored (personal
+    /// fields sealed, as the log holds them).
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    /// Its global log position.
+    pub position: i64,
+    /// Its version within its stream.
+    pub sequence: i64,
+    /// When it was recorded, in microseconds since the Unix epoch.
+    pub recorded_at_micros: i64,
+    /// The link of the event before it (hex; 32 zero bytes before the chain's first).
+    pub previous_link: String,
+    /// Its link (hex).
+    pub link: String,
+    /// Its leaf's index in the seal's tree: `position - seal.first`.
+    pub leaf_index: u64,
+    /// The number of leaves of the seal's tree: `seal.last - seal.first + 1`.
+    pub tree_size: u64,
+    /// The RFC 6962 audit path: sibling hashes (hex) from the event's leaf up to the root.
+    pub audit_path: Vec<String>,
+    /// The seal over the event's range.
+    pub seal: SignedSeal,
+}
+
+/// The inclusion proof of one event in the log: the event as hashed, its link, its audit path
+/// in its seal's Merkle tree and the signed seal. An event is sealed within `[audit]
+/// seal_every_secs` of being linked; before that the answer is a 409 `not_sealed_yet`.
+#[utoipa::path(get, path = "/audit/proof/{event_id}", tag = "audit",
+    params(("event_id" = String, Path, format = Uuid, description = "The event's id")),
+    responses((status = 200, body = InclusionProof), (status = 400, description = "The id is not a UUID", body = ProblemDetails),
+        (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails),
+        (status = 409, description = "`not_sealed_yet` (ask again after `Retry-After` seconds), or `not_sealed`: from before the chain", body = ProblemDetails),
+        (status = 503, body = ProblemDetails)),
+    security(("bearer" = [])))]
+pub async fn proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(event_id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Permission::AuditView)?;
+    let Ok(id) = event_id.parse::<uuid::Uuid>() else {
+        let mut problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_id",
+            "The id is malformed",
+            format!("{event_id:?} is not an event id (a UUID)"),
+        );
+        problem.field = Some("event_id".to_owned());
+        return Err(problem);
+    };
+    let proof = match eventlog::proof::prove(&state.log, id).await? {
+        eventlog::proof::Proven::Proof(proof) => proof,
+        eventlog::proof::Proven::NoSuchEvent => return Err(Problem::not_found("event", &event_id)),
+        eventlog::proof::Proven::BeforeTheChain(position) => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "not_sealed",
+                "Not sealed",
+                format!(
+                    "the event at position {position} is from before the hash chain began: no \
+                     seal covers it"
+                ),
+            ))
+        }
+        eventlog::proof::Proven::NotSealedYet {
+            position,
+            sealed_up_to,
+        } => {
+            let every = state.sealer.as_ref().map(|s| s.every.as_secs().max(1));
+            let detail = format!(
+                "the event at position {position} is not sealed yet ({}); {}",
+                match sealed_up_to {
+                    Some(last) => format!("the seals reach position {last}"),
+                    None => "there is no seal yet".to_owned(),
+                },
+                match every {
+                    Some(secs) => format!("it is sealed within {secs} s of being linked"),
+                    None => "this process makes no seals".to_owned(),
+                }
+            );
+            let problem = Problem::new(
+                StatusCode::CONFLICT,
+                "not_sealed_yet",
+                "Not sealed yet",
+                detail,
+            );
+            let mut response = problem.into_response();
+            if let Some(secs) = every {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return Ok(response);
+        }
+    };
+    let seal: SignedSeal =
+        serde_json::from_value(proof.seal.to_json()).map_err(|e| Problem::internal(&e))?;
+    Ok(Json(InclusionProof {
+        event: proof.event,
+        position: proof.position,
+        sequence: proof.sequence,
+        recorded_at_micros: proof.recorded_at,
+        previous_link: hex::encode(proof.previous_link),
+        link: hex::encode(proof.link),
+        leaf_index: proof.leaf_index,
+        tree_size: proof.tree_size,
+        audit_path: proof.audit_path.iter().map(hex::encode).collect(),
+        seal,
+    })
+    .into_response())
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{OrderEvent, OrderLine, OrderPlaced, AGGREGATE_TYPE};
 use crate::{
-    codec::{event_codec, from_payload, DecodeError},
+    codec::{event_codec, from_payload, DecodeError, PersonalData},
     Address, Currency, CustomerId, ExternalRef, Money, NonEmptyText, OrderId, Quantity, Sku,
 };
 
@@ -37,7 +37,23 @@ event_codec! {
             upcast_placed_v1(from_payload(t, v, payload)?).map(OrderEvent::OrderPlaced)
         },
     }
+    personal {
+        OrderPlaced => |placed: &OrderPlaced| PersonalData {
+            subject: placed.customer_id.to_string(),
+            fields: SHIPPING_ADDRESS,
+        },
+    }
 }
+
+/// The personal fields of `OrderPlaced`: whom and where it goes to. The country stays in
+/// clear, for tax and reporting.
+const SHIPPING_ADDRESS: &[&str] = &[
+    "/shipping_address/recipient",
+    "/shipping_address/line1",
+    "/shipping_address/line2",
+    "/shipping_address/postal_code",
+    "/shipping_address/city",
+];
 
 /// `OrderPlaced` as version 1 stored it.
 #[derive(Deserialize)]

@@ -40,6 +40,8 @@ pub struct PgLog {
     group_commit: GroupCommit,
     /// Whether appends are failing for want of storage.
     health: WriteHealth,
+    /// The master keys that seal and open personal data (`crate::privacy`), if configured.
+    pub(crate) vault: Option<std::sync::Arc<crate::privacy::Vault>>,
 }
 
 impl PgLog {
@@ -106,6 +108,7 @@ impl PgLog {
             subscribers,
             group_commit,
             health,
+            vault: None,
         }
     }
 

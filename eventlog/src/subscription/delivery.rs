@@ -17,6 +17,10 @@ use crate::{backoff, error::StorageError, EventLog, RecordedEvent};
 /// How a batch reaches a subscriber and its checkpoint moves.
 pub(super) trait Delivery: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether it takes events as stored (see [`Projection::reads_sealed`]).
+    fn reads_sealed(&self) -> bool {
+        false
+    }
     /// Delivers `batch` (the stored checkpoint is `saved`, perhaps before the batch: batches
     /// passed over since are not saved yet) and moves the checkpoint to `last`, or answers
     /// [`Delivered::PassedOver`] when nothing in the batch concerns the subscriber.
@@ -289,6 +293,10 @@ pub(super) struct InTransaction<'a, P>(pub(super) &'a P);
 impl<P: Projection> Delivery for InTransaction<'_, P> {
     fn name(&self) -> &str {
         self.0.name()
+    }
+
+    fn reads_sealed(&self) -> bool {
+        self.0.reads_sealed()
     }
 
     async fn deliver(

@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 
 pub use checkpoint::SubscriberStatus;
 pub use claim::Claim;
+pub(crate) use claim::Standby;
 pub use steps::{SetAsideStep, StepState};
 pub(crate) use tail::Tail;
 
@@ -129,6 +130,12 @@ pub trait Projection: Send + Sync {
     /// [`SubscriptionOptions::checkpoint_every`]).
     fn concerns(&self, _event: &RecordedEvent) -> bool {
         true
+    }
+
+    /// Whether it reads events as stored, their personal fields still sealed (the chainer,
+    /// which hashes what is stored), instead of opened as every other reader sees them.
+    fn reads_sealed(&self) -> bool {
+        false
     }
 
     /// Applies a batch of events in position order within `tx`.

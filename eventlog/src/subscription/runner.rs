@@ -217,6 +217,7 @@ impl EventLog {
         cursor: &mut Cursor,
     ) -> Result<Reached, SubscriptionError> {
         let name = delivery.name();
+        let sealed = delivery.reads_sealed();
         let mut one_by_one_until = 0;
         let mut next: Option<Prefetch> = None;
         loop {
@@ -233,8 +234,8 @@ impl EventLog {
                 options.batch_size
             };
             let batch = match next.take() {
-                Some(prefetch) => prefetch.take(self, position, size).await?,
-                None => self.read_tail(position, size).await?,
+                Some(prefetch) => prefetch.take(self, position, size, sealed).await?,
+                None => self.read_tail(position, size, sealed).await?,
             };
             let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
                 return Ok(Reached { paused_until: None });
@@ -243,7 +244,7 @@ impl EventLog {
             // A short batch is everything visible now: what is appended next wakes the runner.
             let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= size;
             // Read the next batch while this one is delivered: reading and writing overlap.
-            next = full.then(|| Prefetch::start(self, last, size));
+            next = full.then(|| Prefetch::start(self, last, size, sealed));
             let span = tracing::info_span!("batch", subscriber = name, first, last);
             let started = std::time::Instant::now();
             let delivered = delivery
@@ -361,16 +362,18 @@ struct Reached {
 struct Prefetch {
     after: i64,
     size: i64,
+    sealed: bool,
     read: tokio::task::JoinHandle<Result<Arc<[RecordedEvent]>, StorageError>>,
 }
 
 impl Prefetch {
-    fn start(log: &EventLog, after: i64, size: i64) -> Self {
+    fn start(log: &EventLog, after: i64, size: i64, sealed: bool) -> Self {
         let log = log.clone();
         Self {
             after,
             size,
-            read: tokio::spawn(async move { log.read_tail(after, size).await }),
+            sealed,
+            read: tokio::spawn(async move { log.read_tail(after, size, sealed).await }),
         }
     }
 
@@ -380,13 +383,14 @@ impl Prefetch {
         log: &EventLog,
         after: i64,
         size: i64,
+        sealed: bool,
     ) -> Result<Arc<[RecordedEvent]>, StorageError> {
-        if (self.after, self.size) == (after, size) {
+        if (self.after, self.size, self.sealed) == (after, size, sealed) {
             if let Ok(read) = (&mut self.read).await {
                 return read;
             }
         }
-        log.read_tail(after, size).await
+        log.read_tail(after, size, sealed).await
     }
 }
 

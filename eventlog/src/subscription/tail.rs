@@ -44,7 +44,10 @@ struct SharedRead {
     /// The signals given before it started: it holds those appends.
     signals: u64,
     started: Instant,
+    /// The events as stored.
     events: Arc<OnceCell<Arc<[RecordedEvent]>>>,
+    /// The same events with their personal fields opened (the same `Arc` when none has any).
+    opened: Arc<OnceCell<Arc<[RecordedEvent]>>>,
 }
 
 impl Tail {
@@ -75,6 +78,7 @@ impl Tail {
             signals,
             started: Instant::now(),
             events: Arc::default(),
+            opened: Arc::default(),
         };
         if reads.len() == KEPT_READS {
             reads.pop_front();
@@ -95,24 +99,41 @@ impl Tail {
 
 impl EventLog {
     /// [`EventLog::read_all`], shared with this process's other subscribers asking for the same
-    /// events at the same time (see the module's documentation).
+    /// events at the same time (see the module's documentation); `sealed`: as stored, their
+    /// personal fields not opened.
     pub(crate) async fn read_tail(
         &self,
         after: i64,
         limit: i64,
+        sealed: bool,
     ) -> Result<Arc<[RecordedEvent]>, StorageError> {
         let read = self.tail().read(after, limit);
-        let events = read
+        let stored = read
             .events
             .get_or_try_init(|| async {
                 let events = match self {
                     Self::Postgres(log) => log.read_tail(after, limit).await,
                     Self::Sqlite(log) => log.read_all(after, limit).await,
-                };
-                events.map(Arc::<[RecordedEvent]>::from)
+                }?;
+                Ok::<_, StorageError>(Arc::<[RecordedEvent]>::from(events))
             })
             .await?
             .clone();
+        let events = if sealed {
+            stored
+        } else {
+            read.opened
+                .get_or_try_init(|| async {
+                    if !stored.iter().any(crate::privacy::is_sealed) {
+                        return Ok::<_, StorageError>(stored.clone());
+                    }
+                    let mut events = stored.to_vec();
+                    self.open_personal(&mut events).await?;
+                    Ok(Arc::<[RecordedEvent]>::from(events))
+                })
+                .await?
+                .clone()
+        };
         if i64::try_from(events.len()).unwrap_or(i64::MAX) >= limit {
             self.tail().forget(&read);
         }

@@ -98,7 +98,8 @@ impl App {
         outbound: adapters::outbound::OutboundConfig,
         configure: impl FnOnce(&mut api::AppState),
     ) -> Self {
-        let log = db.log().await;
+        let keys = api::keys::Keys::random();
+        let log = db.log().await.with_vault(keys.vault());
         projections::create_tables(&log).await.unwrap();
         let secrets: adapters::inbound::WebhookSecrets = serde_json::from_value(
             json!({ "erp": ERP_SECRET, "crm": CRM_SECRET, "stripe": STRIPE_SECRET }),
@@ -113,6 +114,7 @@ impl App {
         state.consistency_wait = Duration::from_secs(25);
         state.process_options = options;
         state.outbound = std::sync::Arc::new(outbound);
+        state.keys = std::sync::Arc::new(keys);
         configure(&mut state);
         let workers = api::spawn_workers(&state).await.unwrap();
         let mut tokens = Vec::new();

@@ -38,7 +38,37 @@ impl Worker {
     ) -> Result<Outcome, WorkerError> {
         let now = Utc::now();
         let event_id = claimed.event_id.as_str();
-        let mut tx = self.inbox.log().begin().await?;
+        let log = self.inbox.log();
+        let mut tx = log.begin().await?;
+        // The contact is personal data: kept sealed with the customer's key (ADR 0028).
+        let sealed = match plan {
+            Plan::Contact(contact, _) => {
+                let subject = contact.customer_id.to_string();
+                let mut sealed = Vec::with_capacity(3);
+                let fields = [
+                    ("name", Some(contact.name.as_str())),
+                    ("email", Some(contact.email.as_str())),
+                    ("phone", contact.phone.as_ref().map(|phone| phone.as_str())),
+                ];
+                for (column, text) in fields {
+                    sealed.push(match text {
+                        Some(text) => {
+                            let context = projections::customers::sealed_context(column, &subject);
+                            Some(log.seal_text(&mut tx, &subject, &context, text).await?)
+                        }
+                        None => None,
+                    });
+                }
+                let mut sealed = sealed.into_iter();
+                let mut next = || sealed.next().flatten();
+                Some((
+                    next().unwrap_or_default(),
+                    next().unwrap_or_default(),
+                    next(),
+                ))
+            }
+            _ => None,
+        };
         let written = eventlog::on_tx!(&mut tx, |conn, time| {
             match plan {
                 Plan::Product(product, at) => sqlx::query(PRODUCT)
@@ -65,9 +95,9 @@ impl Worker {
                     .map(|_| ()),
                 Plan::Contact(contact, at) => sqlx::query(CUSTOMER)
                     .bind(contact.customer_id.to_string())
-                    .bind(contact.name.as_str())
-                    .bind(contact.email.as_str())
-                    .bind(contact.phone.as_ref().map(|p| p.as_str()))
+                    .bind(sealed.as_ref().map(|(name, ..)| name.as_str()))
+                    .bind(sealed.as_ref().map(|(_, email, _)| email.as_str()))
+                    .bind(sealed.as_ref().and_then(|(.., phone)| phone.as_deref()))
                     .bind(time(*at))
                     .bind(event_id)
                     .bind(time(now))

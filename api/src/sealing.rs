@@ -1,0 +1,154 @@
+//! Sealing the log from `serve` (issue 18; `eventlog::seal`, `eventlog::sealer`): the `[audit]`
+//! configuration, the sealer it makes with the service's seal key, and what `backoffice audit
+//! verify` trusts and compares the stored seals with (the seal keys, the seals file).
+
+use std::{path::PathBuf, time::Duration};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use eventlog::{chain::Trust, sealer::Sealer};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConfigError};
+
+/// The default seals file, beside the embedded default database.
+pub const DEFAULT_SEALS_FILE: &str = "./data/seals.jsonl";
+
+/// `[audit]`: how often the log is sealed, and where each seal is published besides the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Seal once this many linked events wait; a seal covers at most this many (default 1 000).
+    pub seal_every_events: u32,
+    /// Seal what waits once this many seconds have passed since the last seal (default 60).
+    pub seal_every_secs: u64,
+    /// The file each seal is appended to as one JSON line (default `./data/seals.jsonl`).
+    /// Ship it somewhere the database's owner cannot write: `audit verify` compares the stored
+    /// seals with it.
+    pub seals_file: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            seal_every_events: 1_000,
+            seal_every_secs: 60,
+            seals_file: PathBuf::from(DEFAULT_SEALS_FILE),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Refuses a count or a period of zero, and an empty file name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.seal_every_events == 0 {
+            return Err(ConfigError::rejected(
+                "audit.seal_every_events",
+                "must be at least 1",
+            ));
+        }
+        if self.seal_every_secs == 0 {
+            return Err(ConfigError::rejected(
+                "audit.seal_every_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.seals_file.as_os_str().is_empty() {
+            return Err(ConfigError::rejected(
+                "audit.seals_file",
+                "must name a file",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The sealer `serve` runs, signing with `key`.
+    pub fn sealer(&self, key: &SigningKey) -> Sealer {
+        let mut sealer = Sealer::new(key.clone());
+        sealer.every_events = i64::from(self.seal_every_events);
+        sealer.every = Duration::from_secs(self.seal_every_secs);
+        sealer.file = Some(self.seals_file.clone());
+        sealer
+    }
+}
+
+/// What `backoffice audit verify` checks the seals with.
+#[derive(Debug)]
+pub struct VerifyTrust {
+    /// The trusted keys and the published seals.
+    pub trust: Trust,
+    /// What the check could not use, for the person running it: keys not loaded, a seals
+    /// file missing or with unreadable lines.
+    pub notes: Vec<String>,
+}
+
+/// The keys `config` trusts (the seal key's own and `keys.trusted_seal_keys`) and the seals in
+/// its seals file. Without the service's keys (an auditor's copy of the configuration) only
+/// `keys.trusted_seal_keys` are trusted; without the seals file the stored seals are checked
+/// against the chain alone. Both are said in the notes.
+pub fn verify_trust(config: &Config) -> Result<VerifyTrust, ConfigError> {
+    let mut notes = Vec::new();
+    let keys = match crate::keys::Keys::load(&config.keys, crate::keys::Missing::Refuse) {
+        Ok(keys) => keys.seal_public_keys(),
+        Err(error) => {
+            notes.push(format!(
+                "the service's keys were not loaded ({error}): only keys.trusted_seal_keys are \
+                 trusted"
+            ));
+            trusted_only(config)?
+        }
+    };
+    let path = &config.audit.seals_file;
+    let published = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let (seals, unreadable) = eventlog::sealer::read_published(&text);
+            if !unreadable.is_empty() {
+                notes.push(format!(
+                    "lines {unreadable:?} of the seals file {} are not seals (a line cut short \
+                     by a crash is harmless)",
+                    path.display()
+                ));
+            }
+            seals
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            notes.push(format!(
+                "no seals file at {}: the stored seals were not compared with a published copy",
+                path.display()
+            ));
+            Vec::new()
+        }
+        Err(error) => {
+            return Err(ConfigError::rejected(
+                "audit.seals_file",
+                format!("{}: {error}", path.display()),
+            ))
+        }
+    };
+    Ok(VerifyTrust {
+        trust: Trust { keys, published },
+        notes,
+    })
+}
+
+/// `keys.trusted_seal_keys`, decoded.
+fn trusted_only(config: &Config) -> Result<Vec<VerifyingKey>, ConfigError> {
+    use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
+    config
+        .keys
+        .trusted_seal_keys
+        .iter()
+        .map(|text| {
+            BASE64
+                .decode(text.trim())
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+                .ok_or_else(|| {
+                    ConfigError::rejected(
+                        "keys.trusted_seal_keys",
+                        "must be base64 of an Ed25519 public key (32 bytes)",
+                    )
+                })
+        })
+        .collect()
+}
