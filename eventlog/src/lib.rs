@@ -287,71 +287,6 @@ impl EventLog {
         Ok(appended)
     }
 
-    /// The vault of master keys sealing personal data, if configured.
-    pub(crate) fn vault(&self) -> Option<&privacy::Vault> {
-        match self {
-            Self::Postgres(log) => log.vault.as_deref(),
-            Self::Sqlite(log) => log.vault.as_deref(),
-        }
-    }
-
-    /// This log, sealing the personal fields of the events it appends and opening them on
-    /// every read with the master keys of `vault` (`privacy`, ADR 0028).
-    pub fn with_vault(mut self, vault: privacy::Vault) -> Self {
-        let vault = Some(std::sync::Arc::new(vault));
-        match &mut self {
-            Self::Postgres(log) => log.vault = vault,
-            Self::Sqlite(log) => log.vault = vault,
-        }
-        self
-    }
-
-    /// Seals the personal fields of `appends`' events, answering the payloads as given of
-    /// those it sealed (to hand back with the append's answer); nothing when none has any.
-    async fn seal_appends(
-        &self,
-        mut tx: Option<&mut LogTransaction>,
-        appends: &mut [Append],
-    ) -> Result<Option<Vec<Vec<serde_json::Value>>>, StorageError> {
-        let personal = appends
-            .iter()
-            .any(|append| append.events.iter().any(|event| event.personal.is_some()));
-        if !personal || self.vault().is_none() {
-            return Ok(None);
-        }
-        let plain = appends
-            .iter()
-            .map(|append| append.events.iter().map(|e| e.payload.clone()).collect())
-            .collect();
-        for append in appends.iter_mut() {
-            self.seal_personal(tx.as_deref_mut(), &mut append.events)
-                .await?;
-        }
-        Ok(Some(plain))
-    }
-
-    /// Puts the payloads as given back into the answer of an append that sealed them; a
-    /// replayed append's events are opened from what is stored.
-    async fn give_back(
-        &self,
-        appended: &mut [Appended],
-        plain: Option<Vec<Vec<serde_json::Value>>>,
-    ) -> Result<(), StorageError> {
-        let Some(plain) = plain else {
-            return Ok(());
-        };
-        for (appended, payloads) in appended.iter_mut().zip(plain) {
-            if appended.replayed {
-                self.open_personal(&mut appended.events).await?;
-            } else {
-                for (event, payload) in appended.events.iter_mut().zip(payloads) {
-                    event.payload = payload;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Starts a write transaction. On SQLite it holds the only writer until it ends.
     pub async fn begin(&self) -> Result<LogTransaction, StorageError> {
         match self {
@@ -402,7 +337,10 @@ impl EventLog {
         appends: &[Append],
     ) -> Result<Vec<Appended>, AppendError> {
         let observed = Observed::start(appends);
-        let mut sealed = appends.to_vec();
+        let mut sealed = match self.seals_any(appends) {
+            true => appends.to_vec(),
+            false => Vec::new(),
+        };
         let plain = self.seal_appends(Some(&mut *tx), &mut sealed).await?;
         let appends = if plain.is_some() {
             &sealed[..]
@@ -437,7 +375,10 @@ impl EventLog {
     /// is written and rolled back otherwise; subscribers of this process are woken after it.
     pub async fn append_all(&self, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
         let observed = Observed::start(appends);
-        let mut sealed = appends.to_vec();
+        let mut sealed = match self.seals_any(appends) {
+            true => appends.to_vec(),
+            false => Vec::new(),
+        };
         let plain = self.seal_appends(None, &mut sealed).await?;
         let appends = if plain.is_some() {
             &sealed[..]
@@ -538,15 +479,6 @@ impl EventLog {
             Self::Sqlite(log) => log.event(Some(position), None).await,
         }?;
         self.opened(event).await
-    }
-
-    async fn opened(
-        &self,
-        event: Option<RecordedEvent>,
-    ) -> Result<Option<RecordedEvent>, StorageError> {
-        let mut events: Vec<RecordedEvent> = event.into_iter().collect();
-        self.open_personal(&mut events).await?;
-        Ok(events.pop())
     }
 
     /// The event with id `event_id`, if there is one.

@@ -22,3 +22,11 @@ WHEN NEW.key_id <> OLD.key_id OR NEW.subject <> OLD.subject
 BEGIN
     SELECT RAISE(ABORT, 'subject keys are only rewrapped or destroyed');
 END;
+
+-- An INSERT OR REPLACE deletes without a DELETE trigger firing (as 0021 explains): refused, so
+-- that a destroyed key's row is not replaced by one that looks live.
+CREATE TRIGGER subject_keys_refuse_replace BEFORE INSERT ON subject_keys
+WHEN EXISTS (SELECT 1 FROM subject_keys WHERE key_id = NEW.key_id)
+BEGIN
+    SELECT RAISE(ABORT, 'subject keys are only rewrapped or destroyed: REPLACE refused');
+END;

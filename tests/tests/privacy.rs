@@ -138,6 +138,27 @@ async fn a_forgotten_customer_is_erased_everywhere_and_the_business_stays(app: A
     let contact_path = format!("/api/v1/customers/{customer}");
     app.eventually(&contact_path, |found| found["email"] == EMAIL)
         .await;
+    // Another customer, with a contact of her own: untouched by the forget.
+    let other = uuid::Uuid::now_v7().to_string();
+    let mut other_order = order_of(&other);
+    other_order["shipping_address"] =
+        json!({"recipient": "Bea Other", "line1": "Rua 2", "city": "Porto", "country": "PT"});
+    let (status, other_placed) = app
+        .post(Role::Operator, "/api/v1/orders", other_order)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other_placed}");
+    let other_contact = json!({"type": "contact.updated", "timestamp": "2026-03-01T10:00:00Z",
+        "data": {"customer_id": other, "name": "Bea Other", "email": "bea@example.org",
+                 "phone": null}});
+    assert_eq!(
+        app.crm_delivery("msg_contact_bea", &other_contact).await,
+        StatusCode::ACCEPTED
+    );
+    let other_contact_path = format!("/api/v1/customers/{other}");
+    app.eventually(&other_contact_path, |found| {
+        found["email"] == "bea@example.org"
+    })
+    .await;
     // Paid and shipped: the payment and the shipment must keep their amounts and states.
     let (status, payment) = app
         .post(Role::Operator, "/api/v1/payments", json!({"order_id": order, "amount_minor": 2000, "currency": "EUR", "provider": "stripe"}))
@@ -173,10 +194,12 @@ async fn a_forgotten_customer_is_erased_everywhere_and_the_business_stays(app: A
         .await;
 
     // Sealed from the start: the log itself never held the address in clear ...
+    let placed_row =
+        format!("FROM events WHERE event_type = 'OrderPlaced' AND aggregate_id = '{order}'");
     let stored = texts(
         &app.log,
-        "SELECT payload::text FROM events WHERE event_type = 'OrderPlaced'",
-        "SELECT payload FROM events WHERE event_type = 'OrderPlaced'",
+        &format!("SELECT payload::text {placed_row}"),
+        &format!("SELECT payload {placed_row}"),
     )
     .await;
     assert_eq!(stored.len(), 1);
@@ -185,8 +208,8 @@ async fn a_forgotten_customer_is_erased_everywhere_and_the_business_stays(app: A
     // ... nor the CRM's copy of the contact.
     let contact_row = texts(
         &app.log,
-        "SELECT CAST(c AS text) FROM crm_customers c",
-        "SELECT name || email || coalesce(phone, '') FROM crm_customers",
+        &format!("SELECT CAST(c AS text) FROM crm_customers c WHERE customer_id = '{customer}'"),
+        &format!("SELECT name || email || coalesce(phone, '') FROM crm_customers WHERE customer_id = '{customer}'"),
     )
     .await;
     assert_eq!(contact_row.len(), 1);
@@ -214,10 +237,23 @@ async fn a_forgotten_customer_is_erased_everywhere_and_the_business_stays(app: A
     assert_eq!(status, StatusCode::OK, "{forgotten}");
     assert_eq!(forgotten["customer_id"], customer.as_str());
     assert_eq!(forgotten["keys_destroyed"], 1, "{forgotten}");
+    // The CRM delivery that carried the contact, and the contact row.
     assert!(
-        forgotten["copies_erased"].as_u64().unwrap() >= 3,
+        forgotten["copies_erased"].as_u64().unwrap() >= 2,
         "{forgotten}"
     );
+
+    // The other customer keeps everything: her contact, and her address.
+    let (_, other_after) = app.get(Role::Operator, &other_contact_path).await;
+    assert_eq!(other_after["email"], "bea@example.org", "{other_after}");
+    let other_history = format!(
+        "/api/v1/audit/streams/order/{}",
+        other_placed["id"].as_str().unwrap()
+    );
+    let (_, other_events) = app.get(Role::Auditor, &other_history).await;
+    let other_address = &other_events[0]["payload"]["shipping_address"];
+    assert_eq!(other_address["recipient"], "Bea Other", "{other_events}");
+    assert_eq!(other_address["city"], "Porto", "{other_events}");
 
     // The audit trail: the order's history keeps every event, amount and time; the address
     // reads as erased but for its country.

@@ -69,7 +69,7 @@ pub(crate) async fn forget(config: &Config, customer_id: &str) -> anyhow::Result
         anyhow::bail!("nothing is known of customer {customer_id}");
     };
     print(&format!(
-        "Forgot customer {}: {} key(s) destroyed, {} copied value(s) erased; \
+        "Forgot customer {}: {} key(s) destroyed, {} copies erased; \
          recorded at position {}.\n",
         done.customer_id, done.keys_destroyed, done.copies_erased, done.position
     ))

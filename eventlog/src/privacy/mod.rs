@@ -166,9 +166,12 @@ fn open_bytes(cipher: &Aes256Gcm, sealed: &str, aad: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn associated_data(event_id: Uuid, key_id: &str) -> Vec<u8> {
+fn associated_data(event_id: Uuid, key_id: &str, subject: &str, fields: &[String]) -> Vec<u8> {
     let mut aad = event_id.as_bytes().to_vec();
-    aad.extend_from_slice(key_id.as_bytes());
+    for part in [key_id, subject, &fields.join("\n")] {
+        aad.extend_from_slice(part.as_bytes());
+        aad.push(0);
+    }
     aad
 }
 
@@ -202,7 +205,8 @@ fn seal_payload(
     }
     let plain = serde_json::to_vec(&values).map_err(|e| StorageError::Privacy(e.to_string()))?;
     let cipher = Aes256Gcm::new(key);
-    let sealed = seal_bytes(&cipher, &plain, &associated_data(event_id, key_id))?;
+    let aad = associated_data(event_id, key_id, &personal.subject, &fields);
+    let sealed = seal_bytes(&cipher, &plain, &aad)?;
     if let Value::Object(object) = payload {
         object.insert(
             ENVELOPE.to_owned(),
@@ -218,8 +222,9 @@ pub(crate) fn is_sealed(event: &RecordedEvent) -> bool {
 }
 
 /// The envelope of a stored payload, if it has one.
-fn envelope(payload: &Value) -> Option<(&str, Vec<String>, &str)> {
+fn envelope(payload: &Value) -> Option<(&str, &str, Vec<String>, &str)> {
     let envelope = payload.get(ENVELOPE)?;
+    let subject = envelope.get("subject")?.as_str()?;
     let key = envelope.get("key")?.as_str()?;
     let fields = envelope
         .get("fields")?
@@ -228,26 +233,32 @@ fn envelope(payload: &Value) -> Option<(&str, Vec<String>, &str)> {
         .filter_map(|field| field.as_str().map(str::to_owned))
         .collect();
     let sealed = envelope.get("sealed")?.as_str()?;
-    Some((key, fields, sealed))
+    Some((subject, key, fields, sealed))
 }
 
 /// Puts the fields back into `payload` (their values, or [`ERASED`] without `key`) and removes
-/// the envelope.
-fn open_payload(payload: &mut Value, event_id: Uuid, key: Option<&Key<Aes256Gcm>>) {
-    let Some((key_id, fields, sealed)) = envelope(payload) else {
-        return;
+/// the envelope. Sealed fields that do not open with their live key (changed in the database,
+/// moved from another event) are an error, never an erasure.
+fn open_payload(
+    payload: &mut Value,
+    event_id: Uuid,
+    key: Option<&Key<Aes256Gcm>>,
+) -> Result<(), String> {
+    let Some((subject, key_id, fields, sealed)) = envelope(payload) else {
+        return Ok(());
     };
-    let values: Option<Vec<Value>> = key.and_then(|key| {
-        let plain = open_bytes(
-            &Aes256Gcm::new(key),
-            sealed,
-            &associated_data(event_id, key_id),
-        )?;
-        serde_json::from_slice(&plain).ok()
-    });
-    let values = values
-        .filter(|values| values.len() == fields.len())
-        .unwrap_or_else(|| vec![Value::String(ERASED.to_owned()); fields.len()]);
+    let values = match key {
+        None => vec![Value::String(ERASED.to_owned()); fields.len()],
+        Some(key) => {
+            let aad = associated_data(event_id, key_id, subject, &fields);
+            open_bytes(&Aes256Gcm::new(key), sealed, &aad)
+                .and_then(|plain| serde_json::from_slice::<Vec<Value>>(&plain).ok())
+                .filter(|values| values.len() == fields.len())
+                .ok_or_else(|| {
+                    format!("its sealed personal fields do not open with their key {key_id}")
+                })?
+        }
+    };
     if let Value::Object(object) = payload {
         object.remove(ENVELOPE);
     }
@@ -258,6 +269,7 @@ fn open_payload(payload: &mut Value, event_id: Uuid, key: Option<&Key<Aes256Gcm>
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -295,23 +307,26 @@ mod tests {
             payload[ENVELOPE]["fields"],
             json!(["/address/city", "/name"])
         );
-        open_payload(&mut payload, id, Some(&key));
+        open_payload(&mut payload, id, Some(&key)).unwrap();
         assert_eq!(payload, original);
     }
 
     #[test]
-    fn without_the_key_or_on_another_event_the_fields_read_as_erased() {
+    fn without_the_key_the_fields_read_as_erased_and_moved_ones_do_not_open() {
         let key = Aes256Gcm::generate_key(&mut OsRng);
         let id = Uuid::now_v7();
         let mut payload = json!({"name": "Ana", "address": {"city": "Berlin"}});
         seal_payload(&mut payload, id, &personal(), "k1", &key).unwrap();
         let erased = json!({"name": ERASED, "address": {"city": ERASED}});
         let mut forgotten = payload.clone();
-        open_payload(&mut forgotten, id, None);
+        open_payload(&mut forgotten, id, None).unwrap();
         assert_eq!(forgotten, erased);
-        let mut moved = payload;
-        open_payload(&mut moved, Uuid::now_v7(), Some(&key));
-        assert_eq!(moved, erased);
+        // Moved to another event, or its field list changed: an error, not an erasure.
+        let mut moved = payload.clone();
+        assert!(open_payload(&mut moved, Uuid::now_v7(), Some(&key)).is_err());
+        let mut permuted = payload;
+        permuted[ENVELOPE]["fields"] = json!(["/name", "/address/city"]);
+        assert!(open_payload(&mut permuted, id, Some(&key)).is_err());
     }
 
     #[test]

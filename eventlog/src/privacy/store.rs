@@ -1,6 +1,7 @@
-//! The subject keys as the log stores them (`subject_keys`), and the log's side of sealing:
-//! sealing events and texts as they are written, opening them as they are read, forgetting a
-//! subject, and wrapping keys again after a master key's rotation.
+//! The log's side of sealing: its vault, the subject keys as it stores them
+//! (`subject_keys`), sealing the events of an append and texts as they are written, opening them
+//! as they are read, forgetting a subject, and wrapping keys again after a master key's
+//! rotation.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,8 @@ use uuid::Uuid;
 
 use super::{envelope, open_bytes, open_payload, seal_bytes, seal_payload, Vault, ERASED};
 use crate::{
-    error::StorageError, on_readers, on_tx, EventLog, LogTransaction, NewEvent, RecordedEvent,
+    error::StorageError, on_readers, on_tx, Append, Appended, EventLog, LogTransaction, NewEvent,
+    RecordedEvent,
 };
 
 /// The prefix of a text sealed by [`EventLog::seal_text`].
@@ -29,6 +31,80 @@ fn text_associated_data(key_id: &str, context: &str) -> Vec<u8> {
 type KeyRow = (String, Option<String>, Option<String>);
 
 impl EventLog {
+    /// The vault of master keys sealing personal data, if configured.
+    pub(crate) fn vault(&self) -> Option<&Vault> {
+        match self {
+            Self::Postgres(log) => log.vault.as_deref(),
+            Self::Sqlite(log) => log.vault.as_deref(),
+        }
+    }
+    /// This log, sealing the personal fields of the events it appends and opening them on
+    /// every read with the master keys of `vault` (`privacy`, ADR 0028).
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        let vault = Some(std::sync::Arc::new(vault));
+        match &mut self {
+            Self::Postgres(log) => log.vault = vault,
+            Self::Sqlite(log) => log.vault = vault,
+        }
+        self
+    }
+    /// Whether an event of `appends` has personal fields to seal (and this log a vault).
+    pub(crate) fn seals_any(&self, appends: &[Append]) -> bool {
+        self.vault().is_some()
+            && appends
+                .iter()
+                .any(|append| append.events.iter().any(|event| event.personal.is_some()))
+    }
+    /// Seals the personal fields of `appends`' events, answering the payloads as given of
+    /// those it sealed (to hand back with the append's answer); nothing when none has any.
+    pub(crate) async fn seal_appends(
+        &self,
+        mut tx: Option<&mut LogTransaction>,
+        appends: &mut [Append],
+    ) -> Result<Option<Vec<Vec<serde_json::Value>>>, StorageError> {
+        if !self.seals_any(appends) {
+            return Ok(None);
+        }
+        let plain = appends
+            .iter()
+            .map(|append| append.events.iter().map(|e| e.payload.clone()).collect())
+            .collect();
+        for append in appends.iter_mut() {
+            self.seal_personal(tx.as_deref_mut(), &mut append.events)
+                .await?;
+        }
+        Ok(Some(plain))
+    }
+    /// Puts the payloads as given back into the answer of an append that sealed them; a
+    /// replayed append's events are opened from what is stored.
+    pub(crate) async fn give_back(
+        &self,
+        appended: &mut [Appended],
+        plain: Option<Vec<Vec<serde_json::Value>>>,
+    ) -> Result<(), StorageError> {
+        let Some(plain) = plain else {
+            return Ok(());
+        };
+        for (appended, payloads) in appended.iter_mut().zip(plain) {
+            if appended.replayed {
+                self.open_personal(&mut appended.events).await?;
+            } else {
+                for (event, payload) in appended.events.iter_mut().zip(payloads) {
+                    event.payload = payload;
+                }
+            }
+        }
+        Ok(())
+    }
+    pub(crate) async fn opened(
+        &self,
+        event: Option<RecordedEvent>,
+    ) -> Result<Option<RecordedEvent>, StorageError> {
+        let mut events: Vec<RecordedEvent> = event.into_iter().collect();
+        self.open_personal(&mut events).await?;
+        Ok(events.pop())
+    }
+
     /// Seals the personal fields of `events` (those naming [`Personal`] data) with their
     /// subjects' keys, creating a key for a subject that has none. Within `tx` on SQLite (its
     /// one writer); otherwise in a transaction of its own, committed before the events' append
@@ -66,7 +142,7 @@ impl EventLog {
     pub async fn open_personal(&self, events: &mut [RecordedEvent]) -> Result<(), StorageError> {
         let mut key_ids: Vec<String> = events
             .iter()
-            .filter_map(|event| envelope(&event.payload).map(|(key, ..)| key.to_owned()))
+            .filter_map(|event| envelope(&event.payload).map(|(_, key, ..)| key.to_owned()))
             .collect();
         if key_ids.is_empty() {
             return Ok(());
@@ -83,9 +159,14 @@ impl EventLog {
             }
         }
         for event in events {
-            let key = envelope(&event.payload).and_then(|(key_id, ..)| keys.get(key_id));
+            let key = envelope(&event.payload).and_then(|(_, key_id, ..)| keys.get(key_id));
             let key = key.copied();
-            open_payload(&mut event.payload, event.event_id, key.as_ref());
+            open_payload(&mut event.payload, event.event_id, key.as_ref()).map_err(|reason| {
+                StorageError::Corrupt {
+                    position: event.position,
+                    reason,
+                }
+            })?;
         }
         Ok(())
     }
@@ -130,7 +211,8 @@ impl EventLog {
     }
 
     /// Opens a text sealed by [`EventLog::seal_text`] with the same `context`: as written while
-    /// the subject's key exists, [`ERASED`] once destroyed. Any other text is answered as is.
+    /// the subject's key exists, [`ERASED`] once destroyed; one that does not open with its
+    /// live key is an error. Any other text is answered as is.
     pub async fn open_text(&self, context: &str, text: String) -> Result<String, StorageError> {
         let Some((key_id, sealed)) = text
             .strip_prefix(SEALED_TEXT)
@@ -147,16 +229,21 @@ impl EventLog {
             },
             None => None,
         };
-        let opened = key.and_then(|key| {
-            open_bytes(
-                &Aes256Gcm::new(&key),
-                sealed,
-                &text_associated_data(key_id, context),
-            )
-        });
-        Ok(opened
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .unwrap_or_else(|| ERASED.to_owned()))
+        let Some(key) = key else {
+            return Ok(ERASED.to_owned());
+        };
+        open_bytes(
+            &Aes256Gcm::new(&key),
+            sealed,
+            &text_associated_data(key_id, context),
+        )
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| {
+            StorageError::Privacy(format!(
+                "{context} does not open with its key {key_id}: changed in the database, or \
+                 moved from elsewhere"
+            ))
+        })
     }
 
     /// The master keys that wrap live subject keys and that this process does not hold: a
@@ -244,7 +331,8 @@ impl EventLog {
             let rewrapped = vault.wrap(&key_id, &key)?;
             on_tx!(&mut tx, |conn, _time| {
                 sqlx::query(
-                    "UPDATE subject_keys SET wrapped = $1, master_key_id = $2 WHERE key_id = $3",
+                    "UPDATE subject_keys SET wrapped = $1, master_key_id = $2 \
+                     WHERE key_id = $3 AND wrapped IS NOT NULL",
                 )
                 .bind(&rewrapped)
                 .bind(vault.master_key_id())
