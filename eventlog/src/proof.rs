@@ -2,8 +2,9 @@
 //! the service's public key, that the event is in the log as it was sealed. The event's fields
 //! as the chain hashes them give its content hash; with the link before it, its position,
 //! stream version and time they give its link; the audit path takes that link to the Merkle
-//! root of its seal's range (RFC 6962); the seal signs that root (docs/audit.md, and
-//! `scripts/verify_proof.py`, which checks a proof independently).
+//! root over the links of the events in its seal's range (RFC 6962), where its leaf is its rank
+//! among them (on PostgreSQL a range may hold positions no event has); the seal signs that root
+//! (docs/audit.md, and `scripts/verify_proof.py`, which checks a proof independently).
 
 use uuid::Uuid;
 
@@ -32,9 +33,9 @@ pub struct Proof {
     pub previous_link: Hash,
     /// Its link, as stored.
     pub link: Hash,
-    /// Its leaf's index in the seal's tree: its position minus the seal's first.
+    /// Its leaf's index in the seal's tree: the number of events before it in the seal's range.
     pub leaf_index: u64,
-    /// The seal's tree size: the positions it covers.
+    /// The seal's tree size: its `leaves`, the events in its range.
     pub tree_size: u64,
     /// The sibling hashes from its leaf up to the root (RFC 6962).
     pub audit_path: Vec<Hash>,
@@ -57,7 +58,7 @@ pub enum Proven {
         sealed_up_to: Option<i64>,
     },
     /// The event, at this position, is from before the chain began (SQLite events written
-    /// before migration 0032): no seal covers it, nor ever will.
+    /// before migration 0032, which have no link): no seal covers it, nor ever will.
     BeforeTheChain(i64),
 }
 
@@ -69,7 +70,10 @@ pub async fn prove(log: &EventLog, event_id: Uuid) -> Result<Proven, StorageErro
     let position = event.position;
     let Some(seal) = seal::covering(log, position).await? else {
         let sealed_up_to = seal::last(log).await?.map(|s| s.last);
-        if sealed_up_to.is_some_and(|last| last >= position) {
+        // On SQLite the append links every event: one without a link never will be (on
+        // PostgreSQL the chainer has not reached it yet).
+        let unlinked = event.link.is_none() && matches!(log, EventLog::Sqlite(_));
+        if unlinked || sealed_up_to.is_some_and(|last| last >= position) {
             return Ok(Proven::BeforeTheChain(position));
         }
         return Ok(Proven::NotSealedYet {
@@ -77,24 +81,38 @@ pub async fn prove(log: &EventLog, event_id: Uuid) -> Result<Proven, StorageErro
             sealed_up_to,
         });
     };
-    let links = seal::links(log, seal.first, seal.last).await?;
-    let index = usize::try_from(position - seal.first).unwrap_or(usize::MAX);
+    let leaves = seal::links(log, seal.first, seal.last).await?;
     let corrupt = |reason: &str| StorageError::Corrupt {
         position,
         reason: reason.to_owned(),
     };
+    if i64::try_from(leaves.links.len()).ok() != Some(seal.leaves) {
+        return Err(StorageError::Corrupt {
+            position: seal.first,
+            reason: format!(
+                "seal {} counts {} leaves where its range holds {} links",
+                seal.number,
+                seal.leaves,
+                leaves.links.len()
+            ),
+        });
+    }
+    // Its leaf: its rank among the events of the range, not its distance from `first`.
+    let index = leaves
+        .positions
+        .binary_search(&position)
+        .map_err(|_| corrupt("it has no link in its seal's range"))?;
     let link = event
         .link
         .and_then(|bytes| Hash::try_from(bytes).ok())
         .ok_or_else(|| corrupt("it has no link of 32 bytes"))?;
     let previous_link = if index > 0 {
-        links[index - 1]
+        leaves.links[index - 1]
     } else if seal.number == 1 {
         integrity::GENESIS
     } else {
-        seal::links(log, position - 1, position - 1)
+        seal::link_before(log, position)
             .await?
-            .pop()
             .ok_or_else(|| corrupt("the event before it has no link"))?
     };
     Ok(Proven::Proof(Box::new(Proof {
@@ -105,8 +123,8 @@ pub async fn prove(log: &EventLog, event_id: Uuid) -> Result<Proven, StorageErro
         previous_link,
         link,
         leaf_index: index as u64,
-        tree_size: links.len() as u64,
-        audit_path: integrity::inclusion_proof(&links, index),
+        tree_size: leaves.links.len() as u64,
+        audit_path: integrity::inclusion_proof(&leaves.links, index),
         seal,
     })))
 }

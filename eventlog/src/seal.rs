@@ -10,11 +10,14 @@
 //!
 //! ```json
 //! {"format": "backoffice/audit-seal/1", "number": 3, "first": 2001, "last": 3000,
-//!  "head": "<hex>", "root": "<hex>", "sealed_at": 1767225600000000,
+//!  "leaves": 1000, "head": "<hex>", "root": "<hex>", "sealed_at": 1767225600000000,
 //!  "public_key": "<base64>", "previous_signature": "<base64>" or null, "signature": "<base64>"}
 //! ```
 //!
-//! `head` is the link of `last`, `root` the Merkle root over the links of `first..=last`,
+//! The seal's leaves are the links of the events in `first..=last`, in position order: on
+//! PostgreSQL a rolled-back append leaves positions that no event holds, so a range may have
+//! fewer events than positions, and `leaves` counts them. `last` is an event's position (the
+//! sealer ends each seal on one); `head` is its link, `root` the Merkle root over the leaves,
 //! `sealed_at` microseconds since the Unix epoch, `previous_signature` the signature of seal
 //! `number - 1` (none for the first). The signed message is the canonical JSON
 //! ([`integrity::canonical_json`]) of that object without `signature`.
@@ -49,11 +52,14 @@ pub struct Seal {
     pub number: i64,
     /// The first position covered: the one after the previous seal's last.
     pub first: i64,
-    /// The last position covered.
+    /// The last position covered: an event's.
     pub last: i64,
+    /// The number of its leaves: the events in `first..=last`.
+    pub leaves: i64,
     /// The link of `last`: the chain's head when sealed.
     pub head: Hash,
-    /// The RFC 6962 Merkle root over the links of `first..=last`.
+    /// The RFC 6962 Merkle root over the links of the events in `first..=last`, in position
+    /// order.
     pub root: Hash,
     /// When it was made, in microseconds since the Unix epoch.
     pub sealed_at: i64,
@@ -74,9 +80,11 @@ pub struct Covered {
     pub first: i64,
     /// Its last position.
     pub last: i64,
+    /// The events in the range: the tree's leaves.
+    pub leaves: i64,
     /// The link of `last`.
     pub head: Hash,
-    /// The Merkle root over the links of the range.
+    /// The Merkle root over the links of the range's events.
     pub root: Hash,
     /// When, in microseconds since the Unix epoch.
     pub sealed_at: i64,
@@ -89,6 +97,7 @@ impl Seal {
             number: covered.number,
             first: covered.first,
             last: covered.last,
+            leaves: covered.leaves,
             head: covered.head,
             root: covered.root,
             sealed_at: covered.sealed_at,
@@ -107,6 +116,7 @@ impl Seal {
             "number": self.number,
             "first": self.first,
             "last": self.last,
+            "leaves": self.leaves,
             "head": hex(&self.head),
             "root": hex(&self.root),
             "sealed_at": self.sealed_at,
@@ -157,6 +167,7 @@ impl Seal {
             number: int("number")?,
             first: int("first")?,
             last: int("last")?,
+            leaves: int("leaves")?,
             head: hash("head")?,
             root: hash("root")?,
             sealed_at: int("sealed_at")?,
@@ -199,7 +210,7 @@ fn unhex(text: &str) -> Option<Hash> {
     Some(out)
 }
 
-const COLUMNS: &str = "number, first_position, last_position, head, root, sealed_at, \
+const COLUMNS: &str = "number, first_position, last_position, leaves, head, root, sealed_at, \
                        public_key, previous_signature, signature";
 
 /// The stored seals that `tail` (`WHERE` on `$1`, `ORDER BY`, `LIMIT`) selects.
@@ -250,6 +261,7 @@ where
         number: row.try_get("number")?,
         first: row.try_get("first_position")?,
         last: row.try_get("last_position")?,
+        leaves: row.try_get("leaves")?,
         head: sized("head", row.try_get("head")?)?,
         root: sized("root", row.try_get("root")?)?,
         sealed_at,
@@ -298,12 +310,14 @@ pub async fn covering(log: &EventLog, position: i64) -> Result<Option<Seal>, Sto
 pub(crate) async fn insert(tx: &mut LogTransaction, seal: &Seal) -> Result<(), StorageError> {
     let at = DateTime::from_timestamp_micros(seal.sealed_at)
         .ok_or(StorageError::Unsupported("a seal's time is out of range"))?;
-    let sql =
-        format!("INSERT INTO audit_seals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    let sql = format!(
+        "INSERT INTO audit_seals ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    );
     on_tx!(tx, |conn, time| sqlx::query(&sql)
         .bind(seal.number)
         .bind(seal.first)
         .bind(seal.last)
+        .bind(seal.leaves)
         .bind(seal.head.to_vec())
         .bind(seal.root.to_vec())
         .bind(time(at))
@@ -317,9 +331,20 @@ pub(crate) async fn insert(tx: &mut LogTransaction, seal: &Seal) -> Result<(), S
     Ok(())
 }
 
-/// The stored links of positions `from..=to`, in order: on SQLite `events.chain_hash`, on
-/// PostgreSQL `event_links`. Fails unless every position of the range has one.
-pub(crate) async fn links(log: &EventLog, from: i64, to: i64) -> Result<Vec<Hash>, StorageError> {
+/// The links of the events in a range of positions, in position order: a seal's leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Leaves {
+    /// The events' positions, ascending.
+    pub positions: Vec<i64>,
+    /// Their links, in the same order.
+    pub links: Vec<Hash>,
+}
+
+/// The stored links of the events in positions `from..=to`, in order: on SQLite
+/// `events.chain_hash`, on PostgreSQL `event_links`. A position no event holds (on PostgreSQL,
+/// one a rolled-back append drew) has none and is no leaf; an event of the range without a
+/// link of 32 bytes fails.
+pub(crate) async fn links(log: &EventLog, from: i64, to: i64) -> Result<Leaves, StorageError> {
     let sql = match log {
         EventLog::Sqlite(_) => {
             "SELECT position, chain_hash FROM events WHERE position BETWEEN $1 AND $2 \
@@ -336,19 +361,40 @@ pub(crate) async fn links(log: &EventLog, from: i64, to: i64) -> Result<Vec<Hash
         .fetch_all(pool)
         .await)
     .context("reading links")?;
-    let mut rows = rows.into_iter();
-    let mut links = Vec::with_capacity(usize::try_from(to - from + 1).unwrap_or(0));
-    for expected in from..=to {
-        let link = match rows.next() {
-            Some((position, Some(bytes))) if position == expected => Hash::try_from(bytes).ok(),
-            _ => None,
-        };
-        links.push(link.ok_or_else(|| StorageError::Corrupt {
-            position: expected,
+    let mut leaves = Leaves {
+        positions: Vec::with_capacity(rows.len()),
+        links: Vec::with_capacity(rows.len()),
+    };
+    for (position, bytes) in rows {
+        let link = bytes.and_then(|bytes| Hash::try_from(bytes).ok());
+        leaves.links.push(link.ok_or_else(|| StorageError::Corrupt {
+            position,
             reason: "it has no link of 32 bytes".to_owned(),
         })?);
+        leaves.positions.push(position);
     }
-    Ok(links)
+    Ok(leaves)
+}
+
+/// The stored link of the last event before `position`, if there is one with a link.
+pub(crate) async fn link_before(
+    log: &EventLog,
+    position: i64,
+) -> Result<Option<Hash>, StorageError> {
+    let sql = match log {
+        EventLog::Sqlite(_) => {
+            "SELECT chain_hash FROM events WHERE position < $1 ORDER BY position DESC LIMIT 1"
+        }
+        EventLog::Postgres(_) => {
+            "SELECT link FROM event_links WHERE position < $1 ORDER BY position DESC LIMIT 1"
+        }
+    };
+    let link: Option<Option<Vec<u8>>> = on_readers!(log, |pool, _time| sqlx::query_scalar(sql)
+        .bind(position)
+        .fetch_optional(pool)
+        .await)
+    .context("reading the link before an event")?;
+    Ok(link.flatten().and_then(|bytes| Hash::try_from(bytes).ok()))
 }
 
 #[cfg(test)]
@@ -362,6 +408,7 @@ mod tests {
             number: 2,
             first: 11,
             last: 20,
+            leaves: 7,
             head: [1; 32],
             root: [2; 32],
             sealed_at: 1_767_225_600_123_456,
@@ -384,8 +431,17 @@ mod tests {
         let mut changed = seal.clone();
         changed.root[0] ^= 1;
         assert!(!changed.signed_by(&key.verifying_key()));
-        let mut changed = seal;
+        let mut changed = seal.clone();
         changed.last += 1;
         assert!(!changed.signed_by(&key.verifying_key()));
+        let mut changed = seal;
+        changed.leaves += 1;
+        assert!(!changed.signed_by(&key.verifying_key()));
+        let mut unsigned = published;
+        unsigned.as_object_mut().unwrap().remove("leaves");
+        assert_eq!(
+            Seal::from_json(&unsigned),
+            Err("`leaves` is not an integer".to_owned())
+        );
     }
 }

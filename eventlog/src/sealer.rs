@@ -5,10 +5,12 @@
 //!
 //! One process seals at a time, under the claim `audit-seal` (the subscribers' claim: an
 //! advisory lock on PostgreSQL, a lock file on SQLite), and moves when that process dies. A
-//! seal covers at most `every_events` positions, so that an inclusion proof reads at most that
-//! many links. A seal is made only when something other than seals waits: otherwise each seal's
-//! own `AuditSealed` event would call for another. A seal written to the table but not to the
-//! file (a crash between the two, a full disk) is written to the file on the next claim.
+//! seal covers at most `every_events` events, so that an inclusion proof reads at most that
+//! many links, and ends on an event; on PostgreSQL its range may also hold positions no event
+//! has (drawn by appends that rolled back), which are no leaves. A seal is made only when
+//! something other than seals waits: otherwise each seal's own `AuditSealed` event would call
+//! for another. A seal written to the table but not to the file (a crash between the two, a
+//! full disk) is written to the file on the next claim.
 
 use std::{
     io::{Read as _, Seek as _, SeekFrom, Write as _},
@@ -60,7 +62,7 @@ pub enum SealError {
 #[derive(Debug, Clone)]
 pub struct Sealer {
     key: SigningKey,
-    /// Seal once this many linked events wait; a seal covers at most this many.
+    /// Seal once this many linked events wait; a seal covers at most this many events.
     pub every_events: i64,
     /// Seal what waits once this long has passed since the previous seal.
     pub every: Duration,
@@ -94,16 +96,16 @@ impl Sealer {
         let Some((from, head)) = waiting(log, previous.as_ref()).await? else {
             return Ok(None);
         };
-        let every_events = self.every_events.max(1);
-        let last = if head - from + 1 >= every_events {
-            from + every_events - 1
-        } else {
-            let every = i64::try_from(self.every.as_micros()).unwrap_or(i64::MAX);
-            let now = chrono::Utc::now().timestamp_micros();
-            if previous.as_ref().is_some_and(|p| now - p.sealed_at < every) {
-                return Ok(None);
+        let last = match nth_linked(log, from, self.every_events.max(1)).await? {
+            Some(last) => last,
+            None => {
+                let every = i64::try_from(self.every.as_micros()).unwrap_or(i64::MAX);
+                let now = chrono::Utc::now().timestamp_micros();
+                if previous.as_ref().is_some_and(|p| now - p.sealed_at < every) {
+                    return Ok(None);
+                }
+                head
             }
-            head
         };
         if !anything_but_seals(log, from, last).await? {
             return Ok(None);
@@ -122,7 +124,9 @@ impl Sealer {
             let Some((from, head)) = waiting(log, previous.as_ref()).await? else {
                 return Ok(made);
             };
-            let last = head.min(from + self.every_events.max(1) - 1);
+            let last = nth_linked(log, from, self.every_events.max(1))
+                .await?
+                .unwrap_or(head);
             if !anything_but_seals(log, from, head).await? {
                 return Ok(made);
             }
@@ -132,8 +136,8 @@ impl Sealer {
         }
     }
 
-    /// Seals `from..=last` after `previous`: signs, appends its `AuditSealed` event and stores
-    /// it, in one transaction.
+    /// Seals `from..=last` (`last` a linked event's position) after `previous`: signs, appends
+    /// its `AuditSealed` event and stores it, in one transaction.
     async fn seal(
         &self,
         log: &EventLog,
@@ -141,13 +145,24 @@ impl Sealer {
         from: i64,
         last: i64,
     ) -> Result<Seal, SealError> {
-        let links = seal::links(log, from, last).await?;
+        let leaves = seal::links(log, from, last).await?;
+        let head = match (leaves.positions.last(), leaves.links.last()) {
+            (Some(&position), Some(&head)) if position == last => head,
+            _ => {
+                return Err(StorageError::Corrupt {
+                    position: last,
+                    reason: "the seal's last event has no link".to_owned(),
+                }
+                .into())
+            }
+        };
         let covered = Covered {
             number: previous.map_or(1, |p| p.number + 1),
             first: from,
             last,
-            head: links.last().copied().unwrap_or(integrity::GENESIS),
-            root: integrity::merkle_root(&links),
+            leaves: i64::try_from(leaves.links.len()).unwrap_or(i64::MAX),
+            head,
+            root: integrity::merkle_root(&leaves.links),
             sealed_at: chrono::Utc::now().timestamp_micros(),
         };
         let seal = Seal::sign(covered, previous.map(|p| p.signature), &self.key);
@@ -332,6 +347,26 @@ async fn waiting(
         .await)
     .context("reading the chain's head")?;
     Ok((head >= from).then_some((from, head)))
+}
+
+/// The position of the `n`th linked event (from 1) at or after `from`, if that many are linked.
+async fn nth_linked(log: &EventLog, from: i64, n: i64) -> Result<Option<i64>, StorageError> {
+    let sql = match log {
+        // Every event after the chain's start has its link.
+        EventLog::Sqlite(_) => {
+            "SELECT position FROM events WHERE position >= $1 ORDER BY position LIMIT 1 OFFSET $2"
+        }
+        EventLog::Postgres(_) => {
+            "SELECT position FROM event_links WHERE position >= $1 ORDER BY position \
+             LIMIT 1 OFFSET $2"
+        }
+    };
+    on_readers!(log, |pool, _time| sqlx::query_scalar(sql)
+        .bind(from)
+        .bind(n - 1)
+        .fetch_optional(pool)
+        .await)
+    .context("counting the linked events waiting")
 }
 
 /// Whether positions `from..=to` hold an event other than an `AuditSealed`.

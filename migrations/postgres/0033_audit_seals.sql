@@ -1,14 +1,16 @@
 -- Seals over the hash chain (issue 18, eventlog/src/seal.rs): each signs, with the service's
 -- Ed25519 key, the link of its last position (the head) and the RFC 6962 Merkle root over the
--- links of its range, which follows the previous seal's without a gap; the signed message also
--- holds the previous seal's signature. Written by the sealer (one process at a time, under the
--- claim `audit-seal`), which also publishes each seal outside this table (an AuditSealed
--- event, a line of the seals file). Like the log, append-only; the service role may only read
--- and add to it (`backoffice db grant`).
+-- links of the events in its range (`leaves` of them: a position no event holds, drawn by an
+-- append that rolled back, is no leaf), which follows the previous seal's without a gap; the
+-- signed message also holds the previous seal's signature. Written by the sealer (one process at
+-- a time, under the claim `audit-seal`), which also publishes each seal outside this table (an
+-- AuditSealed event, a line of the seals file). Like the log, append-only; the service role may
+-- only read and add to it (`backoffice db grant`).
 CREATE TABLE audit_seals (
     number             bigint      PRIMARY KEY CHECK (number >= 1),
     first_position     bigint      NOT NULL UNIQUE,
     last_position      bigint      NOT NULL CHECK (last_position >= first_position),
+    leaves             bigint      NOT NULL CHECK (leaves >= 1),
     head               bytea       NOT NULL CHECK (octet_length(head) = 32),
     root               bytea       NOT NULL CHECK (octet_length(root) = 32),
     sealed_at          timestamptz NOT NULL,

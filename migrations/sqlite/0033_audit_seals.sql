@@ -1,14 +1,16 @@
 -- Seals over the hash chain (issue 18, eventlog/src/seal.rs): each signs, with the service's
 -- Ed25519 key, the link of its last position (the head) and the RFC 6962 Merkle root over the
--- links of its range, which follows the previous seal's without a gap; the signed message also
--- holds the previous seal's signature. Written by the sealer, which also publishes each seal
--- outside this table (an AuditSealed event, a line of the seals file). Append-only, like the
--- log: changes are refused by triggers, a REPLACE too (it would delete without a DELETE
--- trigger firing, as 0021 explains).
+-- links of the events in its range (`leaves` of them: a position no event holds, drawn by an
+-- append that rolled back, is no leaf), which follows the previous seal's without a gap; the
+-- signed message also holds the previous seal's signature. Written by the sealer, which also
+-- publishes each seal outside this table (an AuditSealed event, a line of the seals file).
+-- Append-only, like the log: changes are refused by triggers, a REPLACE too (it would delete
+-- without a DELETE trigger firing, as 0021 explains).
 CREATE TABLE audit_seals (
     number             INTEGER PRIMARY KEY CHECK (number >= 1),
     first_position     INTEGER NOT NULL UNIQUE,
     last_position      INTEGER NOT NULL CHECK (last_position >= first_position),
+    leaves             INTEGER NOT NULL CHECK (leaves >= 1),
     head               BLOB    NOT NULL CHECK (length(head) = 32),
     root               BLOB    NOT NULL CHECK (length(root) = 32),
     -- Fixed-width RFC 3339 text in UTC, to the microsecond, as events.recorded_at.

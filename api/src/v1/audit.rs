@@ -162,11 +162,15 @@ pub struct SignedSeal {
     pub number: i64,
     /// The first position it covers (the one after the previous seal's last).
     pub first: i64,
-    /// The last position it covers.
+    /// The last position it covers: an event's.
     pub last: i64,
+    /// The number of leaves of its Merkle tree: the events in `first..=last` (a position no
+    /// event holds, left by an append that rolled back, is no leaf).
+    pub leaves: i64,
     /// The link of `last` (hex).
     pub head: String,
-    /// The RFC 6962 Merkle root over the links of `first..=last` (hex).
+    /// The RFC 6962 Merkle root over the links of the events in `first..=last`, in position
+    /// order (hex).
     pub root: String,
     /// When it was made, in microseconds since the Unix epoch.
     pub sealed_at: i64,
@@ -198,9 +202,10 @@ pub struct InclusionProof {
     pub previous_link: String,
     /// Its link (hex).
     pub link: String,
-    /// Its leaf's index in the seal's tree: `position - seal.first`.
+    /// Its leaf's index in the seal's tree: its rank among the events in the seal's range (the
+    /// events before it there).
     pub leaf_index: u64,
-    /// The number of leaves of the seal's tree: `seal.last - seal.first + 1`.
+    /// The number of leaves of the seal's tree: the seal's `leaves`.
     pub tree_size: u64,
     /// The RFC 6962 audit path: sibling hashes (hex) from the event's leaf up to the root.
     pub audit_path: Vec<String>,
