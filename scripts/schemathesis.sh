@@ -37,6 +37,8 @@ export BACKOFFICE_WEBHOOKS__STRIPE="whsec_schemathesis" BACKOFFICE_WEBHOOKS__EAS
 run_against() {
   local name=$1
   export BACKOFFICE_DATABASE_URL=$2
+  # The keys and the seals stay in the run's folder, not the checkout's ./data.
+  export BACKOFFICE_KEYS__FILE="$work/keys.toml" BACKOFFICE_AUDIT__SEALS_FILE="$work/seals-$name.jsonl"
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   export BACKOFFICE_LISTEN="127.0.0.1:$port"

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use api::{config::Config, AppState};
 use clap::{Parser, Subcommand};
 use projections::ReadModel;
+use secrecy::ExposeSecret;
 
 /// mimalloc rather than the system's allocator: under load a command's many small allocations
 /// cost a sixth of the service's CPU in glibc's malloc (ADR 0014, docs/benchmarks.md).
@@ -447,7 +448,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state.outbound = std::sync::Arc::new(config.outbound.clone());
     state.refund_approval_above_minor = config.refund_approval_above_minor;
     state.keys = std::sync::Arc::new(service_keys);
-    state.sealer = Some(std::sync::Arc::new(config.audit.sealer(&state.keys.seal)));
+    let sealer = config
+        .audit
+        .sealer(&state.keys.seal, config.database_url.expose_secret());
+    state.sealer = Some(std::sync::Arc::new(sealer));
     let _workers = api::spawn_workers(&state)
         .await
         .context("while setting up the outbound destinations")?;

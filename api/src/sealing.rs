@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError};
 
-/// The default seals file, beside the embedded default database.
-pub const DEFAULT_SEALS_FILE: &str = "./data/seals.jsonl";
+/// Where the seals files of PostgreSQL databases go by default, and of SQLite databases whose
+/// file has no folder.
+pub const DEFAULT_SEALS_FOLDER: &str = "./data";
 
 /// `[audit]`: how often the log is sealed, and where each seal is published besides the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,10 +22,10 @@ pub struct AuditConfig {
     pub seal_every_events: u32,
     /// Seal what waits once this many seconds have passed since the last seal (default 60).
     pub seal_every_secs: u64,
-    /// The file each seal is appended to as one JSON line (default `./data/seals.jsonl`).
-    /// Ship it somewhere the database's owner cannot write: `audit verify` compares the stored
-    /// seals with it.
-    pub seals_file: PathBuf,
+    /// The file each seal is appended to as one JSON line; unset: one per database, named
+    /// after it ([`AuditConfig::seals_file`]). Ship it somewhere the database's owner cannot
+    /// write: `audit verify` compares the stored seals with it.
+    pub seals_file: Option<PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -32,7 +33,7 @@ impl Default for AuditConfig {
         Self {
             seal_every_events: 1_000,
             seal_every_secs: 60,
-            seals_file: PathBuf::from(DEFAULT_SEALS_FILE),
+            seals_file: None,
         }
     }
 }
@@ -52,7 +53,11 @@ impl AuditConfig {
                 "must be at least 1",
             ));
         }
-        if self.seals_file.as_os_str().is_empty() {
+        if self
+            .seals_file
+            .as_ref()
+            .is_some_and(|file| file.as_os_str().is_empty())
+        {
             return Err(ConfigError::rejected(
                 "audit.seals_file",
                 "must name a file",
@@ -61,13 +66,56 @@ impl AuditConfig {
         Ok(())
     }
 
-    /// The sealer `serve` runs, signing with `key`.
-    pub fn sealer(&self, key: &SigningKey) -> Sealer {
+    /// The sealer `serve` runs on `database_url`, signing with `key`.
+    pub fn sealer(&self, key: &SigningKey, database_url: &str) -> Sealer {
         let mut sealer = Sealer::new(key.clone());
         sealer.every_events = i64::from(self.seal_every_events);
         sealer.every = Duration::from_secs(self.seal_every_secs);
-        sealer.file = Some(self.seals_file.clone());
+        sealer.file = Some(self.seals_file(database_url));
         sealer
+    }
+
+    /// The seals file of the database at `database_url`: the one configured, else one per
+    /// database, so that two databases served from one folder never share one: beside a SQLite
+    /// file, named after it (`./data/backoffice.db`: `./data/backoffice.seals.jsonl`); for
+    /// PostgreSQL, `./data/seals-<host>-<port>-<database>.jsonl`.
+    pub fn seals_file(&self, database_url: &str) -> PathBuf {
+        if let Some(file) = &self.seals_file {
+            return file.clone();
+        }
+        let folder = PathBuf::from(DEFAULT_SEALS_FOLDER);
+        if let Some(path) = database_url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if !path.is_empty() && !path.starts_with(':') {
+                return PathBuf::from(path).with_extension("seals.jsonl");
+            }
+            return folder.join("seals.jsonl");
+        }
+        let name = url::Url::parse(database_url)
+            .map(|url| {
+                let database = url.path().trim_start_matches('/').to_owned();
+                let database = match database.as_str() {
+                    "" => url.username().to_owned(),
+                    _ => database,
+                };
+                format!(
+                    "{}-{}-{database}",
+                    url.host_str().unwrap_or("localhost"),
+                    url.port().unwrap_or(5432)
+                )
+            })
+            .unwrap_or_default();
+        let name: String = name
+            .chars()
+            .map(
+                |c| match c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    true => c,
+                    false => '_',
+                },
+            )
+            .collect();
+        folder.join(format!("seals-{name}.jsonl"))
     }
 }
 
@@ -97,7 +145,9 @@ pub fn verify_trust(config: &Config) -> Result<VerifyTrust, ConfigError> {
             trusted_only(config)?
         }
     };
-    let path = &config.audit.seals_file;
+    let path = &config
+        .audit
+        .seals_file(secrecy::ExposeSecret::expose_secret(&config.database_url));
     let published = match std::fs::read_to_string(path) {
         Ok(text) => {
             let (seals, unreadable) = eventlog::sealer::read_published(&text);
@@ -151,4 +201,46 @@ fn trusted_only(config: &Config) -> Result<Vec<VerifyingKey>, ConfigError> {
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::AuditConfig;
+
+    #[test]
+    fn each_database_has_a_seals_file_of_its_own_unless_one_is_configured() {
+        let audit = AuditConfig::default();
+        let file = |url: &str| audit.seals_file(url);
+        assert_eq!(
+            file("sqlite:./data/backoffice.db"),
+            PathBuf::from("./data/backoffice.seals.jsonl")
+        );
+        assert_eq!(
+            file("sqlite:///tmp/shop.sqlite?mode=rwc"),
+            PathBuf::from("/tmp/shop.seals.jsonl")
+        );
+        assert_eq!(
+            file("postgres://svc:secret@db.internal:6432/backoffice"),
+            PathBuf::from("./data/seals-db.internal-6432-backoffice.jsonl")
+        );
+        assert_eq!(
+            file("postgres://ana@localhost"),
+            PathBuf::from("./data/seals-localhost-5432-ana.jsonl")
+        );
+        assert_ne!(
+            file("postgres://x@h/one"),
+            file("postgres://x@h/two"),
+            "two databases never share a file"
+        );
+        let configured = AuditConfig {
+            seals_file: Some(PathBuf::from("/var/log/seals.jsonl")),
+            ..AuditConfig::default()
+        };
+        assert_eq!(
+            configured.seals_file("sqlite:./data/backoffice.db"),
+            PathBuf::from("/var/log/seals.jsonl")
+        );
+    }
 }

@@ -148,7 +148,15 @@ async fn a_sealed_event_is_proven_to_the_independent_script(postgres: bool) {
     assert!(ok, "{stdout} {stderr}");
     assert!(stdout.contains("seals hold, up to position"), "{stdout}");
     assert!(!stdout.contains("note:"), "{stdout}");
-    let file = std::fs::read_to_string(target.folder.0.join("data/seals.jsonl")).unwrap();
+    // One seals file per database, named after it.
+    let name = match &target.db {
+        None => "data/backoffice.seals.jsonl".to_owned(),
+        Some(db) => api::sealing::AuditConfig::default()
+            .seals_file(&db.url)
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let file = std::fs::read_to_string(target.folder.0.join(name)).unwrap();
     let first: Value = serde_json::from_str(file.lines().next().unwrap()).unwrap();
     assert_eq!(first["number"], 1);
     assert_eq!(first["public_key"], public_key.as_str());

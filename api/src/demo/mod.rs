@@ -110,10 +110,10 @@ pub async fn run(
     state.process = Arc::from("demo");
     state.keys = Arc::new(keys);
     let audit = api::sealing::AuditConfig {
-        seals_file: path.with_extension("seals.jsonl"),
         ..api::sealing::AuditConfig::default()
     };
-    state.sealer = Some(Arc::new(audit.sealer(&state.keys.seal)));
+    let url = format!("sqlite:{}", path.display());
+    state.sealer = Some(Arc::new(audit.sealer(&state.keys.seal, &url)));
     state.outbound = Arc::new(
         serde_json::from_value(partners.outbound())
             .context("while reading the demo's outbound destinations")?,
