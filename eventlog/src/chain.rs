@@ -12,7 +12,6 @@
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{
@@ -466,20 +465,36 @@ fn as_written(raw: &Raw) -> Result<Stored, ChainBreak> {
 
 /// `raw` with its content parsed and hashed in the canonical form.
 fn parsed(raw: &Raw) -> Result<Stored, ChainBreak> {
-    let (content, recorded_at) = content_of(raw)?;
+    let (payload, metadata, event_id, recorded_at) = parts_of(raw)?;
+    let content = integrity::Content {
+        event_id,
+        stream_type: &raw.stream_type,
+        stream_id: &raw.stream_id,
+        event_type: &raw.event_type,
+        event_version: raw.event_version,
+        payload: &payload,
+        metadata: &metadata,
+    };
     Ok(Stored {
         position: raw.position,
         sequence: raw.sequence,
-        recorded_at,
-        content: Sha256::digest(integrity::canonical_json(&content)).into(),
+        recorded_at: integrity::micros(recorded_at),
+        content: content.hash(),
         link: raw.link.clone(),
         as_written: false,
     })
 }
 
-/// `raw`'s content as the chain hashes it (the object [`integrity::Content::to_json`] makes),
-/// and its time in microseconds.
-fn content_of(raw: &Raw) -> Result<(serde_json::Value, i64), ChainBreak> {
+/// An event's payload and metadata parsed, its event id and its time.
+type Parts = (
+    serde_json::Value,
+    serde_json::Value,
+    uuid::Uuid,
+    DateTime<Utc>,
+);
+
+/// `raw`'s [`Parts`].
+fn parts_of(raw: &Raw) -> Result<Parts, ChainBreak> {
     let broken = |reason: String| ChainBreak {
         position: raw.position,
         reason,
@@ -501,6 +516,13 @@ fn content_of(raw: &Raw) -> Result<(serde_json::Value, i64), ChainBreak> {
             .map_err(|_| broken("its recorded_at is not a time".to_owned()))?
             .to_utc(),
     };
+    Ok((payload, metadata, event_id, recorded_at))
+}
+
+/// `raw`'s content as the chain hashes it (the object [`integrity::Content::to_json`] makes),
+/// and its time in microseconds.
+fn content_of(raw: &Raw) -> Result<(serde_json::Value, i64), ChainBreak> {
+    let (payload, metadata, event_id, recorded_at) = parts_of(raw)?;
     let content = integrity::Content {
         event_id,
         stream_type: &raw.stream_type,

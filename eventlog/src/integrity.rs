@@ -65,13 +65,20 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
         }
         Value::String(text) => write_string(text, out),
         // null, booleans and numbers: serde_json's own text.
-        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+        scalar => write_serde(scalar, out),
     }
 }
 
 fn write_string(text: &str, out: &mut Vec<u8>) {
-    // serde_json's escaping of a string is infallible.
-    out.extend_from_slice(Value::String(text.to_owned()).to_string().as_bytes());
+    write_serde(text, out);
+}
+
+/// serde_json's own text of `value` (escaped strings, numbers as it writes them), written
+/// straight into `out`: writing into a `Vec` cannot fail, and plain data always serializes.
+fn write_serde<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// The fields of an event the writer knows before its position: what `content` covers.
@@ -107,9 +114,18 @@ impl Content<'_> {
         })
     }
 
-    /// The canonical JSON these fields are hashed in.
+    /// The canonical JSON these fields are hashed in: [`Content::to_json`]'s, written without
+    /// building it.
     pub fn canonical(&self) -> Vec<u8> {
-        canonical_json(&self.to_json())
+        content_bytes(
+            &self.event_id.to_string(),
+            self.stream_type,
+            self.stream_id,
+            self.event_type,
+            self.event_version,
+            &canonical_json(self.payload),
+            &canonical_json(self.metadata),
+        )
     }
 
     /// SHA-256 of [`Content::canonical`].
@@ -131,6 +147,29 @@ pub(crate) fn hash_of_canonical_texts(
     payload: &str,
     metadata: &str,
 ) -> Hash {
+    let bytes = content_bytes(
+        event_id,
+        stream_type,
+        stream_id,
+        event_type,
+        event_version,
+        payload.as_bytes(),
+        metadata.as_bytes(),
+    );
+    Sha256::digest(bytes).into()
+}
+
+/// The canonical JSON of an event's content from its fields, `payload` and `metadata` already
+/// canonical: the keys in their sorted order.
+fn content_bytes(
+    event_id: &str,
+    stream_type: &str,
+    stream_id: &str,
+    event_type: &str,
+    event_version: i32,
+    payload: &[u8],
+    metadata: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + payload.len() + metadata.len());
     out.extend_from_slice(b"{\"event_id\":");
     write_string(event_id, &mut out);
@@ -139,15 +178,15 @@ pub(crate) fn hash_of_canonical_texts(
     out.extend_from_slice(b",\"event_version\":");
     out.extend_from_slice(event_version.to_string().as_bytes());
     out.extend_from_slice(b",\"metadata\":");
-    out.extend_from_slice(metadata.as_bytes());
+    out.extend_from_slice(metadata);
     out.extend_from_slice(b",\"payload\":");
-    out.extend_from_slice(payload.as_bytes());
+    out.extend_from_slice(payload);
     out.extend_from_slice(b",\"stream_id\":");
     write_string(stream_id, &mut out);
     out.extend_from_slice(b",\"stream_type\":");
     write_string(stream_type, &mut out);
     out.push(b'}');
-    Sha256::digest(out).into()
+    out
 }
 
 /// The microseconds since the Unix epoch of `at`, as the chain covers a time.
