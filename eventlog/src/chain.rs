@@ -465,21 +465,12 @@ fn as_written(raw: &Raw) -> Result<Stored, ChainBreak> {
 
 /// `raw` with its content parsed and hashed in the canonical form.
 fn parsed(raw: &Raw) -> Result<Stored, ChainBreak> {
-    let (payload, metadata, event_id, recorded_at) = parts_of(raw)?;
-    let content = integrity::Content {
-        event_id,
-        stream_type: &raw.stream_type,
-        stream_id: &raw.stream_id,
-        event_type: &raw.event_type,
-        event_version: raw.event_version,
-        payload: &payload,
-        metadata: &metadata,
-    };
+    let parts = parts_of(raw)?;
     Ok(Stored {
         position: raw.position,
         sequence: raw.sequence,
-        recorded_at: integrity::micros(recorded_at),
-        content: content.hash(),
+        recorded_at: integrity::micros(parts.3),
+        content: content(raw, &parts).hash(),
         link: raw.link.clone(),
         as_written: false,
     })
@@ -522,17 +513,22 @@ fn parts_of(raw: &Raw) -> Result<Parts, ChainBreak> {
 /// `raw`'s content as the chain hashes it (the object [`integrity::Content::to_json`] makes),
 /// and its time in microseconds.
 fn content_of(raw: &Raw) -> Result<(serde_json::Value, i64), ChainBreak> {
-    let (payload, metadata, event_id, recorded_at) = parts_of(raw)?;
-    let content = integrity::Content {
-        event_id,
+    let parts = parts_of(raw)?;
+    Ok((content(raw, &parts).to_json(), integrity::micros(parts.3)))
+}
+
+/// The content `raw` and its `parts` make, as the chain hashes it.
+fn content<'a>(raw: &'a Raw, parts: &'a Parts) -> integrity::Content<'a> {
+    let (payload, metadata, event_id, _) = parts;
+    integrity::Content {
+        event_id: *event_id,
         stream_type: &raw.stream_type,
         stream_id: &raw.stream_id,
         event_type: &raw.event_type,
         event_version: raw.event_version,
-        payload: &payload,
-        metadata: &metadata,
-    };
-    Ok((content.to_json(), integrity::micros(recorded_at)))
+        payload,
+        metadata,
+    }
 }
 
 /// An event as the chain hashes it, read from the log's own row (never through the reads that
