@@ -51,7 +51,7 @@ pub struct SqliteLog {
     /// The file opened, to tell when it is deleted or replaced.
     file: DatabaseFile,
     /// Whether writes are failing for want of storage.
-    health: WriteHealth,
+    pub(crate) health: WriteHealth,
     /// The master keys that seal and open personal data (`crate::privacy`), if configured.
     pub(crate) vault: Option<Arc<crate::privacy::Vault>>,
     /// Whether the writer's last transaction committed without waiting for the disk: its

@@ -39,7 +39,7 @@ pub struct PgLog {
     subscribers: PgPool,
     group_commit: GroupCommit,
     /// Whether appends are failing for want of storage.
-    health: WriteHealth,
+    pub(crate) health: WriteHealth,
     /// The master keys that seal and open personal data (`crate::privacy`), if configured.
     pub(crate) vault: Option<std::sync::Arc<crate::privacy::Vault>>,
 }

@@ -70,11 +70,22 @@ impl EventLog {
             .map(|append| append.events.iter().map(|e| e.payload.clone()).collect())
             .collect();
         for append in appends.iter_mut() {
-            self.seal_personal(tx.as_deref_mut(), &mut append.events)
-                .await?;
+            if let Err(error) = self
+                .seal_personal(tx.as_deref_mut(), &mut append.events)
+                .await
+            {
+                // A subject key that could not be stored (a full disk) is the append's write
+                // failing: readiness says so, as for the append itself.
+                match self {
+                    EventLog::Postgres(log) => log.health.record_failure(&error),
+                    EventLog::Sqlite(log) => log.health.record_failure(&error),
+                }
+                return Err(error);
+            }
         }
         Ok(Some(plain))
     }
+
     /// Puts the payloads as given back into the answer of an append that sealed them; a
     /// replayed append's events are opened from what is stored.
     pub(crate) async fn give_back(
